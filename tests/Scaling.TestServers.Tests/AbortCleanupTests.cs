@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Scaling.Testing;
+
+namespace Scaling.TestServers.Tests;
+
+public sealed partial class AbortCleanupTests
+{
+    [Fact]
+    public async Task Servers_of_a_killed_owner_are_killed_and_their_folder_removed()
+    {
+        // The harness's own command line, run as a separate process that we then kill with SIGKILL
+        // (no chance to clean up): the watchdog must remove every server and the folder.
+        var cli = Path.Combine(AppContext.BaseDirectory, "Scaling.TestServers.dll");
+        var startInfo = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in new[] { cli, "exec", "--", "sleep", "300" })
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var owner = Process.Start(startInfo)!;
+        string? folder = null;
+        try
+        {
+            while (folder is null && await owner.StandardError.ReadLineAsync() is { } line)
+            {
+                var match = ReadyLine().Match(line);
+                folder = match.Success ? match.Groups[1].Value : null;
+            }
+
+            Assert.NotNull(folder);
+            var pids = (await File.ReadAllLinesAsync(Path.Combine(folder, "pids")))
+                .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+            Assert.True(pids.Length >= 7, $"expected every server in the pids file, found {pids.Length}");
+            Assert.All(pids, pid => Assert.True(IsAlive(pid)));
+
+            owner.Kill(entireProcessTree: false); // SIGKILL the owner only
+            await owner.WaitForExitAsync();
+
+            await Eventually.TrueAsync(() => Task.FromResult(pids.All(pid => !IsAlive(pid)) && !Directory.Exists(folder)),
+                TimeSpan.FromSeconds(15), "the watchdog to kill the servers and remove " + folder);
+        }
+        finally
+        {
+            if (!owner.HasExited)
+            {
+                owner.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex(@"^Servers ready in .* \((.+)\):$")]
+    private static partial Regex ReadyLine();
+}
