@@ -1,0 +1,63 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Scaling.Testing;
+
+namespace BookingHost.Tests;
+
+[Collection(ServersCollection.Name)]
+public sealed class HealthTests(ServersFixture fixture)
+{
+    private readonly TestServers _servers = fixture.Servers;
+
+    [Fact]
+    public async Task Live_answers_200_without_any_server_configured()
+    {
+        await using var factory = new WebApplicationFactory<Program>();
+        using var client = factory.CreateClient();
+
+        using var response = await client.GetAsync(new Uri("/health/live", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Ready_checks_every_real_server_and_turns_503_when_a_redis_master_is_down()
+    {
+        await using var factory = HostWithServers();
+        using var client = factory.CreateClient();
+
+        using (var healthy = await client.GetAsync(new Uri("/health/ready", UriKind.Relative)))
+        {
+            var report = JsonDocument.Parse(await healthy.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(HttpStatusCode.OK, healthy.StatusCode);
+            Assert.Equal(7, report.GetProperty("checks").EnumerateObject().Count());
+            Assert.Equal("replica", report.GetProperty("checks").GetProperty("postgres-Shard1Replica").GetProperty("description").GetString());
+        }
+
+        var redis = _servers.Redis[2];
+        await redis.KillAsync();
+        try
+        {
+            using var degraded = await client.GetAsync(new Uri("/health/ready", UriKind.Relative));
+            var report = JsonDocument.Parse(await degraded.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, degraded.StatusCode);
+            Assert.Equal("Unhealthy", report.GetProperty("checks").GetProperty("redis-" + redis.EndPoint).GetProperty("status").GetString());
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+    }
+
+    private WebApplicationFactory<Program> HostWithServers() =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            foreach (var (name, value) in _servers.EnvironmentVariables())
+            {
+                web.UseSetting(name.Replace("__", ":", StringComparison.Ordinal), value);
+            }
+        });
+}
