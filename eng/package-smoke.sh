@@ -12,6 +12,7 @@ for project in src/*/*.csproj; do
 done
 echo "Packed: $(cd artifacts/packages && ls Scaling.*."$version".nupkg | tr '\n' ' ')"
 
+dotnet build tests/Scaling.TestServers -c Release -nologo -v quiet
 dotnet build tests/Scaling.PackageConsumer -c Release -nologo -v quiet -p:ScalingPackageVersion="$version"
 dotnet tests/Scaling.TestServers/bin/Release/net10.0/Scaling.TestServers.dll exec -- \
   dotnet tests/Scaling.PackageConsumer/bin/Release/net10.0/Scaling.PackageConsumer.dll
