@@ -69,20 +69,33 @@ await using (servers)
 
     using var child = Process.Start(startInfo)!;
 
-    // Ctrl+C / SIGTERM: pass it on to the command, wait for it, then tear the servers down.
+    // Ctrl+C / SIGTERM: ask the command to stop with SIGTERM (a process started in the background may
+    // ignore SIGINT; an ASP.NET Core host shuts down gracefully on SIGTERM), kill it if it has not
+    // stopped within 20 s, then tear the servers down.
+    using var stopRequested = new CancellationTokenSource();
     void Forward(PosixSignalContext context)
     {
         context.Cancel = true;
         if (!child.HasExited)
         {
-            // SIGINT lets an ASP.NET Core host shut down gracefully.
-            _ = Posix.Signal(child.Id, Posix.SigInt);
+            _ = Posix.Signal(child.Id, Posix.SigTerm);
+            stopRequested.CancelAfter(TimeSpan.FromSeconds(20));
         }
     }
 
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
-    await child.WaitForExitAsync();
+    try
+    {
+        await child.WaitForExitAsync(stopRequested.Token);
+    }
+    catch (OperationCanceledException)
+    {
+        Console.Error.WriteLine($"'{command[0]}' did not stop within 20 s of SIGTERM; killing it.");
+        child.Kill(entireProcessTree: true);
+        await child.WaitForExitAsync();
+    }
+
     Console.Error.WriteLine($"'{command[0]}' exited with code {child.ExitCode}; stopping the servers.");
     return child.ExitCode;
 }
