@@ -66,24 +66,12 @@ public abstract class ServerProcess
     }
 
     /// <summary>Starts the server and waits until it answers.</summary>
-    internal async Task StartAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            await StartCoreAsync(cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    internal Task StartAsync(CancellationToken cancellationToken) =>
+        ExclusivelyAsync(() => StartCoreAsync(cancellationToken), cancellationToken);
 
     /// <summary>Graceful shutdown (the server's normal shutdown signal); waits until every process is gone.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task StopAsync(CancellationToken cancellationToken = default) =>
+        ExclusivelyAsync(async () =>
         {
             if (State == ServerState.Paused)
             {
@@ -100,62 +88,26 @@ public abstract class ServerProcess
 
                 MarkStopped();
             }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>Kills every process of the server with SIGKILL (a crash: no shutdown work) and waits until they are gone.</summary>
-    public async Task KillAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task KillAsync(CancellationToken cancellationToken = default) =>
+        ExclusivelyAsync(async () =>
         {
             if (State != ServerState.Stopped)
             {
                 await KillTreeAsync(cancellationToken);
                 MarkStopped();
             }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>Suspends every process of the server (SIGSTOP): it stays up but nothing answers, as in a long GC pause or a hung host.</summary>
-    public async Task PauseAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            EnsureState(ServerState.Running, "pause");
-            Posix.SignalTree(RootProcessId, Posix.SigStop);
-            State = ServerState.Paused;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    public Task PauseAsync(CancellationToken cancellationToken = default) =>
+        SignalAllAsync(ServerState.Running, ServerState.Paused, Posix.SigStop, "pause", cancellationToken);
 
     /// <summary>Resumes a paused server (SIGCONT).</summary>
-    public async Task ResumeAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            EnsureState(ServerState.Paused, "resume");
-            Posix.SignalTree(RootProcessId, Posix.SigCont);
-            State = ServerState.Running;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    public Task ResumeAsync(CancellationToken cancellationToken = default) =>
+        SignalAllAsync(ServerState.Paused, ServerState.Running, Posix.SigCont, "resume", cancellationToken);
 
     /// <summary>
     /// Starts the server again on the same port and data folder, stopping it gracefully first if it runs
@@ -214,6 +166,28 @@ public abstract class ServerProcess
     private protected virtual bool RunsThroughRunuser => false;
 
     private int RootProcessId => _process?.Id ?? 0;
+
+    private async Task ExclusivelyAsync(Func<Task> action, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await action();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private Task SignalAllAsync(ServerState from, ServerState to, int signal, string action, CancellationToken cancellationToken) =>
+        ExclusivelyAsync(() =>
+        {
+            EnsureState(from, action);
+            Posix.SignalTree(RootProcessId, signal);
+            State = to;
+            return Task.CompletedTask;
+        }, cancellationToken);
 
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
