@@ -33,6 +33,9 @@ public sealed partial class AbortCleanupTests
             var pids = (await File.ReadAllLinesAsync(Path.Combine(folder, "pids")))
                 .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
             Assert.True(pids.Length >= 7, $"expected every server in the pids file, found {pids.Length}");
+            var serverProcesses = pids.Select(pid => File.ReadAllText($"/proc/{pid}/comm").Trim())
+                .Count(name => name is "postgres" or "redis-server");
+            Assert.Equal(7, serverProcesses); // each server process itself, not only a runuser wrapper
             Assert.All(pids, pid => Assert.True(IsAlive(pid)));
 
             owner.Kill(entireProcessTree: false); // SIGKILL the owner only

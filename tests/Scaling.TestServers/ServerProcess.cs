@@ -250,6 +250,10 @@ public abstract class ServerProcess
                 using var probeTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 probeTimeout.CancelAfter(TimeSpan.FromSeconds(2));
                 await ProbeAsync(probeTimeout.Token);
+
+                // Record the processes again now that the server answers: under runuser the server
+                // itself is forked after the start and was not there to record at the first notice.
+                ProcessesChanged?.Invoke();
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

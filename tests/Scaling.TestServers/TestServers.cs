@@ -160,37 +160,46 @@ public sealed class TestServers : IAsyncDisposable
             port => new RedisServer($"redis-{i}", port, Path.Combine(RootDirectory, $"redis-{i}"), binaries.RedisServer, timeout),
             fixedPorts?[i - 1], usedPorts, cancellationToken)).ToArray();
 
-        var template = Path.Combine(RootDirectory, "pg-template");
-        await PostgresServer.InitDbAsync(binaries, template, cancellationToken);
-        var primaries = new (string Name, string Database, int Index)[]
+        try
         {
-            ("metadata", PostgresServer.MetadataDatabase, 3),
-            ("shard1-primary", PostgresServer.ShardDatabase, 4),
-            ("shard2-primary", PostgresServer.ShardDatabase, 6),
-        };
-        foreach (var (name, _, _) in primaries)
-        {
-            await PostgresServer.CopyClusterAsync(template, Path.Combine(RootDirectory, name), cancellationToken);
+            var template = Path.Combine(RootDirectory, "pg-template");
+            await PostgresServer.InitDbAsync(binaries, template, cancellationToken);
+            var primaries = new (string Name, string Database, int Index)[]
+            {
+                ("metadata", PostgresServer.MetadataDatabase, 3),
+                ("shard1-primary", PostgresServer.ShardDatabase, 4),
+                ("shard2-primary", PostgresServer.ShardDatabase, 6),
+            };
+            foreach (var (name, _, _) in primaries)
+            {
+                await PostgresServer.CopyClusterAsync(template, Path.Combine(RootDirectory, name), cancellationToken);
+            }
+
+            Directory.Delete(template, recursive: true);
+            var primaryTasks = primaries.Select(p => StartWithPortRetryAsync(
+                port => new PostgresServer(p.Name, port, Path.Combine(RootDirectory, p.Name), p.Database, binaries, null, timeout),
+                fixedPorts?[p.Index], usedPorts, cancellationToken)).ToArray();
+            var started = await Task.WhenAll(primaryTasks);
+            Metadata = started[0];
+            Shard1Primary = started[1];
+            Shard2Primary = started[2];
+            await Task.WhenAll(
+                Metadata.CreateDatabaseAsync(PostgresServer.MetadataDatabase, cancellationToken),
+                Shard1Primary.CreateDatabaseAsync(PostgresServer.ShardDatabase, cancellationToken),
+                Shard2Primary.CreateDatabaseAsync(PostgresServer.ShardDatabase, cancellationToken));
+
+            var replicaDirectory = Path.Combine(RootDirectory, "shard1-replica");
+            await PostgresServer.BaseBackupAsync(binaries, Shard1Primary, replicaDirectory, "shard1_replica", cancellationToken);
+            Shard1Replica = await StartWithPortRetryAsync(
+                port => new PostgresServer("shard1-replica", port, replicaDirectory, PostgresServer.ShardDatabase, binaries, Shard1Primary, timeout),
+                fixedPorts?[5], usedPorts, cancellationToken);
         }
-
-        Directory.Delete(template, recursive: true);
-        var primaryTasks = primaries.Select(p => StartWithPortRetryAsync(
-            port => new PostgresServer(p.Name, port, Path.Combine(RootDirectory, p.Name), p.Database, binaries, null, timeout),
-            fixedPorts?[p.Index], usedPorts, cancellationToken)).ToArray();
-        var started = await Task.WhenAll(primaryTasks);
-        Metadata = started[0];
-        Shard1Primary = started[1];
-        Shard2Primary = started[2];
-        await Task.WhenAll(
-            Metadata.CreateDatabaseAsync(PostgresServer.MetadataDatabase, cancellationToken),
-            Shard1Primary.CreateDatabaseAsync(PostgresServer.ShardDatabase, cancellationToken),
-            Shard2Primary.CreateDatabaseAsync(PostgresServer.ShardDatabase, cancellationToken));
-
-        var replicaDirectory = Path.Combine(RootDirectory, "shard1-replica");
-        await PostgresServer.BaseBackupAsync(binaries, Shard1Primary, replicaDirectory, "shard1_replica", cancellationToken);
-        Shard1Replica = await StartWithPortRetryAsync(
-            port => new PostgresServer("shard1-replica", port, replicaDirectory, PostgresServer.ShardDatabase, binaries, Shard1Primary, timeout),
-            fixedPorts?[5], usedPorts, cancellationToken);
+        catch
+        {
+            // Let the Redis starts finish before the caller tears the set down, so none starts after it.
+            await Task.WhenAll(redisTasks).ContinueWith(static _ => { }, TaskScheduler.Default);
+            throw;
+        }
 
         Redis = await Task.WhenAll(redisTasks);
     }
