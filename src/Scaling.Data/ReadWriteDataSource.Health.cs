@@ -1,0 +1,186 @@
+using System.Globalization;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scaling.Data;
+
+/// <summary>Replica health: probes, ejection with hysteresis, readmission.</summary>
+public sealed partial class ReadWriteDataSource
+{
+    private const string PrimaryProbeSql =
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END";
+
+    /// <summary>
+    /// Runs <see cref="CheckReplicasAsync"/> every <see cref="ScalingDataOptions.HealthCheckInterval"/> until
+    /// <paramref name="cancellationToken"/> is cancelled. A failing round is logged and the next one runs on time.
+    /// The hosted service registered by <c>services.AddScalingData(...)</c> runs this; call it yourself for data
+    /// sources you create directly.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the monitoring.</param>
+    /// <returns>A task that completes when monitoring stops.</returns>
+    public async Task MonitorAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.HealthCheckInterval, _timeProvider);
+        do
+        {
+            try
+            {
+                await CheckReplicasAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // A monitoring loop must survive any failure of one round; it is logged.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                DataLog.MonitorFailed(_logger, Name, e);
+            }
+        }
+        while (await WaitForNextTickAsync(timer, cancellationToken));
+    }
+
+    private static async Task<bool> WaitForNextTickAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private async Task<ulong?> ProbePrimaryAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.HealthCheckTimeout);
+        try
+        {
+            await using var connection = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
+            await using var command = new NpgsqlCommand(PrimaryProbeSql, connection);
+            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
+            await reader.ReadAsync(timeout.Token);
+            if (reader.GetBoolean(0))
+            {
+                DataLog.PrimaryInRecovery(_logger, Name, _primary.Name);
+            }
+
+            return reader.IsDBNull(1) ? null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
+        {
+            DataLog.ProbeFailed(_logger, Name, _primary.Name, e);
+            return null;
+        }
+    }
+
+    private async Task CheckReplicaAsync(DataServer replica, ulong? primaryLsn, CancellationToken cancellationToken)
+    {
+        bool inRecovery;
+        ulong? replay;
+        double lagSeconds;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(_options.HealthCheckTimeout);
+            try
+            {
+                await using var connection = await replica.DataSource.OpenConnectionAsync(timeout.Token);
+                await using var command = new NpgsqlCommand(ProbeSql, connection);
+                await using var reader = await command.ExecuteReaderAsync(timeout.Token);
+                await reader.ReadAsync(timeout.Token);
+                inRecovery = reader.GetBoolean(0);
+                replay = reader.IsDBNull(1) ? null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+                lagSeconds = reader.GetDouble(2);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
+            {
+                DataLog.ProbeFailed(_logger, Name, replica.Name, e);
+                replica.LastChecked = _timeProvider.GetUtcNow();
+                replica.LagBytes = null;
+                replica.LagTime = null;
+                replica.HealthyStreak = 0;
+                if (replica.Health != ReplicaHealth.Ejected)
+                {
+                    Eject(replica, "unreachable", $"unreachable: {e.Message}");
+                }
+
+                // Connections pooled before the failure are dead; drop them so readmission starts clean.
+                replica.DataSource.Clear();
+                return;
+            }
+        }
+
+        replica.LastChecked = _timeProvider.GetUtcNow();
+        replica.InRecovery = inRecovery;
+        if (!inRecovery)
+        {
+            replica.LagBytes = null;
+            replica.LagTime = null;
+            replica.HealthyStreak = 0;
+            if (replica.Health != ReplicaHealth.Ejected || replica.Reason?.StartsWith("not in recovery", StringComparison.Ordinal) != true)
+            {
+                Eject(replica, "not_in_recovery", "not in recovery: the server is a primary (promoted, or misconfigured) and no longer follows this data source's primary");
+            }
+
+            return;
+        }
+
+        if (replay is { } replayed)
+        {
+            replica.ObserveReplayLsn(replayed);
+        }
+
+        var lagBytes = primaryLsn is { } p && replay is { } r ? (long)(p > r ? p - r : 0) : (long?)null;
+        var lagTime = TimeSpan.FromSeconds(Math.Max(0, lagSeconds));
+        replica.LagBytes = lagBytes;
+        replica.LagTime = lagTime;
+
+        var overBytes = lagBytes > _options.MaxReplicaLagBytes;
+        var overTime = lagTime > _options.MaxReplicaLagTime;
+        if (replica.Health != ReplicaHealth.Ejected)
+        {
+            if (overBytes || overTime)
+            {
+                Eject(replica, "lag", string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"replication lag {lagBytes?.ToString(CultureInfo.InvariantCulture) ?? "unknown"} bytes / {lagTime.TotalMilliseconds:0} ms is over the limit of {_options.MaxReplicaLagBytes} bytes / {_options.MaxReplicaLagTime.TotalMilliseconds:0} ms"));
+            }
+            else
+            {
+                replica.Health = ReplicaHealth.Healthy;
+                replica.Reason = null;
+            }
+
+            return;
+        }
+
+        var healthy = (lagBytes ?? 0) <= _options.MaxReplicaLagBytes * _options.ReadmitLagRatio
+            && lagTime <= _options.MaxReplicaLagTime * _options.ReadmitLagRatio;
+        replica.HealthyStreak = healthy ? replica.HealthyStreak + 1 : 0;
+        if (replica.HealthyStreak >= _options.ReadmitAfterHealthyChecks)
+        {
+            await replica.CloseCircuitAsync();
+            replica.Reason = null;
+            replica.HealthyStreak = 0;
+            replica.Health = ReplicaHealth.Healthy;
+            DataInstruments.Readmissions.Add(1, DataInstruments.Tags(Name, "replica", replica.Name));
+            DataLog.ReplicaReadmitted(_logger, Name, replica.Name, lagBytes ?? 0, lagTime.TotalMilliseconds);
+        }
+    }
+
+    private void Eject(DataServer replica, string kind, string reason)
+    {
+        replica.Reason = reason;
+        replica.HealthyStreak = 0;
+        replica.Health = ReplicaHealth.Ejected;
+        DataInstruments.Ejections.Add(1, new System.Diagnostics.TagList { { "data_source", Name }, { "replica", replica.Name }, { "reason", kind } });
+        DataLog.ReplicaEjected(_logger, Name, replica.Name, reason);
+    }
+}

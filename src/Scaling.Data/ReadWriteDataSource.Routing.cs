@@ -1,0 +1,265 @@
+using System.Data;
+using System.Globalization;
+using Npgsql;
+using NpgsqlTypes;
+using Polly.CircuitBreaker;
+
+namespace Scaling.Data;
+
+/// <summary>Read routing: which server serves a read, and the bounded fallback to the primary.</summary>
+public sealed partial class ReadWriteDataSource
+{
+    private const string ReplayLsnSql = "SELECT pg_last_wal_replay_lsn()";
+
+    /// <summary>
+    /// Routes one round of a read: replicas known to have reached the token in round-robin order (a server that
+    /// fails is skipped for the rest of this read), then the most advanced healthy replica checked live against
+    /// the token, then the primary within the fallback bound.
+    /// </summary>
+    private async ValueTask<(T Value, DataServer Server)> RouteReadAsync<T>(
+        Func<NpgsqlConnection, CancellationToken, Task<T>> work,
+        bool keepOpen,
+        ConsistencyToken? token,
+        ReadAttempt attempt,
+        CancellationToken cancellationToken)
+    {
+        var count = _replicas.Length;
+        if (count > 0)
+        {
+            DataServer? behind = null;
+            var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+            for (var i = 0; i < count; i++)
+            {
+                var replica = _replicas[(start + i) % count];
+                if (!replica.TakesReads || attempt.Failed(replica))
+                {
+                    continue;
+                }
+
+                if (token is { } required && !required.IsReachedBy(new NpgsqlLogSequenceNumber(replica.ReplayLsn)))
+                {
+                    if (replica.Health == ReplicaHealth.Healthy && (behind is null || replica.ReplayLsn > behind.ReplayLsn))
+                    {
+                        behind = replica;
+                    }
+
+                    continue;
+                }
+
+                try
+                {
+                    var value = await replica.RunAsync(work, keepOpen, cancellationToken);
+                    DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
+                    return (value, replica);
+                }
+                catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    attempt.Fail(replica);
+                }
+            }
+
+            if (behind is not null && token is { } needed)
+            {
+                try
+                {
+                    var (reached, value) = await behind.RunAsync(
+                        async (connection, ct) =>
+                        {
+                            if (!await HasReachedAsync(behind, connection, needed, ct))
+                            {
+                                if (keepOpen)
+                                {
+                                    await connection.DisposeAsync();
+                                }
+
+                                return (false, default(T)!);
+                            }
+
+                            return (true, await work(connection, ct));
+                        },
+                        keepOpen,
+                        cancellationToken);
+                    if (reached)
+                    {
+                        DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
+                        return (value, behind);
+                    }
+                }
+                catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    attempt.Fail(behind);
+                }
+            }
+
+            var reason = token is not null && _replicas.Any(r => r.TakesReads && !attempt.Failed(r)) ? "token_not_reached" : "no_replica_available";
+            DataInstruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
+            return (await ReadOnPrimaryWithinBoundAsync(work, keepOpen, cancellationToken), _primary);
+        }
+
+        DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+        return (await RunOnPrimaryAsync(work, keepOpen, cancellationToken), _primary);
+    }
+
+    private async Task<T> ReadOnPrimaryWithinBoundAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool keepOpen, CancellationToken cancellationToken)
+    {
+        if (!await _fallbackSlots.WaitAsync(_options.PrimaryFallbackWaitTimeout, cancellationToken))
+        {
+            DataInstruments.Rejections.Add(1, DataInstruments.Tags(Name, "reason", "fallback_limit"));
+            DataLog.ReadRejected(_logger, Name, _options.MaxPrimaryFallbackReads);
+            throw new ReadCapacityExceededException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Data source '{Name}': no replica can serve this read (ejected, failing, or behind the read's consistency token) and the primary already runs the maximum of {_options.MaxPrimaryFallbackReads} fallback reads (ScalingDataOptions.MaxPrimaryFallbackReads); waited {_options.PrimaryFallbackWaitTimeout.TotalMilliseconds:0} ms for a slot."));
+        }
+
+        var releaseHere = true;
+        try
+        {
+            var value = await RunOnPrimaryAsync(
+                keepOpen
+                    ? async (connection, ct) =>
+                    {
+                        var result = await work(connection, ct);
+                        ReleaseSlotWhenClosed(connection);
+                        releaseHere = false;
+                        return result;
+                    }
+                    : work,
+                keepOpen,
+                cancellationToken);
+            DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+            return value;
+        }
+        finally
+        {
+            if (releaseHere)
+            {
+                _fallbackSlots.Release();
+            }
+        }
+    }
+
+    private void ReleaseSlotWhenClosed(NpgsqlConnection connection)
+    {
+        var released = 0;
+        connection.StateChange += (_, change) =>
+        {
+            if (change.CurrentState == ConnectionState.Closed && Interlocked.Exchange(ref released, 1) == 0 && _disposed == 0)
+            {
+                _fallbackSlots.Release();
+            }
+        };
+    }
+
+    private async Task<T> RunOnPrimaryAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool keepOpen, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _primary.RunAsync(work, keepOpen, cancellationToken);
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw PrimaryUnavailable(e);
+        }
+    }
+
+    private static async Task<bool> HasReachedAsync(DataServer replica, NpgsqlConnection connection, ConsistencyToken token, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(ReplayLsnSql, connection);
+        if (await command.ExecuteScalarAsync(cancellationToken) is NpgsqlLogSequenceNumber replay)
+        {
+            replica.ObserveReplayLsn((ulong)replay);
+            return token.IsReachedBy(replay);
+        }
+
+        return false;
+    }
+
+    private static async Task<StatementRows> RunStatementAsync(
+        NpgsqlConnection connection,
+        NpgsqlTransaction? transaction,
+        string sql,
+        IReadOnlyList<object?>? parameters,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        if (parameters is not null)
+        {
+            foreach (var value in parameters)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+            }
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var columns = new string[reader.FieldCount];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = reader.GetName(i);
+        }
+
+        var rows = new List<object?[]>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var row = new object?[columns.Length];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = await reader.IsDBNullAsync(i, cancellationToken) ? null : reader.GetValue(i);
+            }
+
+            rows.Add(row);
+        }
+
+        await reader.CloseAsync();
+        return new StatementRows(columns, rows, reader.RecordsAffected);
+    }
+
+    private static async Task<ConsistencyToken> ReadInsertLsnAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(InsertLsnSql, connection);
+        var lsn = (NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken))!;
+        return ConsistencyToken.FromLsn(lsn);
+    }
+
+    /// <summary>
+    /// After a commit nothing may throw (a retry would write twice): the token is read on the same connection,
+    /// else on a new one (a later position is still a valid token), else it is <see langword="null"/>.
+    /// </summary>
+    private async Task<ConsistencyToken?> TryReadTokenAfterCommitAsync(NpgsqlConnection connection)
+    {
+        using var timeout = new CancellationTokenSource(_options.HealthCheckTimeout);
+        try
+        {
+            return await ReadInsertLsnAsync(connection, timeout.Token);
+        }
+        catch (Exception e) when (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException)
+        {
+            try
+            {
+                await using var fresh = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
+                return await ReadInsertLsnAsync(fresh, timeout.Token);
+            }
+            catch (Exception again) when (TransientErrors.IsConnectionFailure(again) || again is OperationCanceledException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private PrimaryUnavailableException PrimaryUnavailable(Exception cause) => new(
+        cause is BrokenCircuitException
+            ? $"Data source '{Name}': the primary {_primary.Name} is unavailable (its circuit breaker is open after repeated connection failures); nothing was sent."
+            : $"Data source '{Name}': the primary {_primary.Name} could not be reached ({cause.Message}); nothing was sent.",
+        cause);
+
+    private readonly record struct StatementRows(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, int RowsAffected);
+
+    /// <summary>The servers that failed during one read, skipped by its later rounds.</summary>
+    private sealed class ReadAttempt
+    {
+        private List<DataServer>? _failed;
+
+        public bool Failed(DataServer server) => _failed is not null && _failed.Contains(server);
+
+        public void Fail(DataServer server) => (_failed ??= []).Add(server);
+    }
+}

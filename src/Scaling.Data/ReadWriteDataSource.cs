@@ -1,0 +1,340 @@
+using System.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+
+namespace Scaling.Data;
+
+/// <summary>
+/// One primary and N streaming replicas behind one object: writes go to the primary; reads go to a healthy
+/// replica (round-robin), to a replica that has replayed the caller's <see cref="ConsistencyToken"/>, or — within
+/// a bound — to the primary. Hands out ordinary <see cref="NpgsqlConnection"/>s, so callers keep all of Npgsql;
+/// <see cref="ReadAsync{T}"/>, <see cref="WriteAsync{T}"/> and <see cref="QueryAsync"/> add retries on top.
+/// </summary>
+/// <remarks>
+/// Replica health (role, replay position, lag) is refreshed by <see cref="CheckReplicasAsync"/>, which the hosted
+/// service registered by <c>services.AddScalingData(...)</c> runs every <see cref="ScalingDataOptions.HealthCheckInterval"/>.
+/// Create one instance per database cluster and reuse it; it is thread-safe.
+/// </remarks>
+public sealed partial class ReadWriteDataSource : IAsyncDisposable
+{
+    private const string InsertLsnSql = "SELECT pg_current_wal_insert_lsn()";
+    private const string ProbeSql =
+        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), "
+        + "CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
+        + "ELSE COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0) END::float8";
+
+    private static readonly ResiliencePropertyKey<WritePhase> PhaseKey = new("Scaling.Data.WritePhase");
+
+    private readonly DataServer _primary;
+    private readonly DataServer[] _replicas;
+    private readonly ScalingDataOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly SemaphoreSlim _fallbackSlots;
+    private readonly ResiliencePipeline _readRetry;
+    private readonly ResiliencePipeline _openRetry;
+    private readonly ResiliencePipeline _writeRetry;
+    private readonly ResiliencePipeline _writeRetryIdempotent;
+    private readonly SemaphoreSlim _checkGate = new(1, 1);
+    private int _next = -1;
+    private int _disposed;
+
+    /// <summary>Creates the data source and its Npgsql data sources. Nothing connects until first use.</summary>
+    /// <param name="options">The options; validated here (<see cref="Microsoft.Extensions.Options.OptionsValidationException"/> names each bad option).</param>
+    /// <param name="loggerFactory">Logging for Scaling.Data and for Npgsql; none when <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock for health timestamps; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    public ReadWriteDataSource(ScalingDataOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ScalingDataOptionsValidator.ThrowIfInvalid(options);
+        _options = options;
+        Name = options.Name;
+        loggerFactory ??= NullLoggerFactory.Instance;
+        _logger = loggerFactory.CreateLogger<ReadWriteDataSource>();
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _fallbackSlots = new SemaphoreSlim(options.MaxPrimaryFallbackReads, options.MaxPrimaryFallbackReads);
+
+        _primary = CreateServer(options.PrimaryConnectionString!, ServerRole.Primary, loggerFactory);
+        _replicas = options.ReplicaConnectionStrings.Select(cs => CreateServer(cs, ServerRole.Replica, loggerFactory)).ToArray();
+        Replicas = Array.AsReadOnly(_replicas);
+        _readRetry = BuildRetry("read", e => TransientErrors.IsTransient(e));
+        _openRetry = BuildRetry("open", e => TransientErrors.IsConnectionFailure(e) && e is not BrokenCircuitException);
+        _writeRetry = BuildWriteRetry(idempotent: false);
+        _writeRetryIdempotent = BuildWriteRetry(idempotent: true);
+        DataInstruments.Track(this);
+    }
+
+    private enum WritePhase
+    {
+        Open,
+        Transaction,
+        Committed,
+    }
+
+    /// <summary>The data source's name (<see cref="ScalingDataOptions.Name"/>).</summary>
+    public string Name { get; }
+
+    /// <summary>
+    /// The primary's Npgsql data source, for anything that must run on the primary (migrations, <c>LISTEN</c>,
+    /// <c>COPY</c> into tables). Writes through it bypass the circuit breaker and the retries.
+    /// </summary>
+    public NpgsqlDataSource Primary => _primary.DataSource;
+
+    /// <summary>The number of replicas configured.</summary>
+    public int ReplicaCount => _replicas.Length;
+
+    internal IReadOnlyList<DataServer> Replicas { get; }
+
+    /// <summary>A snapshot of each replica as the health monitor last saw it.</summary>
+    /// <returns>One status per configured replica, in configuration order.</returns>
+    public IReadOnlyList<ReplicaStatus> GetReplicaStatuses() => _replicas.Select(r => r.ToStatus()).ToArray();
+
+    /// <summary>
+    /// Opens a connection to the primary for writes. The open is retried on connection failures (nothing has been
+    /// sent yet); if the primary still cannot be reached, or its circuit breaker is open, this fails fast with
+    /// <see cref="PrimaryUnavailableException"/>. After committing, call <see cref="GetConsistencyTokenAsync"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    /// <returns>An open connection to the primary; dispose it to return it to the pool.</returns>
+    public async ValueTask<NpgsqlConnection> OpenWriteConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        try
+        {
+            return await _openRetry.ExecuteAsync(static (primary, ct) => primary.OpenAsync(ct), _primary, cancellationToken);
+        }
+        catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw PrimaryUnavailable(e);
+        }
+    }
+
+    /// <summary>
+    /// Opens a connection for a read: to a healthy replica that has replayed <paramref name="token"/> (when given),
+    /// otherwise to the primary within <see cref="ScalingDataOptions.MaxPrimaryFallbackReads"/>.
+    /// </summary>
+    /// <param name="token">The caller's consistency token from an earlier write, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    /// <returns>An open connection; dispose it promptly (a primary fallback slot is held until it is closed).</returns>
+    /// <exception cref="ReadCapacityExceededException">No replica could serve the read and the primary is at its fallback bound.</exception>
+    public async ValueTask<NpgsqlConnection> OpenReadConnectionAsync(ConsistencyToken? token = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var attempt = new ReadAttempt();
+        var (connection, _) = await _readRetry.ExecuteAsync(
+            static (state, ct) => state.Self.RouteReadAsync(static (c, _) => Task.FromResult(c), keepOpen: true, state.Token, state.Attempt, ct),
+            (Self: this, Token: token, Attempt: attempt),
+            cancellationToken);
+        return connection;
+    }
+
+    /// <summary>
+    /// Runs a read on a connection chosen as by <see cref="OpenReadConnectionAsync"/>. If the server fails
+    /// (connection lost, timeout, shutting down) or the read hits 40001/40P01, the read runs again on another
+    /// server (another replica, else the primary) with jittered backoff between rounds; so
+    /// <paramref name="read"/> must be safe to run more than once (a read is).
+    /// </summary>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="read">The read; it gets an open connection, which is disposed after it returns.</param>
+    /// <param name="token">The caller's consistency token from an earlier write, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the read and its retries.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    public async Task<T> ReadAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> read, ConsistencyToken? token = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var attempt = new ReadAttempt();
+        var (value, _) = await _readRetry.ExecuteAsync(
+            static (state, ct) => state.Self.RouteReadAsync(state.Read, keepOpen: false, state.Token, state.Attempt, ct),
+            (Self: this, Read: read, Token: token, Attempt: attempt),
+            cancellationToken);
+        return value;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> in a transaction on the primary, commits it and returns the consistency token.
+    /// A serialization failure (40001) or deadlock (40P01) rolled the transaction back, so it is run again with
+    /// jittered backoff; so is a failure to open the connection. A connection lost during the transaction or its
+    /// commit leaves the outcome unknown: the write is run again only when <paramref name="idempotent"/> is
+    /// <see langword="true"/>, and otherwise the exception reaches the caller — never a silent second write.
+    /// </summary>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="write">The work; it gets the open transaction (its connection is <see cref="NpgsqlTransaction.Connection"/>). It must not commit or roll back.</param>
+    /// <param name="idempotent">Whether running the write twice is harmless (e.g. an upsert), allowing a retry after a lost connection.</param>
+    /// <param name="isolationLevel">The transaction's isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write (before its commit) and its retries.</param>
+    /// <returns>The work's value and the consistency token after the commit.</returns>
+    /// <exception cref="PrimaryUnavailableException">The primary could not be reached; nothing was written.</exception>
+    public async Task<WriteResult<T>> WriteAsync<T>(
+        Func<NpgsqlTransaction, CancellationToken, Task<T>> write,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var pipeline = idempotent ? _writeRetryIdempotent : _writeRetry;
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            return await pipeline.ExecuteAsync(
+                static async (ctx, state) =>
+                {
+                    var self = state.Self;
+                    ctx.Properties.Set(PhaseKey, WritePhase.Open);
+                    await using var connection = await self._primary.OpenAsync(ctx.CancellationToken);
+                    ctx.Properties.Set(PhaseKey, WritePhase.Transaction);
+                    T value;
+                    await using (var transaction = await connection.BeginTransactionAsync(state.IsolationLevel, ctx.CancellationToken))
+                    {
+                        value = await state.Write(transaction, ctx.CancellationToken);
+                        await transaction.CommitAsync(ctx.CancellationToken);
+                    }
+
+                    ctx.Properties.Set(PhaseKey, WritePhase.Committed);
+                    var token = await self.TryReadTokenAfterCommitAsync(connection);
+                    return new WriteResult<T>(value, token);
+                },
+                context,
+                (Self: this, Write: write, IsolationLevel: isolationLevel));
+        }
+        catch (Exception e) when (TransientErrors.IsConnectionFailure(e)
+            && context.Properties.GetValue(PhaseKey, WritePhase.Open) == WritePhase.Open
+            && !cancellationToken.IsCancellationRequested)
+        {
+            throw PrimaryUnavailable(e);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>
+    /// Runs one SQL statement, the way a small app's <c>query(text, params, isWrite)</c> helper does: a write runs
+    /// through <see cref="WriteAsync{T}"/> (not idempotent, returns a token), a read through
+    /// <see cref="ReadAsync{T}"/>. The rows are buffered. Parameters are positional: <c>$1</c>, <c>$2</c>, …
+    /// </summary>
+    /// <param name="sql">The statement.</param>
+    /// <param name="parameters">The values of <c>$1</c>, <c>$2</c>, …; <see langword="null"/> becomes SQL NULL.</param>
+    /// <param name="isWrite">Whether the statement writes (then it runs on the primary, in a transaction).</param>
+    /// <param name="token">For a read, the caller's consistency token.</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>The buffered result.</returns>
+    public async Task<QueryResult> QueryAsync(
+        string sql,
+        IReadOnlyList<object?>? parameters = null,
+        bool isWrite = false,
+        ConsistencyToken? token = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(sql);
+        if (isWrite)
+        {
+            if (token is not null)
+            {
+                throw new ArgumentException("A consistency token only applies to reads; a write always runs on the primary.", nameof(token));
+            }
+
+            var result = await WriteAsync((tx, ct) => RunStatementAsync(tx.Connection!, tx, sql, parameters, ct), cancellationToken: cancellationToken);
+            return new QueryResult(result.Value.Columns, result.Value.Rows, result.Value.RowsAffected, ServerRole.Primary, result.Token);
+        }
+
+        var attempt = new ReadAttempt();
+        var (rows, server) = await _readRetry.ExecuteAsync(
+            static (state, ct) => state.Self.RouteReadAsync(
+                (connection, c) => RunStatementAsync(connection, null, state.Sql, state.Parameters, c),
+                keepOpen: false,
+                state.Token,
+                state.Attempt,
+                ct),
+            (Self: this, Sql: sql, Parameters: parameters, Token: token, Attempt: attempt),
+            cancellationToken);
+        return new QueryResult(rows.Columns, rows.Rows, rows.RowsAffected, server.Role, null);
+    }
+
+    /// <summary>
+    /// Reads the primary's current WAL insert position: called after a commit, it is at or past that commit, so it
+    /// is the consistency token for the write. (The insert position is used rather than <c>pg_current_wal_lsn()</c>
+    /// because with <c>synchronous_commit=off</c> the latter may still be behind a commit that has returned.)
+    /// </summary>
+    /// <param name="primaryConnection">An open connection to the primary (the one that committed, saving an open), or <see langword="null"/> to open one.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>The token.</returns>
+    public async Task<ConsistencyToken> GetConsistencyTokenAsync(NpgsqlConnection? primaryConnection = null, CancellationToken cancellationToken = default)
+    {
+        if (primaryConnection is not null)
+        {
+            return await ReadInsertLsnAsync(primaryConnection, cancellationToken);
+        }
+
+        await using var connection = await OpenWriteConnectionAsync(cancellationToken);
+        return await ReadInsertLsnAsync(connection, cancellationToken);
+    }
+
+    /// <summary>
+    /// Checks every replica once (role, replay position, lag in bytes and time), ejects those over a threshold and
+    /// readmits those healthy for <see cref="ScalingDataOptions.ReadmitAfterHealthyChecks"/> checks in a row. The
+    /// hosted health monitor calls this periodically; calling it directly is useful at start-up and in tests.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the check.</param>
+    /// <returns>A task that completes when every replica has been checked.</returns>
+    public async Task CheckReplicasAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        await _checkGate.WaitAsync(cancellationToken);
+        try
+        {
+            var primaryLsn = await ProbePrimaryAsync(cancellationToken);
+            await Task.WhenAll(_replicas.Select(r => CheckReplicaAsync(r, primaryLsn, cancellationToken)));
+        }
+        finally
+        {
+            _checkGate.Release();
+        }
+    }
+
+    /// <summary>Probes the primary (reachable, not in recovery) for health checks.</summary>
+    internal async Task<(bool Healthy, string Description)> ProbePrimaryHealthAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.HealthCheckTimeout);
+            await using var connection = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
+            await using var command = new NpgsqlCommand("SELECT pg_is_in_recovery()", connection);
+            var inRecovery = (bool)(await command.ExecuteScalarAsync(timeout.Token))!;
+            return inRecovery
+                ? (false, $"primary {_primary.Name} is in recovery (a standby)")
+                : (true, $"primary {_primary.Name} is up");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return (false, $"primary {_primary.Name} is unreachable: {e.Message}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        DataInstruments.Untrack(this);
+        await _primary.DisposeAsync();
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        _fallbackSlots.Dispose();
+        _checkGate.Dispose();
+    }
+}

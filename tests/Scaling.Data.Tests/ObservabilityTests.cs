@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Scaling.Testing;
+
+namespace Scaling.Data.Tests;
+
+[Collection(ServersCollection.Name)]
+public sealed class ObservabilityTests(ServersFixture fixture)
+{
+    private readonly Testing.TestServers _servers = fixture.Servers;
+
+    [Fact]
+    public async Task A_slow_command_is_logged_with_its_sql_but_never_its_parameter_values()
+    {
+        using var logs = new CapturingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        await using var data = new ReadWriteDataSource(
+            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(100)),
+            factory);
+        using var metrics = new DataMetricsCollector(data.Name);
+        await data.CheckReplicasAsync();
+
+        // A command run directly on a handed-out connection (full Npgsql) is observed too.
+        await using (var connection = await data.OpenReadConnectionAsync())
+        await using (var command = new NpgsqlCommand("SELECT pg_sleep(0.3), $1::text", connection) { Parameters = { new() { Value = "secret-value-4711" } } })
+        {
+            await command.ExecuteScalarAsync();
+        }
+
+        await using (var connection = await data.OpenReadConnectionAsync())
+        await using (var quick = new NpgsqlCommand("SELECT 42", connection))
+        {
+            await quick.ExecuteScalarAsync();
+        }
+
+        var slow = logs.Entries.Where(e => e.Message.StartsWith("Slow query", StringComparison.Ordinal)).ToList();
+        var entry = Assert.Single(slow);
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Contains("SELECT pg_sleep(0.3), $1::text", entry.Message, StringComparison.Ordinal);
+        Assert.Contains($"replica 127.0.0.1:{_servers.Shard1Replica.Port}", entry.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("secret-value-4711", StringComparison.Ordinal));
+
+        var durations = metrics.Measurements.Where(m => m.Instrument == "scaling.data.command.duration").ToList();
+        Assert.Contains(durations, m => Equals(m.Tags["role"], "replica") && m.Value >= 0.3);
+        Assert.True(metrics.Sum("scaling.data.reads", "role", "replica") >= 2);
+    }
+
+    [Fact]
+    public async Task The_health_check_is_healthy_degraded_with_an_ejected_replica_and_unhealthy_without_a_primary()
+    {
+        await using var healthy = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await healthy.CheckReplicasAsync();
+        var result = await new ReadWriteDataSourceHealthCheck(healthy).CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+
+        await using var degraded = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o => o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString())));
+        await degraded.CheckReplicasAsync();
+        result = await new ReadWriteDataSourceHealthCheck(degraded).CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("unreachable", result.Description, StringComparison.Ordinal);
+        Assert.Equal(3, result.Data.Count);
+
+        await using var down = new ReadWriteDataSource(new ScalingDataOptions { PrimaryConnectionString = DataTestKit.ClosedPortConnectionString(), ConnectTimeout = TimeSpan.FromSeconds(1) });
+        result = await new ReadWriteDataSourceHealthCheck(down).CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Contains("unreachable", result.Description, StringComparison.Ordinal);
+    }
+}
