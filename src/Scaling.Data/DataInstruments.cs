@@ -50,41 +50,24 @@ internal static class DataInstruments
 
     public static TagList Tags(string dataSource, string key, object? value) => new() { { "data_source", dataSource }, { key, value } };
 
-    private static IEnumerable<Measurement<long>> ObserveLagBytes()
-    {
-        foreach (var dataSource in Live.Keys)
-        {
-            foreach (var replica in dataSource.Replicas)
-            {
-                if (replica.LagBytes is { } lag)
-                {
-                    yield return new Measurement<long>(lag, Tags(dataSource.Name, "replica", replica.Name));
-                }
-            }
-        }
-    }
+    private static IEnumerable<Measurement<long>> ObserveLagBytes() => Observe(replica => replica.LagBytes);
 
-    private static IEnumerable<Measurement<double>> ObserveLagSeconds()
-    {
-        foreach (var dataSource in Live.Keys)
-        {
-            foreach (var replica in dataSource.Replicas)
-            {
-                if (replica.LagTime is { } lag)
-                {
-                    yield return new Measurement<double>(lag.TotalSeconds, Tags(dataSource.Name, "replica", replica.Name));
-                }
-            }
-        }
-    }
+    private static IEnumerable<Measurement<double>> ObserveLagSeconds() => Observe(replica => replica.LagTime?.TotalSeconds);
 
-    private static IEnumerable<Measurement<int>> ObserveHealthy()
+    private static IEnumerable<Measurement<int>> ObserveHealthy() => Observe<int>(replica => replica.Health == ReplicaHealth.Ejected ? 0 : 1);
+
+    /// <summary>One measurement per replica of every live data source, skipping replicas whose value is unknown.</summary>
+    private static IEnumerable<Measurement<T>> Observe<T>(Func<DataServer, T?> value)
+        where T : struct
     {
         foreach (var dataSource in Live.Keys)
         {
             foreach (var replica in dataSource.Replicas)
             {
-                yield return new Measurement<int>(replica.Health == ReplicaHealth.Ejected ? 0 : 1, Tags(dataSource.Name, "replica", replica.Name));
+                if (value(replica) is { } measured)
+                {
+                    yield return new Measurement<T>(measured, Tags(dataSource.Name, "replica", replica.Name));
+                }
             }
         }
     }

@@ -59,20 +59,19 @@ public sealed partial class ReadWriteDataSource
 
     private async Task<ulong?> ProbePrimaryAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.HealthCheckTimeout);
         try
         {
-            await using var connection = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
-            await using var command = new NpgsqlCommand(PrimaryProbeSql, connection);
-            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
-            await reader.ReadAsync(timeout.Token);
-            if (reader.GetBoolean(0))
+            var (inRecovery, lsn) = await ProbeAsync(
+                _primary,
+                PrimaryProbeSql,
+                static reader => (reader.GetBoolean(0), reader.IsDBNull(1) ? (ulong?)null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1)),
+                cancellationToken);
+            if (inRecovery)
             {
                 DataLog.PrimaryInRecovery(_logger, Name, _primary.Name);
             }
 
-            return reader.IsDBNull(1) ? null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+            return lsn;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
         {
@@ -81,40 +80,46 @@ public sealed partial class ReadWriteDataSource
         }
     }
 
+    /// <summary>Runs one probe query on a server (not through its breaker), bounded by <see cref="ScalingDataOptions.HealthCheckTimeout"/>.</summary>
+    private async Task<T> ProbeAsync<T>(DataServer server, string sql, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.HealthCheckTimeout);
+        await using var connection = await server.DataSource.OpenConnectionAsync(timeout.Token);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync(timeout.Token);
+        await reader.ReadAsync(timeout.Token);
+        return read(reader);
+    }
+
     private async Task CheckReplicaAsync(DataServer replica, ulong? primaryLsn, CancellationToken cancellationToken)
     {
         bool inRecovery;
         ulong? replay;
         double lagSeconds;
-        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        try
         {
-            timeout.CancelAfter(_options.HealthCheckTimeout);
-            try
+            (inRecovery, replay, lagSeconds) = await ProbeAsync(
+                replica,
+                ProbeSql,
+                static reader => (reader.GetBoolean(0), reader.IsDBNull(1) ? (ulong?)null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1), reader.GetDouble(2)),
+                cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
+        {
+            DataLog.ProbeFailed(_logger, Name, replica.Name, e);
+            replica.LastChecked = _timeProvider.GetUtcNow();
+            replica.LagBytes = null;
+            replica.LagTime = null;
+            replica.HealthyStreak = 0;
+            if (replica.Health != ReplicaHealth.Ejected)
             {
-                await using var connection = await replica.DataSource.OpenConnectionAsync(timeout.Token);
-                await using var command = new NpgsqlCommand(ProbeSql, connection);
-                await using var reader = await command.ExecuteReaderAsync(timeout.Token);
-                await reader.ReadAsync(timeout.Token);
-                inRecovery = reader.GetBoolean(0);
-                replay = reader.IsDBNull(1) ? null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
-                lagSeconds = reader.GetDouble(2);
+                Eject(replica, "unreachable", $"unreachable: {e.Message}");
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
-            {
-                DataLog.ProbeFailed(_logger, Name, replica.Name, e);
-                replica.LastChecked = _timeProvider.GetUtcNow();
-                replica.LagBytes = null;
-                replica.LagTime = null;
-                replica.HealthyStreak = 0;
-                if (replica.Health != ReplicaHealth.Ejected)
-                {
-                    Eject(replica, "unreachable", $"unreachable: {e.Message}");
-                }
 
-                // Connections pooled before the failure are dead; drop them so readmission starts clean.
-                replica.DataSource.Clear();
-                return;
-            }
+            // Connections pooled before the failure are dead; drop them so readmission starts clean.
+            replica.DataSource.Clear();
+            return;
         }
 
         replica.LastChecked = _timeProvider.GetUtcNow();

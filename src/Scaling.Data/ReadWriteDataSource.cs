@@ -304,11 +304,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.HealthCheckTimeout);
-            await using var connection = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
-            await using var command = new NpgsqlCommand("SELECT pg_is_in_recovery()", connection);
-            var inRecovery = (bool)(await command.ExecuteScalarAsync(timeout.Token))!;
+            var inRecovery = await ProbeAsync(_primary, "SELECT pg_is_in_recovery()", static reader => reader.GetBoolean(0), cancellationToken);
             return inRecovery
                 ? (false, $"primary {_primary.Name} is in recovery (a standby)")
                 : (true, $"primary {_primary.Name} is up");

@@ -29,6 +29,13 @@ internal static class DataTestKit
         return options;
     }
 
+    /// <summary>Replaces the replicas with one that refuses connections.</summary>
+    public static void OnlyAnUnreachableReplica(ScalingDataOptions options)
+    {
+        options.ReplicaConnectionStrings.Clear();
+        options.ReplicaConnectionStrings.Add(ClosedPortConnectionString());
+    }
+
     /// <summary>A connection string to a loopback port nothing listens on (connection refused).</summary>
     public static string ClosedPortConnectionString()
     {

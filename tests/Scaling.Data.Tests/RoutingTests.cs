@@ -65,11 +65,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task With_no_healthy_replica_reads_fall_back_to_the_primary()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
-        {
-            o.ReplicaConnectionStrings.Clear();
-            o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString());
-        }));
+        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, DataTestKit.OnlyAnUnreachableReplica));
         using var metrics = new DataMetricsCollector(data.Name);
         await data.CheckReplicasAsync();
         var status = Assert.Single(data.GetReplicaStatuses());
@@ -101,8 +97,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     {
         await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
         {
-            o.ReplicaConnectionStrings.Clear();
-            o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString());
+            DataTestKit.OnlyAnUnreachableReplica(o);
             o.MaxPrimaryFallbackReads = 2;
             o.PrimaryFallbackWaitTimeout = TimeSpan.Zero;
         }));
@@ -126,8 +121,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     {
         await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
         {
-            o.ReplicaConnectionStrings.Clear();
-            o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString());
+            DataTestKit.OnlyAnUnreachableReplica(o);
             o.MaxPrimaryFallbackReads = 1;
             o.PrimaryFallbackWaitTimeout = TimeSpan.FromSeconds(20);
         }));
