@@ -19,8 +19,8 @@ internal static class DataTestKit
             Name = "t" + Guid.NewGuid().ToString("N")[..10],
             PrimaryConnectionString = servers.Shard1Primary.ConnectionString(),
             HealthCheckInterval = TimeSpan.FromMilliseconds(200),
-            HealthCheckTimeout = TimeSpan.FromSeconds(1),
-            ConnectTimeout = TimeSpan.FromSeconds(2),
+            HealthCheckTimeout = TimeSpan.FromSeconds(3),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
             CommandTimeout = TimeSpan.FromSeconds(10),
             ReadmitAfterHealthyChecks = 2,
         };
