@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Scaling.Locks;
+
+/// <summary>
+/// One independent Redis master with its own connection (never one multiplexer over all masters).
+/// The connection is made in the background: a master that is down at start-up costs nothing but its
+/// failed answers, and every command is bounded by the node timeout (StackExchange.Redis 1.x does not
+/// bound asynchronous commands itself).
+/// </summary>
+internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
+{
+    // Compare-and-delete and compare-and-extend: only the owner's random value may release or extend.
+    internal const string ReleaseScript =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+    internal const string ExtendScript =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+    private readonly ConfigurationOptions _configuration;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private Task<ConnectionMultiplexer> _connecting;
+    private long _lastConnectStart;
+    private int _disposed;
+
+    internal RedisLockNode(string endPoint, RedlockOptions options, ILogger logger)
+    {
+        EndPoint = endPoint.Trim();
+        _logger = logger;
+        if (!RedisEndPoint.TryParse(EndPoint, out var host, out var port))
+        {
+            throw new ArgumentException($"{DisplayText.Quote(endPoint)} is not host:port.", nameof(endPoint));
+        }
+
+        _configuration = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false, // keep retrying in the background; a master down at start-up must not block
+            ConnectTimeout = (int)Math.Ceiling(options.ConnectTimeout.TotalMilliseconds),
+            SyncTimeout = (int)Math.Ceiling(options.ConnectTimeout.TotalMilliseconds),
+            ConnectRetry = 1,
+            KeepAlive = 5,
+            Password = options.Password,
+            ClientName = "scaling-locks",
+        };
+        _configuration.EndPoints.Add(host, port);
+        _connecting = StartConnecting();
+    }
+
+    /// <summary>The master as configured (<c>host:port</c>).</summary>
+    internal string EndPoint { get; }
+
+    /// <summary><c>SET key value NX PX ttl</c>: Granted when set, Conflicted when the key exists.</summary>
+    internal Task<LockNodeResult> TrySetAsync(RedisKey key, RedisValue value, TimeSpan ttl, TimeSpan timeout, CancellationToken cancellationToken) =>
+        RunAsync(static (db, s) => db.StringSetAsync(s.Key, s.Value, s.Ttl, When.NotExists), new Args(key, value, ttl), timeout, cancellationToken);
+
+    /// <summary>Compare-and-extend: Granted when the key still holds <paramref name="value"/> and its expiry was reset to <paramref name="ttl"/>.</summary>
+    internal Task<LockNodeResult> TryExtendAsync(RedisKey key, RedisValue value, TimeSpan ttl, TimeSpan timeout, CancellationToken cancellationToken) =>
+        RunAsync(static async (db, s) => (long)await db.ScriptEvaluateAsync(ExtendScript, [s.Key], [s.Value, Milliseconds(s.Ttl)]) == 1, new Args(key, value, ttl), timeout, cancellationToken);
+
+    /// <summary>Compare-and-delete: Granted when the key held <paramref name="value"/> and was deleted, Conflicted when it is absent or someone else's.</summary>
+    internal Task<LockNodeResult> ReleaseAsync(RedisKey key, RedisValue value, TimeSpan timeout) =>
+        RunAsync(static async (db, s) => (long)await db.ScriptEvaluateAsync(ReleaseScript, [s.Key], [s.Value]) == 1, new Args(key, value, TimeSpan.Zero), timeout, CancellationToken.None);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Task<ConnectionMultiplexer> connecting;
+        lock (_gate)
+        {
+            connecting = _connecting;
+        }
+
+        try
+        {
+            var connection = await connecting.WaitAsync(TimeSpan.FromSeconds(5));
+            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5));
+            connection.Dispose();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            Log.NodeCloseFailed(_logger, EndPoint, ex);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Task<ConnectionMultiplexer> connecting;
+        lock (_gate)
+        {
+            connecting = _connecting;
+        }
+
+        if (connecting.IsCompletedSuccessfully)
+        {
+            connecting.Result.Dispose();
+        }
+        else
+        {
+            connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+    }
+
+    private static RedisValue Milliseconds(TimeSpan ttl) => (long)Math.Ceiling(ttl.TotalMilliseconds);
+
+    private async Task<LockNodeResult> RunAsync(Func<IDatabase, Args, Task<bool>> command, Args args, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        Task<bool>? pending = null;
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(timeout);
+            var connection = await Connection().WaitAsync(deadline.Token);
+            if (!connection.IsConnected)
+            {
+                return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
+            }
+
+            pending = command(connection.GetDatabase(), args);
+            var granted = await pending.WaitAsync(deadline.Token);
+            return new LockNodeResult(EndPoint, granted ? LockNodeOutcome.Granted : LockNodeOutcome.Conflicted, Stopwatch.GetElapsedTime(start));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Observe(pending);
+            return new LockNodeResult(EndPoint, LockNodeOutcome.TimedOut, Stopwatch.GetElapsedTime(start));
+        }
+        catch (OperationCanceledException)
+        {
+            Observe(pending);
+            throw;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidCastException or IOException)
+        {
+            Log.NodeCommandFailed(_logger, EndPoint, ex.Message);
+            return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
+        }
+    }
+
+    // A command abandoned at its timeout may still fail later: observe it so it is not an unobserved exception.
+    private static void Observe(Task? pending) =>
+        pending?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    private Task<ConnectionMultiplexer> Connection()
+    {
+        lock (_gate)
+        {
+            // ConnectAsync with AbortOnConnectFail = false normally returns a multiplexer that reconnects by
+            // itself; should it fail outright (e.g. a name that does not resolve), try again, at most once per connect timeout.
+            if (_connecting.IsFaulted && Stopwatch.GetElapsedTime(_lastConnectStart) > TimeSpan.FromMilliseconds(_configuration.ConnectTimeout))
+            {
+                _connecting = StartConnecting();
+            }
+
+            return _connecting;
+        }
+    }
+
+    private Task<ConnectionMultiplexer> StartConnecting()
+    {
+        _lastConnectStart = Stopwatch.GetTimestamp();
+        var connecting = Task.Run(() => ConnectionMultiplexer.ConnectAsync(_configuration.Clone()));
+        connecting.ContinueWith(
+            t => Log.NodeConnectFailed(_logger, EndPoint, t.Exception!.GetBaseException().Message),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return connecting;
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"Redis master {EndPoint}");
+
+    private readonly record struct Args(RedisKey Key, RedisValue Value, TimeSpan Ttl);
+}
