@@ -27,7 +27,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     private long _lastConnectStart;
     private int _disposed;
 
-    internal RedisLockNode(string endPoint, RedlockOptions options, ILogger logger)
+    internal RedisLockNode(string endPoint, RedlockOptions options, SocketManager socketManager, ILogger logger)
     {
         EndPoint = endPoint.Trim();
         _logger = logger;
@@ -45,6 +45,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             KeepAlive = 5,
             Password = options.Password,
             ClientName = "scaling-locks",
+            SocketManager = socketManager, // one reader thread for the provider's masters (each keeps its own connection)
         };
         _configuration.EndPoints.Add(host, port);
         _connecting = StartConnecting();
@@ -53,17 +54,21 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     /// <summary>The master as configured (<c>host:port</c>).</summary>
     internal string EndPoint { get; }
 
-    /// <summary><c>SET key value NX PX ttl</c>: Granted when set, Conflicted when the key exists.</summary>
-    internal Task<LockNodeResult> TrySetAsync(RedisKey key, RedisValue value, TimeSpan ttl, TimeSpan timeout, CancellationToken cancellationToken) =>
-        RunAsync(static (db, s) => db.StringSetAsync(s.Key, s.Value, s.Ttl, When.NotExists), new Args(key, value, ttl), timeout, cancellationToken);
+    /// <summary>
+    /// <c>SET key value NX PX ttl</c>: Granted when set, Conflicted when the key exists. The round token is
+    /// cancelled at the round's node timeout or by the caller; only the caller's cancellation is rethrown,
+    /// the timeout is an outcome (TimedOut).
+    /// </summary>
+    internal Task<LockNodeResult> TrySetAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken) =>
+        RunAsync(Operation.Set, key, value, ttl, roundToken, callerToken);
 
     /// <summary>Compare-and-extend: Granted when the key still holds <paramref name="value"/> and its expiry was reset to <paramref name="ttl"/>.</summary>
-    internal Task<LockNodeResult> TryExtendAsync(RedisKey key, RedisValue value, TimeSpan ttl, TimeSpan timeout, CancellationToken cancellationToken) =>
-        RunAsync(static async (db, s) => (long)await db.ScriptEvaluateAsync(ExtendScript, [s.Key], [s.Value, Milliseconds(s.Ttl)]) == 1, new Args(key, value, ttl), timeout, cancellationToken);
+    internal Task<LockNodeResult> TryExtendAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken) =>
+        RunAsync(Operation.Extend, key, value, ttl, roundToken, callerToken);
 
     /// <summary>Compare-and-delete: Granted when the key held <paramref name="value"/> and was deleted, Conflicted when it is absent or someone else's.</summary>
-    internal Task<LockNodeResult> ReleaseAsync(RedisKey key, RedisValue value, TimeSpan timeout) =>
-        RunAsync(static async (db, s) => (long)await db.ScriptEvaluateAsync(ReleaseScript, [s.Key], [s.Value]) == 1, new Args(key, value, TimeSpan.Zero), timeout, CancellationToken.None);
+    internal Task<LockNodeResult> ReleaseAsync(RedisKey key, RedisValue value, CancellationToken roundToken) =>
+        RunAsync(Operation.Release, key, value, TimeSpan.Zero, roundToken, CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {
@@ -115,25 +120,39 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
 
     private static RedisValue Milliseconds(TimeSpan ttl) => (long)Math.Ceiling(ttl.TotalMilliseconds);
 
-    private async Task<LockNodeResult> RunAsync(Func<IDatabase, Args, Task<bool>> command, Args args, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<LockNodeResult> RunAsync(Operation operation, RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken)
     {
         var start = Stopwatch.GetTimestamp();
-        Task<bool>? pending = null;
+        Task? pending = null;
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(timeout);
-            var connection = await Connection().WaitAsync(deadline.Token);
+            var connecting = Connection();
+            var connection = connecting.IsCompletedSuccessfully ? connecting.Result : await connecting.WaitAsync(roundToken);
             if (!connection.IsConnected)
             {
                 return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
             }
 
-            pending = command(connection.GetDatabase(), args);
-            var granted = await pending.WaitAsync(deadline.Token);
+            var database = connection.GetDatabase();
+            bool granted;
+            if (operation == Operation.Set)
+            {
+                var set = database.StringSetAsync(key, value, ttl, When.NotExists);
+                pending = set;
+                granted = await set.WaitAsync(roundToken);
+            }
+            else
+            {
+                var script = operation == Operation.Extend
+                    ? database.ScriptEvaluateAsync(ExtendScript, [key], [value, Milliseconds(ttl)])
+                    : database.ScriptEvaluateAsync(ReleaseScript, [key], [value]);
+                pending = script;
+                granted = (long)await script.WaitAsync(roundToken) == 1;
+            }
+
             return new LockNodeResult(EndPoint, granted ? LockNodeOutcome.Granted : LockNodeOutcome.Conflicted, Stopwatch.GetElapsedTime(start));
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (!callerToken.IsCancellationRequested)
         {
             Observe(pending);
             return new LockNodeResult(EndPoint, LockNodeOutcome.TimedOut, Stopwatch.GetElapsedTime(start));
@@ -172,7 +191,14 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     private Task<ConnectionMultiplexer> StartConnecting()
     {
         _lastConnectStart = Stopwatch.GetTimestamp();
-        var connecting = Task.Run(() => ConnectionMultiplexer.ConnectAsync(_configuration.Clone()));
+        var connecting = Task.Run(async () =>
+        {
+            var connection = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone());
+            // Complete each reply as soon as it arrives: a lock round waits for several masters at once and
+            // gains nothing from ordered completions, only latency.
+            connection.PreserveAsyncOrder = false;
+            return connection;
+        });
         connecting.ContinueWith(
             t => Log.NodeConnectFailed(_logger, EndPoint, t.Exception!.GetBaseException().Message),
             CancellationToken.None,
@@ -183,5 +209,10 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"Redis master {EndPoint}");
 
-    private readonly record struct Args(RedisKey Key, RedisValue Value, TimeSpan Ttl);
+    private enum Operation
+    {
+        Set,
+        Extend,
+        Release,
+    }
 }

@@ -26,6 +26,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     private readonly RedlockOptions _options;
     private readonly IFencingTokenSource? _fencingTokens;
     private readonly RedisLockNode[] _nodes;
+    private readonly SocketManager _socketManager;
     private int _disposed;
 
     /// <summary>Creates the provider and starts connecting to every master in the background.</summary>
@@ -47,7 +48,8 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         _fencingTokens = fencingTokens;
         Logger = logger ?? NullLogger<RedlockProvider>.Instance;
         Metrics = new LockMetrics(meterFactory);
-        _nodes = [.. _options.Endpoints.Select(e => new RedisLockNode(e, _options, Logger))];
+        _socketManager = new SocketManager("scaling-locks");
+        _nodes = [.. _options.Endpoints.Select(e => new RedisLockNode(e, _options, _socketManager, Logger))];
         Quorum = RedlockTiming.Quorum(_nodes.Length);
     }
 
@@ -153,6 +155,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         }
 
         await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask()));
+        _socketManager.Dispose();
         Metrics.Dispose();
     }
 
@@ -169,23 +172,33 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
             node.Dispose();
         }
 
+        _socketManager.Dispose();
         Metrics.Dispose();
     }
 
     internal Task<MastersRound> ExtendOnMastersAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken cancellationToken)
     {
+        var round = RoundTimeout(cancellationToken);
         var tasks = new Task<LockNodeResult>[_nodes.Length];
         for (var i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = _nodes[i].TryExtendAsync(key, value, ttl, _options.NodeTimeout, cancellationToken);
+            tasks[i] = _nodes[i].TryExtendAsync(key, value, ttl, round.Token, cancellationToken);
         }
 
+        DisposeWhenDone(round, tasks);
         return CollectAsync(tasks);
     }
 
     internal async Task ReleaseOnAllMastersAsync(string resource, RedisKey key, RedisValue value)
     {
-        var results = await Task.WhenAll(_nodes.Select(n => n.ReleaseAsync(key, value, _options.NodeTimeout)));
+        using var round = new CancellationTokenSource(_options.NodeTimeout);
+        var tasks = new Task<LockNodeResult>[_nodes.Length];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = _nodes[i].ReleaseAsync(key, value, round.Token);
+        }
+
+        var results = await Task.WhenAll(tasks);
         var released = results.Count(r => r.Outcome == LockNodeOutcome.Granted);
         if (released < _nodes.Length)
         {
@@ -217,11 +230,14 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
 
     private async Task<MastersRound> SetOnMastersAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken cancellationToken)
     {
+        var round = RoundTimeout(cancellationToken);
         var tasks = new Task<LockNodeResult>[_nodes.Length];
         for (var i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = _nodes[i].TrySetAsync(key, value, ttl, _options.NodeTimeout, cancellationToken);
+            tasks[i] = _nodes[i].TrySetAsync(key, value, ttl, round.Token, cancellationToken);
         }
+
+        DisposeWhenDone(round, tasks);
 
         try
         {
@@ -299,26 +315,49 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     /// </summary>
     private async Task ReleaseAfterAsync(Task<LockNodeResult>[] setTasks, RedisKey key, RedisValue value)
     {
-        var releases = new Task[setTasks.Length];
+        // The round's timeout starts now; a SET still in flight gets at most its own timeout plus this one.
+        var round = new CancellationTokenSource(_options.NodeTimeout);
+        var roundToken = round.Token; // read before the source may be disposed below
+        var releases = new Task<LockNodeResult>[setTasks.Length];
         for (var i = 0; i < setTasks.Length; i++)
         {
             var node = _nodes[i];
-            releases[i] = setTasks[i].ContinueWith(
-                _ => node.ReleaseAsync(key, value, _options.NodeTimeout),
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default).Unwrap();
+            releases[i] = setTasks[i].IsCompleted
+                ? node.ReleaseAsync(key, value, roundToken)
+                : setTasks[i].ContinueWith(
+                    _ => node.ReleaseAsync(key, value, roundToken),
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default).Unwrap();
         }
 
+        DisposeWhenDone(round, releases);
         try
         {
-            await Task.WhenAll(releases).WaitAsync(_options.NodeTimeout);
+            await Task.WhenAll(releases).WaitAsync(roundToken);
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException)
         {
             // A master that does not answer keeps the key until its TTL; the lock was not granted, so that is safe.
         }
     }
+
+    /// <summary>One timer per round (not per master): cancelled at the node timeout, or when the caller cancels.</summary>
+    private CancellationTokenSource RoundTimeout(CancellationToken cancellationToken)
+    {
+        var round = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : new CancellationTokenSource();
+        round.CancelAfter(_options.NodeTimeout);
+        return round;
+    }
+
+    /// <summary>Disposes a round's timer once every master's task has finished (some may outlive an early decision).</summary>
+    private static void DisposeWhenDone(CancellationTokenSource round, Task<LockNodeResult>[] tasks) =>
+        Task.WhenAll(tasks).ContinueWith(
+            static (_, state) => ((CancellationTokenSource)state!).Dispose(),
+            round,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
     private TimeSpan RetryDelay()
     {

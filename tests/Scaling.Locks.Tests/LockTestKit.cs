@@ -1,4 +1,5 @@
-using Scaling.Testing;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Scaling.Locks.Tests;
@@ -11,8 +12,11 @@ internal static class LockTestKit
         var options = new RedlockOptions();
         options.AddEndpoints(string.Join(',', servers.Redis.Select(r => r.EndPoint)));
         configure?.Invoke(options);
-        return new RedlockProvider(options, fencing);
+        return new RedlockProvider(options, fencing, Log);
     }
+
+    /// <summary>Warnings and errors of every provider the tests create (shown when a test fails).</summary>
+    public static RecordingLogger Log { get; } = new();
 
     /// <summary>Waits until the provider's connections are up (one acquisition of a throw-away resource).</summary>
     public static async Task<RedlockProvider> WarmAsync(this RedlockProvider provider)
@@ -46,6 +50,27 @@ internal sealed class RedisProbe : IAsyncDisposable
         {
             await connection.CloseAsync(false);
             connection.Dispose();
+        }
+    }
+}
+
+/// <summary>Keeps the provider's warnings and errors, with a timestamp.</summary>
+internal sealed class RecordingLogger : ILogger<RedlockProvider>
+{
+    private readonly ConcurrentQueue<string> _entries = new();
+
+    public string Recent => string.Join(Environment.NewLine, _entries.TakeLast(20));
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            _entries.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}");
         }
     }
 }
