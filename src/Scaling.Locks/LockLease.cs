@@ -155,6 +155,7 @@ internal sealed class LockLease : IAsyncDisposable
         {
             try
             {
+                var due = Now() + delay;
                 await Task.Delay(delay, lease._stop.Token);
                 if (!handle.TryGetTarget(out _))
                 {
@@ -168,7 +169,15 @@ internal sealed class LockLease : IAsyncDisposable
                     return;
                 }
 
+                var started = Now();
                 var extended = await lease.ExtendAsync(lease._stop.Token);
+                var late = started - due;
+                var took = Now() - started;
+                if (late + took > interval / 2)
+                {
+                    Log.ExtensionLate(lease._provider.Logger, lease.Resource, late.TotalMilliseconds, took.TotalMilliseconds);
+                }
+
                 if (Volatile.Read(ref lease._state) != Held)
                 {
                     return;

@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Error, "Lock {Resource}: a callback registered on LostToken threw")]
     internal static partial void LostCallbackFailed(ILogger logger, string resource, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Warning, "Extending lock {Resource} started {LateMs:0} ms late and took {ElapsedMs:0} ms (is the thread pool starved, or the process paused?)")]
+    internal static partial void ExtensionLate(ILogger logger, string resource, double lateMs, double elapsedMs);
 }
