@@ -29,7 +29,7 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Debug, "Redis master {EndPoint}: closing the connection failed")]
     internal static partial void NodeCloseFailed(ILogger logger, string endPoint, Exception exception);
 
-    [LoggerMessage(9, LogLevel.Debug, "Releasing lock {Resource} deleted it on {Released} of {Masters} masters (it had expired, or a master did not answer; there it frees itself when its TTL runs out)")]
+    [LoggerMessage(9, LogLevel.Debug, "Releasing lock {Resource} deleted it on only {Released} of {Masters} masters (it had expired or was taken over, or masters did not answer: there it frees itself when its TTL runs out)")]
     internal static partial void ReleaseIncomplete(ILogger logger, string resource, int released, int masters);
 
     [LoggerMessage(10, LogLevel.Error, "Lock {Resource}: taking a fencing token failed; the lock was released")]

@@ -162,8 +162,10 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             Observe(pending);
             throw;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidCastException or IOException)
+        catch (Exception ex)
         {
+            // Any failure of one master (connection, socket, protocol) is that master's outcome, never the round's.
+            Observe(pending);
             Log.NodeCommandFailed(_logger, EndPoint, ex.Message);
             return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
         }

@@ -189,20 +189,25 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         return CollectAsync(tasks);
     }
 
+    /// <summary>
+    /// Compare-and-delete on every master; returns once a majority has deleted the key (then no quorum can
+    /// hold it for this owner any more, so others can acquire it) or every master has answered. The other
+    /// deletions finish in the background, each bounded by the node timeout.
+    /// </summary>
     internal async Task ReleaseOnAllMastersAsync(string resource, RedisKey key, RedisValue value)
     {
-        using var round = new CancellationTokenSource(_options.NodeTimeout);
+        var round = new CancellationTokenSource(_options.NodeTimeout);
         var tasks = new Task<LockNodeResult>[_nodes.Length];
         for (var i = 0; i < tasks.Length; i++)
         {
             tasks[i] = _nodes[i].ReleaseAsync(key, value, round.Token);
         }
 
-        var results = await Task.WhenAll(tasks);
-        var released = results.Count(r => r.Outcome == LockNodeOutcome.Granted);
-        if (released < _nodes.Length)
+        DisposeWhenDone(round, tasks);
+        var result = await CollectAsync(tasks);
+        if (result.Granted < Quorum)
         {
-            Log.ReleaseIncomplete(Logger, resource, released, _nodes.Length);
+            Log.ReleaseIncomplete(Logger, resource, result.Granted, _nodes.Length);
         }
     }
 

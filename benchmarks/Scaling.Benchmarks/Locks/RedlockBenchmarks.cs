@@ -19,6 +19,8 @@ public class RedlockBenchmarks
     private TestServers _servers = null!;
     private ConnectionMultiplexer _single = null!;
     private IDatabase _singleDb = null!;
+    private ConnectionMultiplexer _singleDefault = null!;
+    private IDatabase _singleDefaultDb = null!;
     private RedlockProvider _redlock = null!;
     private RedlockProvider _redlockAutoExtend = null!;
 
@@ -31,6 +33,8 @@ public class RedlockBenchmarks
         _single = ConnectionMultiplexer.Connect(_servers.Redis[0].EndPoint);
         _single.PreserveAsyncOrder = false; // the same client tuning as the lock's own connections
         _singleDb = _single.GetDatabase();
+        _singleDefault = ConnectionMultiplexer.Connect(_servers.Redis[0].EndPoint);
+        _singleDefaultDb = _singleDefault.GetDatabase();
         _redlock = new RedlockProvider(new RedlockOptions { AutoExtend = false }.AddEndpoints(endpoints));
         _redlockAutoExtend = new RedlockProvider(new RedlockOptions { AutoExtend = true }.AddEndpoints(endpoints));
         for (var i = 0; i < 20; i++)
@@ -48,6 +52,7 @@ public class RedlockBenchmarks
         _redlock.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _redlockAutoExtend.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _single.Dispose();
+        _singleDefault.Dispose();
         _servers.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
@@ -59,6 +64,23 @@ public class RedlockBenchmarks
         await _singleDb.KeyDeleteAsync("bench:single");
         return acquired;
     }
+
+    /// <summary>The same single-node lock on a connection with StackExchange.Redis 1.x defaults (ordered completions).</summary>
+    [Benchmark]
+    public async Task<bool> SingleNode_SetNx_Del_DefaultClient()
+    {
+        var acquired = await _singleDefaultDb.StringSetAsync("bench:single-default", "owner", Ttl, When.NotExists);
+        await _singleDefaultDb.KeyDeleteAsync("bench:single-default");
+        return acquired;
+    }
+
+    /// <summary>Single-node throughput: 32 <c>SET NX</c> + <c>DEL</c> cycles in flight at once on distinct keys (time per cycle).</summary>
+    [Benchmark(OperationsPerInvoke = Concurrent)]
+    public Task SingleNode_SetNx_Del_32InFlight() => Task.WhenAll(_resources.Select(async resource =>
+    {
+        await _singleDb.StringSetAsync(resource, "owner", Ttl, When.NotExists);
+        await _singleDb.KeyDeleteAsync(resource);
+    }));
 
     /// <summary>Redlock on three masters: parallel <c>SET NX PX</c>, quorum, then compare-and-delete on every master.</summary>
     [Benchmark]
