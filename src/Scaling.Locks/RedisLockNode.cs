@@ -55,20 +55,30 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     internal string EndPoint { get; }
 
     /// <summary>
-    /// <c>SET key value NX PX ttl</c>: Granted when set, Conflicted when the key exists. The round token is
-    /// cancelled at the round's node timeout or by the caller; only the caller's cancellation is rethrown,
-    /// the timeout is an outcome (TimedOut).
+    /// Sends <c>SET key value NX PX ttl</c>; the task's result is true when the key was set (Granted), false
+    /// when it exists (Conflicted). If the connection is still being made, the command is sent once it is,
+    /// unless <paramref name="expired"/> (the round's time) is up first.
     /// </summary>
-    internal Task<LockNodeResult> TrySetAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken) =>
-        RunAsync(Operation.Set, key, value, ttl, roundToken, callerToken);
+    internal Task<bool> SetAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken expired)
+    {
+        var connecting = Connection();
+        return connecting.IsCompletedSuccessfully
+            ? Connected(connecting.Result).StringSetAsync(key, value, ttl, When.NotExists)
+            : ConnectThenSetAsync(connecting, key, value, ttl, expired);
+    }
 
-    /// <summary>Compare-and-extend: Granted when the key still holds <paramref name="value"/> and its expiry was reset to <paramref name="ttl"/>.</summary>
-    internal Task<LockNodeResult> TryExtendAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken) =>
-        RunAsync(Operation.Extend, key, value, ttl, roundToken, callerToken);
-
-    /// <summary>Compare-and-delete: Granted when the key held <paramref name="value"/> and was deleted, Conflicted when it is absent or someone else's.</summary>
-    internal Task<LockNodeResult> ReleaseAsync(RedisKey key, RedisValue value, CancellationToken roundToken) =>
-        RunAsync(Operation.Release, key, value, TimeSpan.Zero, roundToken, CancellationToken.None);
+    /// <summary>
+    /// Sends compare-and-extend (<paramref name="extend"/>: <c>pexpire</c> to <paramref name="ttl"/>) or
+    /// compare-and-delete; the result is 1 when the key held <paramref name="value"/> and was extended or
+    /// deleted, 0 when it is absent or someone else's.
+    /// </summary>
+    internal Task<RedisResult> ScriptAsync(bool extend, RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken expired)
+    {
+        var connecting = Connection();
+        return connecting.IsCompletedSuccessfully
+            ? Script(Connected(connecting.Result), extend, key, value, ttl)
+            : ConnectThenScriptAsync(connecting, extend, key, value, ttl, expired);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -120,60 +130,29 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
 
     private static RedisValue Milliseconds(TimeSpan ttl) => (long)Math.Ceiling(ttl.TotalMilliseconds);
 
-    private async Task<LockNodeResult> RunAsync(Operation operation, RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken roundToken, CancellationToken callerToken)
+    private static Task<RedisResult> Script(IDatabase database, bool extend, RedisKey key, RedisValue value, TimeSpan ttl) =>
+        extend
+            ? database.ScriptEvaluateAsync(ExtendScript, [key], [value, Milliseconds(ttl)])
+            : database.ScriptEvaluateAsync(ReleaseScript, [key], [value]);
+
+    private IDatabase Connected(ConnectionMultiplexer connection) =>
+        connection.IsConnected
+            ? connection.GetDatabase()
+            : throw new InvalidOperationException($"Not connected to Redis master {EndPoint}.");
+
+    private async Task<bool> ConnectThenSetAsync(Task<ConnectionMultiplexer> connecting, RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken expired)
     {
-        var start = Stopwatch.GetTimestamp();
-        Task? pending = null;
-        try
-        {
-            var connecting = Connection();
-            var connection = connecting.IsCompletedSuccessfully ? connecting.Result : await connecting.WaitAsync(roundToken);
-            if (!connection.IsConnected)
-            {
-                return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
-            }
-
-            var database = connection.GetDatabase();
-            bool granted;
-            if (operation == Operation.Set)
-            {
-                var set = database.StringSetAsync(key, value, ttl, When.NotExists);
-                pending = set;
-                granted = await set.WaitAsync(roundToken);
-            }
-            else
-            {
-                var script = operation == Operation.Extend
-                    ? database.ScriptEvaluateAsync(ExtendScript, [key], [value, Milliseconds(ttl)])
-                    : database.ScriptEvaluateAsync(ReleaseScript, [key], [value]);
-                pending = script;
-                granted = (long)await script.WaitAsync(roundToken) == 1;
-            }
-
-            return new LockNodeResult(EndPoint, granted ? LockNodeOutcome.Granted : LockNodeOutcome.Conflicted, Stopwatch.GetElapsedTime(start));
-        }
-        catch (OperationCanceledException) when (!callerToken.IsCancellationRequested)
-        {
-            Observe(pending);
-            return new LockNodeResult(EndPoint, LockNodeOutcome.TimedOut, Stopwatch.GetElapsedTime(start));
-        }
-        catch (OperationCanceledException)
-        {
-            Observe(pending);
-            throw;
-        }
-        catch (Exception ex)
-        {
-            // Any failure of one master (connection, socket, protocol) is that master's outcome, never the round's.
-            Observe(pending);
-            Log.NodeCommandFailed(_logger, EndPoint, ex.Message);
-            return new LockNodeResult(EndPoint, LockNodeOutcome.Failed, Stopwatch.GetElapsedTime(start));
-        }
+        var connection = await connecting.WaitAsync(expired);
+        expired.ThrowIfCancellationRequested();
+        return await Connected(connection).StringSetAsync(key, value, ttl, When.NotExists);
     }
 
-    // A command abandoned at its timeout may still fail later: observe it so it is not an unobserved exception.
-    private static void Observe(Task? pending) =>
-        pending?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    private async Task<RedisResult> ConnectThenScriptAsync(Task<ConnectionMultiplexer> connecting, bool extend, RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken expired)
+    {
+        var connection = await connecting.WaitAsync(expired);
+        expired.ThrowIfCancellationRequested();
+        return await Script(Connected(connection), extend, key, value, ttl);
+    }
 
     private Task<ConnectionMultiplexer> Connection()
     {
@@ -211,10 +190,4 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"Redis master {EndPoint}");
 
-    private enum Operation
-    {
-        Set,
-        Extend,
-        Release,
-    }
 }

@@ -114,7 +114,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                     Metrics.Contention.Add(1);
                 }
 
-                await ReleaseAfterAsync(round.Tasks, key, value);
+                await ReleaseAfterAsync(round, key, value);
                 var spent = LockLease.Now() - started;
                 if (wait != Timeout.InfiniteTimeSpan && spent >= wait)
                 {
@@ -176,38 +176,27 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         Metrics.Dispose();
     }
 
-    internal Task<MastersRound> ExtendOnMastersAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken cancellationToken)
+    internal async Task<MastersRound> ExtendOnMastersAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var round = RoundTimeout(cancellationToken);
-        var tasks = new Task<LockNodeResult>[_nodes.Length];
-        for (var i = 0; i < tasks.Length; i++)
-        {
-            tasks[i] = _nodes[i].TryExtendAsync(key, value, ttl, round.Token, cancellationToken);
-        }
-
-        DisposeWhenDone(round, tasks);
-        return CollectAsync(tasks);
+        var round = MastersRound.Start(
+            this, _nodes, _options.NodeTimeout, (node, _, expired) => node.ScriptAsync(extend: true, key, value, ttl, expired), cancellationToken);
+        await round.DecidedAsync(cancellationToken);
+        return round;
     }
 
     /// <summary>
     /// Compare-and-delete on every master; returns once a majority has deleted the key (then no quorum can
-    /// hold it for this owner any more, so others can acquire it) or every master has answered. The other
-    /// deletions finish in the background, each bounded by the node timeout.
+    /// hold it for this owner any more, so others can acquire it), or once that can no longer happen. The
+    /// other deletions finish in the background, bounded by the node timeout.
     /// </summary>
     internal async Task ReleaseOnAllMastersAsync(string resource, RedisKey key, RedisValue value)
     {
-        var round = new CancellationTokenSource(_options.NodeTimeout);
-        var tasks = new Task<LockNodeResult>[_nodes.Length];
-        for (var i = 0; i < tasks.Length; i++)
+        var round = MastersRound.Start(
+            this, _nodes, _options.NodeTimeout, (node, _, expired) => node.ScriptAsync(extend: false, key, value, TimeSpan.Zero, expired), CancellationToken.None);
+        await round.DecidedAsync(CancellationToken.None);
+        if (round.Granted < Quorum)
         {
-            tasks[i] = _nodes[i].ReleaseAsync(key, value, round.Token);
-        }
-
-        DisposeWhenDone(round, tasks);
-        var result = await CollectAsync(tasks);
-        if (result.Granted < Quorum)
-        {
-            Log.ReleaseIncomplete(Logger, resource, result.Granted, _nodes.Length);
+            Log.ReleaseIncomplete(Logger, resource, round.Granted, _nodes.Length);
         }
     }
 
@@ -235,22 +224,15 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
 
     private async Task<MastersRound> SetOnMastersAsync(RedisKey key, RedisValue value, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var round = RoundTimeout(cancellationToken);
-        var tasks = new Task<LockNodeResult>[_nodes.Length];
-        for (var i = 0; i < tasks.Length; i++)
-        {
-            tasks[i] = _nodes[i].TrySetAsync(key, value, ttl, round.Token, cancellationToken);
-        }
-
-        DisposeWhenDone(round, tasks);
-
+        var round = MastersRound.Start(this, _nodes, _options.NodeTimeout, (node, _, expired) => node.SetAsync(key, value, ttl, expired), cancellationToken);
         try
         {
-            return await CollectAsync(tasks);
+            await round.DecidedAsync(cancellationToken);
+            return round;
         }
         catch (OperationCanceledException)
         {
-            await ReleaseAfterAsync(tasks, key, value);
+            await ReleaseAfterAsync(round, key, value);
             throw;
         }
     }
@@ -269,7 +251,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         catch (Exception ex)
         {
             // Without its token the holder could not write safely: give the lock back and report the failure.
-            await ReleaseAfterAsync(round.Tasks, key, value);
+            await ReleaseAfterAsync(round, key, value);
             if (ex is not OperationCanceledException)
             {
                 Log.FencingTokenFailed(Logger, resource, ex);
@@ -280,89 +262,27 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits for the masters' answers until the outcome is certain: a quorum granted, or a quorum can no
-    /// longer be reached. Masters that have not answered by then are reported as <see cref="LockNodeOutcome.Pending"/>.
-    /// </summary>
-    private async Task<MastersRound> CollectAsync(Task<LockNodeResult>[] tasks)
-    {
-        var start = LockLease.Now();
-        var results = new LockNodeResult?[tasks.Length];
-        var pending = new List<Task<LockNodeResult>>(tasks);
-        int granted = 0, conflicted = 0;
-        while (pending.Count > 0 && granted < Quorum && granted + pending.Count >= Quorum)
-        {
-            var done = await Task.WhenAny(pending);
-            pending.Remove(done);
-            var result = await done; // rethrows the cancellation of the caller's token
-            results[Array.IndexOf(tasks, done)] = result;
-            if (result.Outcome == LockNodeOutcome.Granted)
-            {
-                granted++;
-            }
-            else if (result.Outcome == LockNodeOutcome.Conflicted)
-            {
-                conflicted++;
-            }
-        }
-
-        var nodes = new LockNodeResult[tasks.Length];
-        for (var i = 0; i < nodes.Length; i++)
-        {
-            nodes[i] = results[i] ?? new LockNodeResult(_nodes[i].EndPoint, LockNodeOutcome.Pending, LockLease.Now() - start);
-        }
-
-        return new MastersRound(nodes, tasks, granted, conflicted);
-    }
-
-    /// <summary>
     /// Compare-and-delete on every master, each after its own <c>SET</c> has finished (so a late grant is
-    /// removed too), waiting at most the node timeout: masters that did not answer free the key at its TTL.
+    /// removed too), waiting for every answer at most the node timeout: masters that did not answer free the
+    /// key at its TTL (the lock was not granted, so that is safe).
     /// </summary>
-    private async Task ReleaseAfterAsync(Task<LockNodeResult>[] setTasks, RedisKey key, RedisValue value)
+    private async Task ReleaseAfterAsync(MastersRound setRound, RedisKey key, RedisValue value)
     {
-        // The round's timeout starts now; a SET still in flight gets at most its own timeout plus this one.
-        var round = new CancellationTokenSource(_options.NodeTimeout);
-        var roundToken = round.Token; // read before the source may be disposed below
-        var releases = new Task<LockNodeResult>[setTasks.Length];
-        for (var i = 0; i < setTasks.Length; i++)
-        {
-            var node = _nodes[i];
-            releases[i] = setTasks[i].IsCompleted
-                ? node.ReleaseAsync(key, value, roundToken)
-                : setTasks[i].ContinueWith(
-                    _ => node.ReleaseAsync(key, value, roundToken),
+        var release = MastersRound.Start(
+            this,
+            _nodes,
+            _options.NodeTimeout,
+            (node, i, expired) => setRound.Commands[i].IsCompleted
+                ? node.ScriptAsync(extend: false, key, value, TimeSpan.Zero, expired)
+                : setRound.Commands[i].ContinueWith(
+                    _ => node.ScriptAsync(extend: false, key, value, TimeSpan.Zero, expired),
                     CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default).Unwrap();
-        }
-
-        DisposeWhenDone(round, releases);
-        try
-        {
-            await Task.WhenAll(releases).WaitAsync(roundToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // A master that does not answer keeps the key until its TTL; the lock was not granted, so that is safe.
-        }
-    }
-
-    /// <summary>One timer per round (not per master): cancelled at the node timeout, or when the caller cancels.</summary>
-    private CancellationTokenSource RoundTimeout(CancellationToken cancellationToken)
-    {
-        var round = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : new CancellationTokenSource();
-        round.CancelAfter(_options.NodeTimeout);
-        return round;
-    }
-
-    /// <summary>Disposes a round's timer once every master's task has finished (some may outlive an early decision).</summary>
-    private static void DisposeWhenDone(CancellationTokenSource round, Task<LockNodeResult>[] tasks) =>
-        Task.WhenAll(tasks).ContinueWith(
-            static (_, state) => ((CancellationTokenSource)state!).Dispose(),
-            round,
+                    TaskScheduler.Default).Unwrap(),
             CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+            waitForAll: true);
+        await release.DecidedAsync(CancellationToken.None);
+    }
 
     private TimeSpan RetryDelay()
     {
@@ -371,7 +291,4 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         var spreadMicros = (int)Math.Min((max - min) / 10, int.MaxValue - 1);
         return TimeSpan.FromTicks(min + (RandomNumberGenerator.GetInt32(spreadMicros + 1) * 10L));
     }
-
-    /// <summary>The masters' answers to one round of a lock command.</summary>
-    internal sealed record MastersRound(LockNodeResult[] Nodes, Task<LockNodeResult>[] Tasks, int Granted, int Conflicted);
 }
