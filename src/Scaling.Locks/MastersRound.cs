@@ -145,7 +145,7 @@ internal sealed class MastersRound
             decided = TryDecide();
             if (_unanswered == 0)
             {
-                Finish();
+                Finish(disposeTimer: true);
             }
         }
 
@@ -174,7 +174,7 @@ internal sealed class MastersRound
 
             _unanswered = 0;
             decided = TryDecide();
-            Finish();
+            Finish(disposeTimer: false); // inside the timer's own callback: it has fired, nothing is left to stop
         }
 
         Signal(decided);
@@ -252,12 +252,15 @@ internal sealed class MastersRound
         _nodeResults = results;
     }
 
-    private void Finish()
+    private void Finish(bool disposeTimer)
     {
         // Every master answered or the round expired: nothing will read the timer or the caller's token again.
         _finished = true;
         _callerRegistration.Unregister();
-        _timeout.Dispose();
+        if (disposeTimer)
+        {
+            _timeout.Dispose();
+        }
     }
 
     private sealed record NodeSlot(MastersRound Round, int Index);
