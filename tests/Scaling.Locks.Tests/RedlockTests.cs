@@ -67,7 +67,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         var resource = LockTestKit.Resource("conflicted");
         var ttl = TimeSpan.FromSeconds(10);
         await using var held = await holder.AcquireAsync(resource, ttl, TimeSpan.Zero);
-        var heldValues = await _probe.GetAllAsync(resource);
+        var heldValues = await SettledValuesAsync(resource);
 
         var once = await other.TryAcquireDetailedAsync(resource, ttl, TimeSpan.Zero);
         Assert.Equal(LockAttemptStatus.Conflicted, once.Status);
@@ -116,7 +116,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         var resource = LockTestKit.Resource("cancel");
         var ttl = TimeSpan.FromSeconds(10);
         await using var held = await provider.AcquireAsync(resource, ttl, TimeSpan.Zero);
-        var heldValues = await _probe.GetAllAsync(resource);
+        var heldValues = await SettledValuesAsync(resource);
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
 
         var stopwatch = Stopwatch.StartNew();
@@ -132,6 +132,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         await using var provider = await LockTestKit.Provider(_servers, o => o.AutoExtend = false).WarmAsync();
         var resource = LockTestKit.Resource("release-after-loss");
         var handle = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.Zero);
+        await SettledValuesAsync(resource);
 
         // Another owner's value replaces ours everywhere (as after an expiry and a new acquisition).
         for (var i = 0; i < 3; i++)
@@ -158,7 +159,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         Assert.True(first.IsLost);
 
         await using var second = await b.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
-        var secondValues = await _probe.GetAllAsync(resource);
+        var secondValues = await SettledValuesAsync(resource);
         await first.DisposeAsync();
 
         Assert.Equal(secondValues, await _probe.GetAllAsync(resource));
@@ -175,6 +176,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         await using var handle = await provider.AcquireAsync(resource, ttl, TimeSpan.Zero);
         var lost = new TaskCompletionSource();
         handle.LostToken.Register(() => lost.TrySetResult());
+        await SettledValuesAsync(resource);
 
         for (var i = 0; i < 3; i++)
         {
@@ -261,7 +263,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         var ttl = TimeSpan.FromMilliseconds(600);
 
         await AcquireAndDropAsync(provider, resource, ttl);
-        Assert.All(await _probe.GetAllAsync(resource), v => Assert.NotNull(v));
+        await SettledValuesAsync(resource);
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
@@ -271,6 +273,16 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
             async () => (await _probe.GetAllAsync(resource)).All(v => v is null),
             TimeSpan.FromSeconds(4),
             "the abandoned lock to expire on every master");
+    }
+
+    /// <summary>The key's value on every master once all three have it (acquisition returns at a quorum; the third may land just after).</summary>
+    private async Task<string?[]> SettledValuesAsync(string resource)
+    {
+        await Eventually.TrueAsync(
+            async () => (await _probe.GetAllAsync(resource)).All(v => v is not null),
+            TimeSpan.FromSeconds(1),
+            "the lock key on every master");
+        return await _probe.GetAllAsync(resource);
     }
 
     private Task AllReleasedAsync(string resource) => Eventually.TrueAsync(
