@@ -133,7 +133,7 @@ internal sealed class LockLease : IAsyncDisposable
             return;
         }
 
-        await _stop.CancelAsync();
+        _stop.Cancel(); // synchronous: the extension loop ends inline, no thread-pool hop
         if (_extensionLoop is { } loop)
         {
             await loop;
