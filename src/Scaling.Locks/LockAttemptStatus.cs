@@ -13,8 +13,9 @@ public enum LockAttemptStatus
     NoQuorum,
 
     /// <summary>
-    /// Enough masters answered, but at least one of them holds the lock for another owner, so the
-    /// grants did not reach a quorum: the resource is contended and the lock is not held.
+    /// At least one master answered that another owner holds the lock, and the masters that did not fail
+    /// (answered or still answering) were enough for a quorum: the grants fell short because the resource
+    /// is contended. The lock is not held.
     /// </summary>
     Conflicted,
 }

@@ -107,7 +107,9 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 }
 
                 // Not held: a quorum did not grant it (or too late). Remove whatever was granted, everywhere.
-                var status = round.Conflicted > 0 && round.Granted + round.Conflicted >= Quorum ? LockAttemptStatus.Conflicted : LockAttemptStatus.NoQuorum;
+                // Contended when another owner answered and the masters that did not fail could have made a quorum.
+                var pending = round.Nodes.Count(n => n.Outcome == LockNodeOutcome.Pending);
+                var status = round.Conflicted > 0 && round.Granted + round.Conflicted + pending >= Quorum ? LockAttemptStatus.Conflicted : LockAttemptStatus.NoQuorum;
                 Metrics.Attempts.Add(1, new KeyValuePair<string, object?>("status", LockMetrics.StatusTag(status)));
                 if (status == LockAttemptStatus.Conflicted)
                 {

@@ -161,6 +161,30 @@ public sealed class RedlockSafetyTests(ServersFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task With_one_master_down_a_held_lock_is_reported_Conflicted_not_NoQuorum()
+    {
+        await using var holder = await LockTestKit.Provider(_servers).WarmAsync();
+        await using var other = await LockTestKit.Provider(_servers).WarmAsync();
+        var victim = _servers.Redis[1];
+        var resource = LockTestKit.Resource("conflicted-degraded");
+        try
+        {
+            await victim.KillAsync();
+            await using var held = await holder.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+
+            var result = await other.TryAcquireDetailedAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.Zero);
+
+            Assert.Equal(LockAttemptStatus.Conflicted, result.Status);
+            Assert.Null(result.Handle);
+            Assert.NotEqual(LockNodeOutcome.Granted, result.Nodes[1].Outcome);
+        }
+        finally
+        {
+            await victim.RestartAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_paused_master_is_tolerated_within_the_acquire_timeout()
     {
         await using var provider = await LockTestKit.Provider(_servers).WarmAsync();
