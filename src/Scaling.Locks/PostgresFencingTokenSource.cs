@@ -1,0 +1,74 @@
+using Npgsql;
+
+namespace Scaling.Locks;
+
+/// <summary>
+/// Fencing tokens kept in the PostgreSQL database that holds the protected data, in table
+/// <c>scaling_lock_fences(resource text primary key, token bigint not null)</c>: the next token of a
+/// resource is one more than the last, issued by a single atomic upsert, so tokens are strictly increasing
+/// per resource and survive restarts. Use <see cref="FencingGuard"/> inside the protected write's
+/// transaction to reject a stale token.
+/// </summary>
+/// <remarks>
+/// The table is created if missing on first use (<c>CREATE TABLE IF NOT EXISTS</c>); call
+/// <see cref="EnsureSchemaAsync"/> at start-up (or create the table in your migrations) if the
+/// application's database role may not create tables at run time.
+/// </remarks>
+public sealed class PostgresFencingTokenSource : IFencingTokenSource
+{
+    /// <summary>The table that holds the latest token of each resource.</summary>
+    public const string TableName = "scaling_lock_fences";
+
+    internal const string CreateTableSql =
+        "CREATE TABLE IF NOT EXISTS scaling_lock_fences (resource text PRIMARY KEY, token bigint NOT NULL)";
+
+    private const string NextSql =
+        "INSERT INTO scaling_lock_fences AS f (resource, token) VALUES ($1, 1) " +
+        "ON CONFLICT (resource) DO UPDATE SET token = f.token + 1 RETURNING token";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private volatile bool _schemaReady;
+
+    /// <summary>Creates the source over <paramref name="dataSource"/>, the database that holds the protected data.</summary>
+    /// <param name="dataSource">The data source (not owned: the caller disposes it).</param>
+    public PostgresFencingTokenSource(NpgsqlDataSource dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+    }
+
+    /// <summary>Creates the <c>scaling_lock_fences</c> table if it does not exist.</summary>
+    /// <param name="cancellationToken">Stops waiting for the database.</param>
+    /// <returns>A task that completes when the table exists.</returns>
+    public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var command = _dataSource.CreateCommand(CreateTableSql);
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                _schemaReady = true;
+                return;
+            }
+            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+            {
+                // Two sessions creating the table at once: one of them wins; try again to see it.
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<long> NextAsync(string resource, CancellationToken cancellationToken = default)
+    {
+        LockResourceName.Validate(resource);
+        if (!_schemaReady)
+        {
+            await EnsureSchemaAsync(cancellationToken);
+        }
+
+        await using var command = _dataSource.CreateCommand(NextSql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+}
