@@ -16,7 +16,11 @@ public sealed partial class ReadWriteDataSource
         builder.ConnectionStringBuilder.Timeout = (int)_options.ConnectTimeout.TotalSeconds;
         builder.UseLoggerFactory(loggerFactory);
         var name = $"{builder.ConnectionStringBuilder.Host}:{builder.ConnectionStringBuilder.Port}";
-        CommandObserver.Attach(builder, new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger));
+        if (_options.ObserveCommands)
+        {
+            CommandObserver.Attach(builder, new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger));
+        }
+
         _options.ConfigureDataSource?.Invoke(builder, role);
         var dataSource = builder.Build();
 

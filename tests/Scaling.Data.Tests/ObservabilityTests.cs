@@ -47,6 +47,31 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task With_command_observation_off_no_command_is_timed_or_logged()
+    {
+        using var logs = new CapturingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        await using var data = new ReadWriteDataSource(
+            DataTestKit.Shard1(_servers, o =>
+            {
+                o.SlowQueryThreshold = TimeSpan.FromMilliseconds(10);
+                o.ObserveCommands = false;
+            }),
+            factory);
+        using var metrics = new DataMetricsCollector(data.Name);
+        var slept = await data.ReadAsync(async (connection, ct) =>
+        {
+            await using var command = new NpgsqlCommand("SELECT pg_sleep(0.1)", connection);
+            await command.ExecuteNonQueryAsync(ct);
+            return true;
+        });
+        Assert.True(slept);
+        Assert.DoesNotContain(logs.Entries, e => e.Message.StartsWith("Slow query", StringComparison.Ordinal));
+        Assert.DoesNotContain(metrics.Measurements, m => m.Instrument == "scaling.data.command.duration");
+        Assert.Equal(1, metrics.Sum("scaling.data.reads"));
+    }
+
+    [Fact]
     public async Task The_health_check_is_healthy_degraded_with_an_ejected_replica_and_unhealthy_without_a_primary()
     {
         await using var healthy = new ReadWriteDataSource(DataTestKit.Shard1(_servers));

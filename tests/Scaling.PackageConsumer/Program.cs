@@ -52,6 +52,20 @@ await using (var data = new ReadWriteDataSource(dataOptions))
 }
 
 Check(RedlockTiming.Quorum(3) == 2, "Scaling.Locks: quorum of 3 masters is 2");
+var lockMasters = Environment.GetEnvironmentVariable("ConnectionStrings__RedisLockMasters")
+    ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__RedisLockMasters is not set.");
+var lockOptions = new RedlockOptions();
+lockOptions.AddEndpoints(lockMasters);
+await using (var locks = new RedlockProvider(lockOptions))
+{
+    var held = await locks.TryAcquireDetailedAsync("consumer-smoke", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+    Check(held.Status == LockAttemptStatus.Acquired && held.Handle is not null, $"Scaling.Locks: Redlock acquired on {held.Nodes.Count} masters");
+    var second = await locks.TryAcquireAsync("consumer-smoke", TimeSpan.FromSeconds(10), TimeSpan.Zero);
+    Check(second is null, "Scaling.Locks: a second acquirer is refused while the lock is held");
+    await held.Handle!.DisposeAsync();
+    await using var again = await locks.TryAcquireAsync("consumer-smoke", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+    Check(again is not null, "Scaling.Locks: the lock is free again after release");
+}
 Check(CacheKeyValidator.IsValid("tenant:acme:services") && !CacheKeyValidator.IsValid("has space"), "Scaling.Cache: key validation");
 Check(RateLimitHeaderFormatter.FormatPolicy(RateLimitTiers.Anonymous) == "\"anonymous\";q=100;w=60", "Scaling.RateLimit: RateLimit-Policy header");
 

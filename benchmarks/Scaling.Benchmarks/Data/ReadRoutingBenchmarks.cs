@@ -28,7 +28,13 @@ public class ReadRoutingBenchmarks
 
     /// <summary>Starts the servers and a routed data source whose replica is checked and has replayed the token.</summary>
     [GlobalSetup(Targets = [nameof(RoutedRead), nameof(RoutedReadWithToken), nameof(RoutedReadAsync)])]
-    public async Task SetupRoutedAsync()
+    public Task SetupRoutedAsync() => SetupRoutedAsync(observeCommands: true);
+
+    /// <summary>The same with <see cref="ScalingDataOptions.ObserveCommands"/> off (no per-command activity).</summary>
+    [GlobalSetup(Target = nameof(RoutedReadUnobserved))]
+    public Task SetupUnobservedAsync() => SetupRoutedAsync(observeCommands: false);
+
+    private async Task SetupRoutedAsync(bool observeCommands)
     {
         _servers = await Testing.TestServers.StartAsync();
         _routed = new ReadWriteDataSource(new ScalingDataOptions
@@ -36,6 +42,7 @@ public class ReadRoutingBenchmarks
             Name = "benchmark",
             PrimaryConnectionString = _servers.Shard1Primary.ConnectionString(),
             ReplicaConnectionStrings = { _servers.Shard1Replica.ConnectionString() },
+            ObserveCommands = observeCommands,
         });
         _token = await _routed.GetConsistencyTokenAsync();
         while (!_token.IsReachedBy(await _servers.Shard1Replica.GetReplayLsnAsync()))
@@ -82,6 +89,14 @@ public class ReadRoutingBenchmarks
     /// <summary><see cref="ReadWriteDataSource.OpenReadConnectionAsync"/> without a token.</summary>
     [Benchmark]
     public async Task<int> RoutedRead()
+    {
+        await using var connection = await _routed!.OpenReadConnectionAsync();
+        return await SelectOneAsync(connection);
+    }
+
+    /// <summary><see cref="ReadWriteDataSource.OpenReadConnectionAsync"/> without a token, command observation off.</summary>
+    [Benchmark]
+    public async Task<int> RoutedReadUnobserved()
     {
         await using var connection = await _routed!.OpenReadConnectionAsync();
         return await SelectOneAsync(connection);
