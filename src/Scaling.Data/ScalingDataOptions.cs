@@ -104,7 +104,7 @@ public sealed class ScalingDataOptions
     /// <summary>
     /// Whether every command run on this data source's connections is timed — the
     /// <c>scaling.data.command.duration</c> histogram by role and the slow-query log — through Npgsql's tracing
-    /// activities. That costs an activity per command (about 1–2 µs and 1.5 KB on the benchmark machine); turn it off
+    /// activities. That costs an activity per command (about 1–4 µs and 1.3 KB on the benchmark machine); turn it off
     /// for the lowest overhead. Default <see langword="true"/>.
     /// </summary>
     public bool ObserveCommands { get; set; } = true;
