@@ -111,11 +111,7 @@ public sealed partial class ReadWriteDataSource
             replica.LastChecked = _timeProvider.GetUtcNow();
             replica.LagBytes = null;
             replica.LagTime = null;
-            replica.HealthyStreak = 0;
-            if (replica.Health != ReplicaHealth.Ejected)
-            {
-                Eject(replica, "unreachable", $"unreachable: {e.Message}");
-            }
+            Eject(replica, "unreachable", $"unreachable: {e.Message}");
 
             // Connections pooled before the failure are dead; drop them so readmission starts clean.
             replica.DataSource.Clear();
@@ -128,12 +124,7 @@ public sealed partial class ReadWriteDataSource
         {
             replica.LagBytes = null;
             replica.LagTime = null;
-            replica.HealthyStreak = 0;
-            if (replica.Health != ReplicaHealth.Ejected || replica.Reason?.StartsWith("not in recovery", StringComparison.Ordinal) != true)
-            {
-                Eject(replica, "not_in_recovery", "not in recovery: the server is a primary (promoted, or misconfigured) and no longer follows this data source's primary");
-            }
-
+            Eject(replica, "not_in_recovery", "not in recovery: the server is a primary (promoted, or misconfigured) and no longer follows this data source's primary");
             return;
         }
 
@@ -180,10 +171,19 @@ public sealed partial class ReadWriteDataSource
         }
     }
 
+    /// <summary>
+    /// Takes the replica out of read routing with <paramref name="reason"/>; an already ejected replica only gets the
+    /// new reason (it is counted and logged once per ejection).
+    /// </summary>
     private void Eject(DataServer replica, string kind, string reason)
     {
         replica.Reason = reason;
         replica.HealthyStreak = 0;
+        if (replica.Health == ReplicaHealth.Ejected)
+        {
+            return;
+        }
+
         replica.Health = ReplicaHealth.Ejected;
         DataInstruments.Ejections.Add(1, new System.Diagnostics.TagList { { "data_source", Name }, { "replica", replica.Name }, { "reason", kind } });
         DataLog.ReplicaEjected(_logger, Name, replica.Name, reason);

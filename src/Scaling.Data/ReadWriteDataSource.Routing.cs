@@ -11,6 +11,17 @@ public sealed partial class ReadWriteDataSource
 {
     private const string ReplayLsnSql = "SELECT pg_last_wal_replay_lsn()";
 
+    /// <summary>Routes a read in rounds under the read retry pipeline; a server that failed is skipped by later rounds.</summary>
+    private ValueTask<(T Value, DataServer Server)> ReadWithRetriesAsync<T>(
+        Func<NpgsqlConnection, CancellationToken, Task<T>> work,
+        bool keepOpen,
+        ConsistencyToken? token,
+        CancellationToken cancellationToken)
+        => _readRetry.ExecuteAsync(
+            static (state, ct) => state.Self.RouteReadAsync(state.Work, state.KeepOpen, state.Token, state.Attempt, ct),
+            (Self: this, Work: work, KeepOpen: keepOpen, Token: token, Attempt: new ReadAttempt()),
+            cancellationToken);
+
     /// <summary>
     /// Routes one round of a read: replicas known to have reached the token in round-robin order (a server that
     /// fails is skipped for the rest of this read), then the most advanced healthy replica checked live against

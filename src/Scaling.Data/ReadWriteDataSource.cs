@@ -125,11 +125,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     public async ValueTask<NpgsqlConnection> OpenReadConnectionAsync(ConsistencyToken? token = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var attempt = new ReadAttempt();
-        var (connection, _) = await _readRetry.ExecuteAsync(
-            static (state, ct) => state.Self.RouteReadAsync(static (c, _) => Task.FromResult(c), keepOpen: true, state.Token, state.Attempt, ct),
-            (Self: this, Token: token, Attempt: attempt),
-            cancellationToken);
+        var (connection, _) = await ReadWithRetriesAsync(static (c, _) => Task.FromResult(c), keepOpen: true, token, cancellationToken);
         return connection;
     }
 
@@ -148,11 +144,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var attempt = new ReadAttempt();
-        var (value, _) = await _readRetry.ExecuteAsync(
-            static (state, ct) => state.Self.RouteReadAsync(state.Read, keepOpen: false, state.Token, state.Attempt, ct),
-            (Self: this, Read: read, Token: token, Attempt: attempt),
-            cancellationToken);
+        var (value, _) = await ReadWithRetriesAsync(read, keepOpen: false, token, cancellationToken);
         return value;
     }
 
@@ -245,15 +237,10 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             return new QueryResult(result.Value.Columns, result.Value.Rows, result.Value.RowsAffected, ServerRole.Primary, result.Token);
         }
 
-        var attempt = new ReadAttempt();
-        var (rows, server) = await _readRetry.ExecuteAsync(
-            static (state, ct) => state.Self.RouteReadAsync(
-                (connection, c) => RunStatementAsync(connection, null, state.Sql, state.Parameters, c),
-                keepOpen: false,
-                state.Token,
-                state.Attempt,
-                ct),
-            (Self: this, Sql: sql, Parameters: parameters, Token: token, Attempt: attempt),
+        var (rows, server) = await ReadWithRetriesAsync(
+            (connection, ct) => RunStatementAsync(connection, null, sql, parameters, ct),
+            keepOpen: false,
+            token,
             cancellationToken);
         return new QueryResult(rows.Columns, rows.Rows, rows.RowsAffected, server.Role, null);
     }
