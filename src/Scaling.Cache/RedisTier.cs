@@ -1,0 +1,249 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Scaling.Cache;
+
+/// <summary>
+/// The Redis side of the cache: one multiplexer (connected in the background, so a Redis that is down at
+/// start-up blocks nothing), a circuit breaker in front of every L2 operation, a timeout on each (StackExchange.Redis
+/// 1.x does not bound asynchronous commands), and the backplane subscription with its reconnect signal.
+/// </summary>
+internal sealed class RedisTier : IAsyncDisposable
+{
+    // Write (a value or a removal's tombstone) and announce in one round trip, so an invalidation is never
+    // announced without its write, nor a write left unannounced.
+    internal const string SetAndPublishScript =
+        "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) redis.call('publish', ARGV[3], ARGV[4]) return 1";
+
+    // A factory's result is written unless what is there (a value or a tombstone) was created after the factory
+    // started reading: a slow factory never overwrites a newer Set or a Remove. Bytes 10-17 (1-based) of the
+    // envelope are its creation time.
+    internal const string SetIfNotNewerScript =
+        "local cur = redis.call('get', KEYS[1]) " +
+        "if cur and string.len(cur) >= 17 and struct.unpack('<i8', cur, 10) > tonumber(ARGV[3]) then return 0 end " +
+        "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) return 1";
+
+    // The new version is part of the message, so receivers need no second round trip.
+    internal const string InvalidateTagScript =
+        "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
+
+    private readonly ConfigurationOptions _configuration;
+    private readonly TimeSpan _timeout;
+    private readonly CircuitBreaker _breaker;
+    private readonly ILogger _logger;
+    private readonly CacheInstruments _instruments;
+    private readonly Action<RedisValue> _onMessage;
+    private readonly Action _onSubscribed;
+    private readonly Action _onRecovered;
+    private readonly Task<ConnectionMultiplexer> _connecting;
+    private int _subscribed;
+    private int _disposed;
+
+    internal RedisTier(
+        ScalingCacheOptions options,
+        ILogger logger,
+        CacheInstruments instruments,
+        Action<RedisValue> onMessage,
+        Action onSubscribed,
+        Action onRecovered)
+    {
+        _configuration = ConfigurationOptions.Parse(options.RedisConfiguration!);
+        _configuration.AbortOnConnectFail = false;
+        _configuration.ClientName ??= "scaling-cache";
+        _timeout = options.DistributedCacheTimeout;
+        _breaker = new CircuitBreaker(options.CircuitBreakDuration);
+        _logger = logger;
+        _instruments = instruments;
+        _onMessage = onMessage;
+        _onSubscribed = onSubscribed;
+        _onRecovered = onRecovered;
+        Prefix = options.KeyPrefix;
+        TagVersionsKey = options.KeyPrefix + "tag-versions";
+        Channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
+        BreakSeconds = options.CircuitBreakDuration.TotalSeconds;
+        _connecting = Task.Run(ConnectAsync);
+    }
+
+    internal string Prefix { get; }
+
+    internal RedisKey TagVersionsKey { get; }
+
+    internal RedisChannel Channel { get; }
+
+    internal double BreakSeconds { get; }
+
+    /// <summary>True while the breaker is closed and the connection is up.</summary>
+    internal bool IsAvailable =>
+        !_breaker.IsOpen && _connecting.IsCompletedSuccessfully && _connecting.Result.IsConnected;
+
+    /// <summary>True while the backplane subscription is in place.</summary>
+    internal bool IsSubscribed => Volatile.Read(ref _subscribed) == 1 && IsAvailable;
+
+    internal RedisKey EntryKey(string key) => Prefix + key;
+
+    /// <summary>
+    /// The database to run one operation on, or null when Redis is not to be used now (breaker open, not
+    /// connected; the latter opens the breaker). Costs one volatile read while the breaker is open.
+    /// </summary>
+    internal ValueTask<IDatabase?> BeginAsync(string operation, CancellationToken cancellationToken)
+    {
+        if (!_breaker.TryEnter())
+        {
+            return ValueTask.FromResult<IDatabase?>(null);
+        }
+
+        if (_connecting.IsCompletedSuccessfully)
+        {
+            return ValueTask.FromResult(Database(_connecting.Result, operation));
+        }
+
+        return WaitForConnectionAsync(operation, cancellationToken);
+    }
+
+    /// <summary>
+    /// Awaits one operation within the timeout; false (and the breaker opened) when it failed or timed out.
+    /// The caller's cancellation is rethrown and does not count as a Redis failure.
+    /// </summary>
+    internal async Task<(bool Ok, T? Value)> CompleteAsync<T>(Task<T> operation, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var value = await operation.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            if (_breaker.RecordSuccess())
+            {
+                CacheLog.DistributedRecovered(_logger);
+                _onRecovered();
+            }
+
+            return (true, value);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Observe(operation);
+            throw;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        {
+            Observe(operation);
+            Fail(name, ex is TimeoutException ? string.Create(CultureInfo.InvariantCulture, $"no answer within {_timeout.TotalMilliseconds:0} ms") : ex.Message);
+            return (false, default);
+        }
+    }
+
+    /// <summary>Every tag version Redis holds (after a (re)subscription); null when Redis did not answer.</summary>
+    internal async Task<HashEntry[]?> LoadTagVersionsAsync()
+    {
+        var database = await BeginAsync("load tag versions", CancellationToken.None).ConfigureAwait(false);
+        if (database is null)
+        {
+            return null;
+        }
+
+        var (ok, entries) = await CompleteAsync(database.HashGetAllAsync(TagVersionsKey), "load tag versions", CancellationToken.None).ConfigureAwait(false);
+        return ok ? entries : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var connection = await _connecting.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            connection.Dispose();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // Closing a connection to a Redis that is gone: nothing to release.
+        }
+    }
+
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    private IDatabase? Database(ConnectionMultiplexer connection, string operation)
+    {
+        if (connection.IsConnected)
+        {
+            return connection.GetDatabase();
+        }
+
+        Fail(operation, "not connected");
+        return null;
+    }
+
+    private async ValueTask<IDatabase?> WaitForConnectionAsync(string operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var connection = await _connecting.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            return Database(connection, operation);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Fail(operation, ex is TimeoutException ? "still connecting" : ex.Message);
+            return null;
+        }
+    }
+
+    private void Fail(string operation, string reason)
+    {
+        _instruments.DistributedErrors.Add(1, new KeyValuePair<string, object?>("operation", operation));
+        if (_breaker.RecordFailure())
+        {
+            CacheLog.DistributedUnavailable(_logger, operation, reason, BreakSeconds);
+        }
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        var connection = await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
+        connection.ConnectionFailed += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                _breaker.RecordFailure();
+            }
+        };
+        connection.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                // The multiplexer re-sends its subscriptions itself; what was published meanwhile is lost.
+                _ = SubscribeOrResyncAsync(connection);
+            }
+        };
+        _ = SubscribeOrResyncAsync(connection);
+        return connection;
+    }
+
+    private async Task SubscribeOrResyncAsync(ConnectionMultiplexer connection)
+    {
+        if (Volatile.Read(ref _subscribed) == 0)
+        {
+            try
+            {
+                await connection.GetSubscriber()
+                    .SubscribeAsync(Channel, (_, message) => _onMessage(message))
+                    .WaitAsync(_timeout).ConfigureAwait(false);
+                Volatile.Write(ref _subscribed, 1);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                CacheLog.SubscribeFailed(_logger, ex);
+                return;
+            }
+        }
+
+        _onSubscribed();
+    }
+}

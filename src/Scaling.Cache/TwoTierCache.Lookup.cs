@@ -1,0 +1,370 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Extensions.Caching.Hybrid;
+using StackExchange.Redis;
+
+namespace Scaling.Cache;
+
+public sealed partial class TwoTierCache
+{
+    private async ValueTask<T> GetOrCreateSlowAsync<TState, T>(
+        string key,
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        IEnumerable<string>? tags,
+        CancellationToken cancellationToken)
+    {
+        ValidateKey(key);
+        var tagList = ValidateTags(key, tags);
+        cancellationToken.ThrowIfCancellationRequested();
+        _instruments.Miss(local: true);
+
+        Flight<T> flight;
+        while (true)
+        {
+            if (_flights.TryGetValue(key, out var running))
+            {
+                if (running is Flight<T> shared && shared.TryJoin())
+                {
+                    flight = shared;
+                    break;
+                }
+
+                // A flight for another type, or one whose callers all gave up: this caller looks up on its own.
+                flight = new Flight<T>(_disposing.Token);
+                _ = RunFlightAsync(key, flight, state, factory, options, tagList, refresh: null, registered: false);
+                break;
+            }
+
+            var created = new Flight<T>(_disposing.Token);
+            if (_flights.TryAdd(key, created))
+            {
+                flight = created;
+                _ = RunFlightAsync(key, flight, state, factory, options, tagList, refresh: null, registered: true);
+                break;
+            }
+
+            created.Dispose();
+        }
+
+        return await flight.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void StartEagerRefresh<TState, T>(
+        string key,
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        IEnumerable<string>? tags,
+        LocalEntry<T> current)
+    {
+        var flight = new Flight<T>(_disposing.Token);
+        if (!_flights.TryAdd(key, flight))
+        {
+            flight.Dispose();
+            return;
+        }
+
+        _ = RunFlightAsync(key, flight, state, factory, options, ValidateTags(key, tags), refresh: current, registered: true);
+    }
+
+    /// <summary>
+    /// One lookup: L1 again (another flight may have filled it), L2, then the factory with its timeouts and
+    /// fail-safe. Completes the flight as soon as there is an answer; a factory that outlives its timeout
+    /// finishes in the background and its result is cached. Never throws.
+    /// </summary>
+    private async Task RunFlightAsync<TState, T>(
+        string key,
+        Flight<T> flight,
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        List<string>? tagList,
+        LocalEntry<T>? refresh,
+        bool registered)
+    {
+        await Task.Yield(); // let the callers join before any work is done
+        try
+        {
+            var flags = options?.Flags ?? HybridCacheEntryFlags.None;
+            Stale<T>? stale = refresh is null ? null : new Stale<T>(refresh.Value, 0, Local: true);
+            var startedUnix = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var stamps = _tags.Stamp(tagList); // before anything is read: an invalidation from now on outdates the result
+            if (refresh is null)
+            {
+                if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0
+                    && _memory.TryGetValue(key, out var found)
+                    && found is LocalEntry<T> entry
+                    && _tags.AreCurrent(entry.Tags))
+                {
+                    var now = Environment.TickCount64;
+                    if (now < entry.ExpiresAt)
+                    {
+                        flight.Complete(entry.Value);
+                        return;
+                    }
+
+                    if (_options.EnableFailSafe && now < entry.StaleUntil)
+                    {
+                        stale = new Stale<T>(entry.Value, now - entry.ExpiresAt, Local: true);
+                    }
+                }
+
+                if ((flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)
+                {
+                    var read = await ReadDistributedAsync<T>(key, flight.FactoryToken).ConfigureAwait(false);
+                    if (read.Found && read.FreshFor > TimeSpan.Zero)
+                    {
+                        _instruments.Hit(local: false);
+                        if (!flight.Invalidated && (flags & HybridCacheEntryFlags.DisableLocalCacheWrite) == 0)
+                        {
+                            var local = Lifetimes(options).Local;
+                            StoreLocal(key, read.Value!, read.FreshFor < local ? read.FreshFor : local, read.Tags);
+                        }
+
+                        flight.Complete(read.Value!);
+                        return;
+                    }
+
+                    _instruments.Miss(local: false);
+                    if (read.Found && stale is null && _options.EnableFailSafe && -read.FreshFor < _options.FailSafeMaxDuration)
+                    {
+                        stale = new Stale<T>(read.Value!, (long)(-read.FreshFor).TotalMilliseconds, Local: false);
+                    }
+                }
+
+                if ((flags & HybridCacheEntryFlags.DisableUnderlyingData) != 0)
+                {
+                    flight.Complete(default!);
+                    return;
+                }
+            }
+
+            var produce = ProduceAsync(key, flight, state, factory, options, stamps, startedUnix);
+            var timeout = stale is null ? _options.FactoryHardTimeout : _options.FactorySoftTimeout;
+            if (timeout != Timeout.InfiniteTimeSpan && !produce.IsCompleted)
+            {
+                var finished = await Task.WhenAny(produce, Task.Delay(timeout, flight.FactoryToken)).ConfigureAwait(false);
+                if (finished != produce)
+                {
+                    if (stale is not null)
+                    {
+                        CacheLog.SoftTimeout(_logger, DisplayText.Quote(key));
+                        _instruments.StaleServed(stale.Local, "soft_timeout");
+                        flight.Complete(stale.Value);
+                    }
+                    else
+                    {
+                        flight.Fail(new TimeoutException(string.Create(
+                            CultureInfo.InvariantCulture,
+                            $"The factory of cache key {DisplayText.Quote(key)} did not finish within ScalingCacheOptions.FactoryHardTimeout ({_options.FactoryHardTimeout.TotalMilliseconds:0} ms); it goes on in the background and its result will be cached.")));
+                    }
+                }
+            }
+
+            try
+            {
+                flight.Complete(await produce.ConfigureAwait(false));
+            }
+            catch (Exception ex) when (stale is not null && !flight.HasResult && ex is not OperationCanceledException)
+            {
+                CacheLog.FailSafeServed(_logger, DisplayText.Quote(key), stale.ExpiredMilliseconds / 1000.0, ex);
+                _instruments.StaleServed(stale.Local, "factory_failed");
+                if (!flight.Invalidated)
+                {
+                    StoreLocal(key, stale.Value, _options.FailSafeThrottleDuration, stamps); // don't call a failing backend on every request
+                }
+
+                flight.Complete(stale.Value);
+            }
+            catch (Exception ex) when (flight.HasResult || refresh is not null)
+            {
+                CacheLog.BackgroundRefreshFailed(_logger, DisplayText.Quote(key), ex);
+            }
+        }
+        catch (Exception ex)
+        {
+            flight.Fail(ex);
+        }
+        finally
+        {
+            if (registered)
+            {
+                _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+            }
+
+            flight.Dispose();
+        }
+    }
+
+    /// <summary>Calls the factory and caches its result in both tiers (unless the key was invalidated meanwhile).</summary>
+    private async Task<T> ProduceAsync<TState, T>(
+        string key,
+        Flight<T> flight,
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        TagStamp[]? stamps,
+        long startedUnix)
+    {
+        T value;
+        try
+        {
+            value = await factory(state, flight.FactoryToken).ConfigureAwait(false);
+            _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "success"));
+        }
+        catch
+        {
+            _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            throw;
+        }
+
+        if (flight.Invalidated)
+        {
+            return value;
+        }
+
+        var flags = options?.Flags ?? HybridCacheEntryFlags.None;
+        var (distributed, local) = Lifetimes(options);
+        if ((flags & HybridCacheEntryFlags.DisableLocalCacheWrite) == 0)
+        {
+            StoreLocal(key, value, local, stamps);
+        }
+
+        if ((flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
+        {
+            byte[] payload;
+            try
+            {
+                payload = Serialize(key, value, L2Envelope.FormatVersion, startedUnix + (long)distributed.TotalMilliseconds, startedUnix, stamps);
+            }
+            catch (CacheValueException ex)
+            {
+                CacheLog.NotDistributed(_logger, DisplayText.Quote(key), ex.Message);
+                return value;
+            }
+
+            var database = await _redis.BeginAsync("set", CancellationToken.None).ConfigureAwait(false);
+            if (database is not null)
+            {
+                await _redis.CompleteAsync(
+                    database.ScriptEvaluateAsync(
+                        RedisTier.SetIfNotNewerScript,
+                        [_redis.EntryKey(key)],
+                        [payload, Milliseconds(distributed + FailSafeWindow), startedUnix]),
+                    "set",
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        return value;
+    }
+
+    /// <summary>
+    /// Reads and decodes an L2 entry. <see cref="DistributedRead{T}.FreshFor"/> is how long it stays fresh
+    /// (negative: how long ago it expired). Unreadable entries are misses, logged; entries of an invalidated tag
+    /// and tombstones are misses.
+    /// </summary>
+    private async Task<DistributedRead<T>> ReadDistributedAsync<T>(string key, CancellationToken cancellationToken)
+    {
+        var database = await _redis.BeginAsync("get", cancellationToken).ConfigureAwait(false);
+        if (database is null)
+        {
+            return default;
+        }
+
+        var (ok, value) = await _redis.CompleteAsync(database.StringGetAsync(_redis.EntryKey(key)), "get", cancellationToken).ConfigureAwait(false);
+        if (!ok || value.IsNull)
+        {
+            return default;
+        }
+
+        byte[] bytes = value!;
+        if (!L2Envelope.TryRead(bytes, out var format, out var expires, out var tags, out var payload))
+        {
+            Corrupt(key, "not a Scaling.Cache entry (unknown format or truncated)");
+            return default;
+        }
+
+        if (format == L2Envelope.TombstoneFormat || !_tags.AreCurrent(tags))
+        {
+            return default;
+        }
+
+        T result;
+        try
+        {
+            result = Serializer<T>().Deserialize(new ReadOnlySequence<byte>(payload));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Corrupt(key, string.Create(CultureInfo.InvariantCulture, $"cannot be read as {typeof(T).Name}: {ex.Message}"));
+            return default;
+        }
+
+        var freshFor = TimeSpan.FromMilliseconds(expires - _time.GetUtcNow().ToUnixTimeMilliseconds());
+        return new DistributedRead<T>(true, result, freshFor, tags);
+    }
+
+    private void Corrupt(string key, string reason)
+    {
+        _instruments.Corrupt.Add(1);
+        CacheLog.CorruptValue(_logger, DisplayText.Quote(key), reason);
+    }
+
+    private byte[] Serialize<T>(string key, T value, byte format, long expiresUnix, long createdUnix, TagStamp[]? stamps)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        L2Envelope.WriteHeader(buffer, format, expiresUnix, createdUnix, stamps);
+        var header = buffer.WrittenCount;
+        try
+        {
+            Serializer<T>().Serialize(value, buffer);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new CacheValueException(
+                string.Create(CultureInfo.InvariantCulture, $"The value of cache key {DisplayText.Quote(key)} ({typeof(T).Name}) cannot be serialized: {ex.Message}"),
+                ex);
+        }
+
+        var size = buffer.WrittenCount - header;
+        if (size > _options.MaxPayloadBytes)
+        {
+            throw new CacheValueException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"The value of cache key {DisplayText.Quote(key)} is {size} bytes serialized; ScalingCacheOptions.MaxPayloadBytes allows {_options.MaxPayloadBytes}."));
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static byte[] Tombstone(long createdUnix)
+    {
+        var buffer = new ArrayBufferWriter<byte>(L2Envelope.HeaderSize);
+        L2Envelope.WriteHeader(buffer, L2Envelope.TombstoneFormat, 0, createdUnix, null);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private IHybridCacheSerializer<T> Serializer<T>() =>
+        (IHybridCacheSerializer<T>)_serializers.GetOrAdd(typeof(T), static (_, factories) =>
+        {
+            foreach (var factory in factories)
+            {
+                if (factory.TryCreateSerializer<T>(out var serializer))
+                {
+                    return serializer;
+                }
+            }
+
+            new JsonCacheSerializerFactory().TryCreateSerializer<T>(out var json);
+            return json!;
+        }, _serializerFactories);
+
+    private static RedisValue Milliseconds(TimeSpan duration) => (long)Math.Ceiling(duration.TotalMilliseconds);
+
+    private sealed record Stale<T>(T Value, long ExpiredMilliseconds, bool Local);
+
+    private readonly record struct DistributedRead<T>(bool Found, T? Value, TimeSpan FreshFor, TagStamp[]? Tags);
+}
