@@ -46,25 +46,35 @@ internal sealed class Flight<T> : Flight, IDisposable
         }
     }
 
-    internal async ValueTask<T> WaitAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the result. Giving up (cancellation) counts the caller out; when the last caller gives up the
+    /// factory is cancelled. A <paramref name="timeout"/> only ends this caller's wait: the factory goes on.
+    /// </summary>
+    /// <returns>The result; throws <see cref="WaitTimeoutException"/> when the timeout passed first.</returns>
+    internal async ValueTask<T> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (!cancellationToken.CanBeCanceled)
+        var result = _result.Task;
+        if (!cancellationToken.CanBeCanceled && timeout == Timeout.InfiniteTimeSpan)
         {
-            return await _result.Task.ConfigureAwait(false);
+            return await result.ConfigureAwait(false);
         }
 
         try
         {
-            return await _result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await result.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !_result.Task.IsCompleted)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !result.IsCompleted)
         {
-            if (Interlocked.Decrement(ref _waiters) == 0 && !_result.Task.IsCompleted)
+            if (Interlocked.Decrement(ref _waiters) == 0 && !result.IsCompleted)
             {
                 _factoryCancellation.Cancel();
             }
 
             throw;
+        }
+        catch (TimeoutException) when (!result.IsCompleted)
+        {
+            throw new WaitTimeoutException();
         }
     }
 
@@ -74,3 +84,6 @@ internal sealed class Flight<T> : Flight, IDisposable
 
     public void Dispose() => _factoryCancellation.Dispose();
 }
+
+/// <summary>A caller's wait for a flight ran out (as opposed to a <see cref="TimeoutException"/> thrown by the factory).</summary>
+internal sealed class WaitTimeoutException : TimeoutException;

@@ -48,7 +48,16 @@ public sealed partial class TwoTierCache
             created.Dispose();
         }
 
-        return await flight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await flight.WaitAsync(_options.FactoryHardTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WaitTimeoutException)
+        {
+            throw new TimeoutException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"The factory of cache key {DisplayText.Quote(key)} did not finish within ScalingCacheOptions.FactoryHardTimeout ({_options.FactoryHardTimeout.TotalMilliseconds:0} ms); it goes on in the background and its result will be cached."));
+        }
     }
 
     private void StartEagerRefresh<TState, T>(
@@ -142,24 +151,17 @@ public sealed partial class TwoTierCache
             }
 
             var produce = ProduceAsync(key, flight, state, factory, options, stamps, startedUnix);
-            var timeout = stale is null ? _options.FactoryHardTimeout : _options.FactorySoftTimeout;
-            if (timeout != Timeout.InfiniteTimeSpan && !produce.IsCompleted)
+            // With a stale value to fall back on, callers wait for the factory at most the soft (or hard) timeout;
+            // without one, each caller's wait is bounded by the hard timeout (see GetOrCreateSlowAsync).
+            var timeout = Shorter(_options.FactorySoftTimeout, _options.FactoryHardTimeout);
+            if (stale is not null && timeout != Timeout.InfiniteTimeSpan && !produce.IsCompleted)
             {
                 var finished = await Task.WhenAny(produce, Task.Delay(timeout, flight.FactoryToken)).ConfigureAwait(false);
                 if (finished != produce)
                 {
-                    if (stale is not null)
-                    {
-                        CacheLog.SoftTimeout(_logger, DisplayText.Quote(key));
-                        _instruments.StaleServed(stale.Local, "soft_timeout");
-                        flight.Complete(stale.Value);
-                    }
-                    else
-                    {
-                        flight.Fail(new TimeoutException(string.Create(
-                            CultureInfo.InvariantCulture,
-                            $"The factory of cache key {DisplayText.Quote(key)} did not finish within ScalingCacheOptions.FactoryHardTimeout ({_options.FactoryHardTimeout.TotalMilliseconds:0} ms); it goes on in the background and its result will be cached.")));
-                    }
+                    CacheLog.SoftTimeout(_logger, DisplayText.Quote(key));
+                    _instruments.StaleServed(stale.Local, "soft_timeout");
+                    flight.Complete(stale.Value);
                 }
             }
 
@@ -361,6 +363,9 @@ public sealed partial class TwoTierCache
             new JsonCacheSerializerFactory().TryCreateSerializer<T>(out var json);
             return json!;
         }, _serializerFactories);
+
+    private static TimeSpan Shorter(TimeSpan a, TimeSpan b) =>
+        a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan || a < b ? a : b;
 
     private static RedisValue Milliseconds(TimeSpan duration) => (long)Math.Ceiling(duration.TotalMilliseconds);
 

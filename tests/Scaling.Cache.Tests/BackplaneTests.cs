@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Caching.Hybrid;
+using Scaling.Testing;
+using Xunit.Abstractions;
+
+namespace Scaling.Cache.Tests;
+
+[Collection(ServersCollection.Name)]
+public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+{
+    /// <summary>The bound this test holds the backplane to (the benchmark measures the real figure).</summary>
+    private static readonly TimeSpan PropagationBound = TimeSpan.FromMilliseconds(250);
+
+    private CacheTestKit _kit = null!;
+
+    public Task InitializeAsync()
+    {
+        _kit = new CacheTestKit(fixture.Servers, "backplane");
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _kit.DisposeAsync();
+
+    [Fact]
+    public async Task After_A_updates_a_key_B_never_serves_the_old_value_once_the_propagation_bound_has_passed()
+    {
+        var a = await _kit.CreateReadyAsync();
+        var b = await _kit.CreateReadyAsync();
+        var never = new CountingFactory<int>(_ => -1);
+        var latencies = new List<double>();
+        await a.SetAsync("counter", 0);
+        Assert.Equal(0, await b.GetOrCreateAsync("counter", never.InvokeAsync));
+
+        for (var version = 1; version <= 40; version++)
+        {
+            await a.SetAsync("counter", version);
+            var returned = Stopwatch.StartNew();
+            int seen;
+            while ((seen = await b.GetOrCreateAsync("counter", never.InvokeAsync)) != version)
+            {
+                Assert.True(seen == version - 1, $"B served {seen} while A had written {version}");
+                Assert.True(returned.Elapsed < PropagationBound, $"B still served version {seen} {returned.Elapsed.TotalMilliseconds:0.0} ms after A's SetAsync({version}) returned");
+                await Task.Yield();
+            }
+
+            latencies.Add(returned.Elapsed.TotalMilliseconds);
+        }
+
+        Assert.Equal(0, never.Calls);
+        latencies.Sort();
+        output.WriteLine($"propagation after SetAsync returned: p50 {latencies[latencies.Count / 2]:0.00} ms, max {latencies[^1]:0.00} ms");
+    }
+
+    [Fact]
+    public async Task Remove_and_RemoveByTag_reach_every_other_instance()
+    {
+        var a = await _kit.CreateReadyAsync();
+        var b = await _kit.CreateReadyAsync();
+        var factory = new CountingFactory<string>(n => "made-" + n);
+        await a.SetAsync("one", "x");
+        await a.SetAsync("tagged-1", "t1", tags: ["business:7"]);
+        await a.SetAsync("tagged-2", "t2", tags: ["business:7", "services"]);
+        await a.SetAsync("untagged", "u");
+        foreach (var key in new[] { "one", "tagged-1", "tagged-2", "untagged" })
+        {
+            await b.GetOrCreateAsync(key, factory.InvokeAsync);
+        }
+
+        Assert.Equal(0, factory.Calls);
+
+        await a.RemoveAsync("one");
+        await a.RemoveByTagAsync("business:7");
+        await Eventually.TrueAsync(async () => await b.GetOrCreateAsync("one", factory.InvokeAsync) != "x", PropagationBound, "B dropped the removed key");
+        Assert.StartsWith("made-", await b.GetOrCreateAsync("tagged-1", factory.InvokeAsync), StringComparison.Ordinal);
+        Assert.StartsWith("made-", await b.GetOrCreateAsync("tagged-2", factory.InvokeAsync), StringComparison.Ordinal);
+        Assert.Equal("u", await b.GetOrCreateAsync("untagged", factory.InvokeAsync));
+
+        // A third instance that starts later reads L2: the invalidated tag's entries are misses there too.
+        var late = await _kit.CreateReadyAsync();
+        var lateFactory = new CountingFactory<string>(n => "late-" + n);
+        Assert.Equal("late-1", await late.GetOrCreateAsync("tagged-1-never-read", lateFactory.InvokeAsync, tags: ["business:7"]));
+        Assert.Equal("u", await late.GetOrCreateAsync("untagged", lateFactory.InvokeAsync));
+    }
+
+    [Fact]
+    public async Task Dropping_a_tenant_drops_only_its_entries_on_every_instance()
+    {
+        var a = await _kit.CreateReadyAsync();
+        var b = await _kit.CreateReadyAsync();
+        var factory = new CountingFactory<string>(n => "recomputed-" + n);
+        var t1 = TenantCacheKeys.Key("salon-1", "services");
+        var t2 = TenantCacheKeys.Key("salon-2", "services");
+        await a.SetAsync(t1, "salon 1 services");
+        await a.SetAsync(t2, "salon 2 services");
+        Assert.Equal("salon 1 services", await b.GetOrCreateAsync(t1, factory.InvokeAsync));
+        Assert.Equal("salon 2 services", await b.GetOrCreateAsync(t2, factory.InvokeAsync));
+
+        await a.RemoveTenantAsync("salon-1");
+
+        await Eventually.TrueAsync(async () => (await b.GetOrCreateAsync(t1, factory.InvokeAsync)).StartsWith("recomputed-", StringComparison.Ordinal), PropagationBound, "B dropped salon-1's entry");
+        Assert.Equal("salon 2 services", await b.GetOrCreateAsync(t2, factory.InvokeAsync));
+        Assert.Equal("salon 2 services", await a.GetOrCreateAsync(t2, factory.InvokeAsync));
+        Assert.Throws<ArgumentException>(() => TenantCacheKeys.Key("bad tenant", "k"));
+        Assert.Throws<ArgumentException>(() => TenantCacheKeys.Tag(new string('t', 65)));
+    }
+
+    [Fact]
+    public async Task A_gap_in_a_publishers_sequence_flushes_L1()
+    {
+        var b = _kit.Create(out var metrics);
+        await CacheTestKit.ReadyAsync(b);
+        var raw = await _kit.RawAsync();
+        var never = new CountingFactory<string>(_ => "factory");
+        await b.SetAsync("kept", "old");
+        Assert.Equal("old", await b.GetOrCreateAsync("kept", never.InvokeAsync));
+        // Change L2 behind B's back: only a flush of B's L1 makes B see it.
+        var writer = await _kit.CreateReadyAsync();
+        await writer.SetAsync("kept-source", "new");
+        await raw.StringSetAsync(_kit.Prefix + "kept", await raw.StringGetAsync(_kit.Prefix + "kept-source"));
+
+        await _kit.PublishRawAsync("1|other-instance|1|K|unrelated");
+        await _kit.PublishRawAsync("1|other-instance|2|K|unrelated");
+        await Task.Delay(100);
+        Assert.Equal("old", await b.GetOrCreateAsync("kept", never.InvokeAsync)); // consecutive: no flush
+        Assert.Equal(0, metrics["scaling.cache.backplane.flushes"]);
+
+        await _kit.PublishRawAsync("1|other-instance|4|K|unrelated"); // 3 is missing
+        await Eventually.TrueAsync(async () => await b.GetOrCreateAsync("kept", never.InvokeAsync) == "new", PropagationBound, "B flushed L1 after the gap");
+        Assert.Equal(1, metrics["scaling.cache.backplane.flushes|reason=gap"]);
+        Assert.Equal(0, never.Calls);
+
+        await _kit.PublishRawAsync("garbage that is not a message");
+        await Task.Delay(50);
+        Assert.Contains(_kit.Logs.Entries, e => e.Contains("malformed backplane message", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_slow_factory_that_started_before_a_Set_never_overwrites_it()
+    {
+        var a = await _kit.CreateReadyAsync();
+        var b = await _kit.CreateReadyAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var slow = b.GetOrCreateAsync("profile", async ct =>
+        {
+            started.SetResult();
+            await release.Task.WaitAsync(ct);
+            return "read before the update";
+        }).AsTask();
+        await started.Task;
+        await a.SetAsync("profile", "updated");
+        await Task.Delay(100); // B has received the invalidation
+        release.SetResult();
+        Assert.Equal("read before the update", await slow); // that caller asked before the update
+
+        var never = new CountingFactory<string>(_ => "factory");
+        Assert.Equal("updated", await b.GetOrCreateAsync("profile", never.InvokeAsync));
+        var c = await _kit.CreateReadyAsync();
+        Assert.Equal("updated", await c.GetOrCreateAsync("profile", never.InvokeAsync));
+        Assert.Equal(0, never.Calls);
+    }
+
+    [Fact]
+    public async Task A_slow_factory_that_started_before_a_Remove_does_not_resurrect_the_value_in_L2()
+    {
+        var a = await _kit.CreateReadyAsync();
+        var b = await _kit.CreateReadyAsync(o => o.FactoryHardTimeout = Timeout.InfiniteTimeSpan);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = b.GetOrCreateAsync("slot", async ct =>
+        {
+            started.SetResult();
+            await release.Task.WaitAsync(ct);
+            return "free";
+        }, new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableLocalCache }).AsTask();
+        await started.Task;
+        await a.RemoveAsync("slot");
+        release.SetResult();
+        await slow;
+
+        var c = await _kit.CreateReadyAsync();
+        var factory = new CountingFactory<string>(_ => "booked");
+        Assert.Equal("booked", await c.GetOrCreateAsync("slot", factory.InvokeAsync));
+    }
+}
