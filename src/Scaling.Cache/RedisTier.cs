@@ -38,6 +38,7 @@ internal sealed class RedisTier : IAsyncDisposable
     private readonly Action _onRecovered;
     private readonly Task<ConnectionMultiplexer> _connecting;
     private int _subscribed;
+    private int _probing;
     private int _disposed;
 
     internal RedisTier(
@@ -201,6 +202,36 @@ internal sealed class RedisTier : IAsyncDisposable
         if (_breaker.RecordFailure())
         {
             CacheLog.DistributedUnavailable(_logger, operation, reason, BreakSeconds);
+            _ = ProbeUntilAvailableAsync();
+        }
+    }
+
+    /// <summary>
+    /// While the breaker is open, pings Redis once per break duration, so that recovery (and the replay of
+    /// invalidations that could not be sent) does not wait for the application's next cache call.
+    /// </summary>
+    private async Task ProbeUntilAvailableAsync()
+    {
+        if (Interlocked.Exchange(ref _probing, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            while (Volatile.Read(ref _disposed) == 0 && _breaker.IsOpen)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(BreakSeconds)).ConfigureAwait(false);
+                var database = await BeginAsync("probe", CancellationToken.None).ConfigureAwait(false);
+                if (database is not null)
+                {
+                    await CompleteAsync(database.PingAsync(), "probe", CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _probing, 0);
         }
     }
 
@@ -211,7 +242,7 @@ internal sealed class RedisTier : IAsyncDisposable
         {
             if (e.ConnectionType == ConnectionType.Subscription)
             {
-                _breaker.RecordFailure();
+                Fail("backplane", e.FailureType.ToString());
             }
         };
         connection.ConnectionRestored += (_, e) =>
