@@ -93,7 +93,6 @@ public sealed partial class TwoTierCache
         LocalEntry<T>? refresh,
         bool registered)
     {
-        await Task.Yield(); // let the callers join before any work is done
         try
         {
             var flags = options?.Flags ?? HybridCacheEntryFlags.None;
