@@ -54,8 +54,8 @@ public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper out
     [Fact]
     public async Task Remove_and_RemoveByTag_reach_every_other_instance()
     {
-        var a = await _kit.CreateReadyAsync();
-        var b = await _kit.CreateReadyAsync();
+        var a = await CacheTestKit.ReadyAsync(_kit.Create(out var aMetrics));
+        var b = await CacheTestKit.ReadyAsync(_kit.Create(out var bMetrics));
         var factory = new CountingFactory<string>(n => "made-" + n);
         await a.SetAsync("one", "x");
         await a.SetAsync("tagged-1", "t1", tags: ["business:7"]);
@@ -80,6 +80,11 @@ public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper out
         var lateFactory = new CountingFactory<string>(n => "late-" + n);
         Assert.Equal("late-1", await late.GetOrCreateAsync("tagged-1-never-read", lateFactory.InvokeAsync, tags: ["business:7"]));
         Assert.Equal("u", await late.GetOrCreateAsync("untagged", lateFactory.InvokeAsync));
+
+        Assert.Equal(6, aMetrics["scaling.cache.backplane.messages|direction=sent"]); // 4 sets, 1 remove, 1 tag
+        Assert.Equal(6, bMetrics["scaling.cache.backplane.messages|direction=received"]);
+        Assert.Equal(3, bMetrics["scaling.cache.factory.calls|outcome=success"]); // one, tagged-1, tagged-2
+        Assert.Equal(0, bMetrics["scaling.cache.backplane.flushes"]);
     }
 
     [Fact]

@@ -234,6 +234,26 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task L1_holds_at_most_LocalCacheSizeLimit_entries_and_the_rest_stay_reachable_in_L2()
+    {
+        var cache = await _kit.CreateReadyAsync(o => o.LocalCacheSizeLimit = 10);
+        for (var i = 0; i < 100; i++)
+        {
+            await cache.SetAsync("sized-" + i, i);
+        }
+
+        Assert.InRange(cache.LocalEntryCount, 1, 10);
+        var never = new CountingFactory<int>(_ => -1);
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(i, await cache.GetOrCreateAsync("sized-" + i, never.InvokeAsync));
+        }
+
+        Assert.Equal(0, never.Calls);
+        Assert.InRange(cache.LocalEntryCount, 1, 10);
+    }
+
+    [Fact]
     public async Task Entry_flags_skip_the_tiers_they_name()
     {
         var cache = await _kit.CreateReadyAsync();
