@@ -67,6 +67,43 @@ await using (var locks = new RedlockProvider(lockOptions))
     Check(again is not null, "Scaling.Locks: the lock is free again after release");
 }
 Check(CacheKeyValidator.IsValid("tenant:acme:services") && !CacheKeyValidator.IsValid("has space"), "Scaling.Cache: key validation");
+var redis = Environment.GetEnvironmentVariable("ConnectionStrings__Redis")
+    ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__Redis is not set.");
+var cacheOptions = Microsoft.Extensions.Options.Options.Create(new ScalingCacheOptions { RedisConfiguration = redis, KeyPrefix = "consumer:" });
+await using (var writer = new TwoTierCache(cacheOptions))
+await using (var reader = new TwoTierCache(cacheOptions))
+{
+    var deadline = DateTime.UtcNow.AddSeconds(10);
+    while (!(writer.IsBackplaneConnected && reader.IsBackplaneConnected) && DateTime.UtcNow < deadline)
+    {
+        await Task.Delay(20);
+    }
+
+    await Task.Delay(100);
+    var key = TenantCacheKeys.Key("acme-salon", "services");
+    await writer.SetAsync(key, "cut, colour");
+    var fromL2 = await reader.GetOrCreateAsync(key, _ => ValueTask.FromResult("factory"));
+    Check(fromL2 == "cut, colour", "Scaling.Cache: a second instance reads the value from Redis");
+    await writer.SetAsync(key, "cut, colour, shave");
+    var seenNew = false;
+    for (var i = 0; i < 100 && !seenNew; i++)
+    {
+        seenNew = await reader.GetOrCreateAsync(key, _ => ValueTask.FromResult("factory")) == "cut, colour, shave";
+        await Task.Delay(seenNew ? 0 : 10);
+    }
+
+    Check(seenNew, "Scaling.Cache: the update reached the other instance's L1 over the backplane");
+    await writer.RemoveTenantAsync("acme-salon");
+    var afterDrop = "";
+    for (var i = 0; i < 100 && afterDrop != "recomputed"; i++)
+    {
+        afterDrop = await reader.GetOrCreateAsync(key, _ => ValueTask.FromResult("recomputed"));
+        await Task.Delay(afterDrop == "recomputed" ? 0 : 10);
+    }
+
+    Check(afterDrop == "recomputed", "Scaling.Cache: dropping the tenant invalidated its entries on the other instance");
+}
+
 Check(RateLimitHeaderFormatter.FormatPolicy(RateLimitTiers.Anonymous) == "\"anonymous\";q=100;w=60", "Scaling.RateLimit: RateLimit-Policy header");
 
 var version = typeof(ConsistencyToken).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
