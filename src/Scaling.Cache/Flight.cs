@@ -67,7 +67,14 @@ internal sealed class Flight<T> : Flight, IDisposable
         {
             if (Interlocked.Decrement(ref _waiters) == 0 && !result.IsCompleted)
             {
-                _factoryCancellation.Cancel();
+                try
+                {
+                    _factoryCancellation.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The flight ended at this very moment: nothing left to cancel.
+                }
             }
 
             throw;

@@ -86,6 +86,11 @@ public sealed partial class TwoTierCache
 
     private void OnMessage(RedisValue raw)
     {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
         if (!BackplaneMessage.TryParse(raw, out var message))
         {
             CacheLog.MalformedMessage(_logger);
@@ -140,6 +145,11 @@ public sealed partial class TwoTierCache
     /// </summary>
     private void OnSubscribed()
     {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
         var first = Interlocked.Increment(ref _subscriptions) == 1;
         if (first)
         {
