@@ -52,6 +52,33 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         _connecting = StartConnecting();
     }
 
+    /// <summary>
+    /// Waits until the Redis connection is up (at most the connect timeout of the configuration string), so that the
+    /// first checks are not degraded. Returns false when it is not up yet; it keeps connecting in the background.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>Whether the connection is up.</returns>
+    public async Task<bool> ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        var timeout = TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1));
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var connection = await Connection().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            while (!connection.IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
+            {
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+
+            return connection.IsConnected;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.CheckFailed(_logger, "connecting: " + ex.Message);
+            return false;
+        }
+    }
+
     /// <summary>Gets a value indicating whether Redis is currently treated as unavailable (policies apply their failure modes).</summary>
     public bool IsDegraded => _breaker.IsDegraded;
 

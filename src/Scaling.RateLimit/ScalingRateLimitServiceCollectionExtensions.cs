@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -57,6 +58,7 @@ public static class ScalingRateLimitServiceCollectionExtensions
         services.TryAddSingleton(sp => new HttpRateLimitResolver(
             sp.GetRequiredService<IOptionsMonitor<RateLimitOptions>>(),
             (ILogger?)sp.GetService<ILogger<RedisRateLimiter>>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RedisConnectionStarter>());
         services.TryAddSingleton(sp => new RedisPartitionedRateLimiter(sp.GetRequiredService<RedisRateLimiter>(), sp.GetRequiredService<HttpRateLimitResolver>()));
         return services;
     }

@@ -11,14 +11,31 @@ namespace Scaling.RateLimit;
 /// <para>KEYS: one per policy (all with the same hash tag). ARGV[1]: permits; ARGV[2]: a unique id of the call
 /// (sliding-log members); then per policy: limit, window in milliseconds, algorithm (0 counter, 1 log).</para>
 /// <para>Returns <c>{allowed, retryAfterMicros, nowMicros, rejectingPolicy (1-based, 0 when allowed), remaining1, resetMicros1, ...}</c>.</para>
-/// <para>Counter: a hash per key with the current fixed window's index <c>w</c>, its count <c>c</c> and the
-/// previous window's count <c>p</c>; the estimate is <c>p × (unelapsed share of the window) + c</c>. Log: a sorted
+/// <para>Counter: one small string per key (MessagePack): the current fixed window's index and, for the current and the
+/// previous window, each of their <c>B</c> = 16 sub-windows' count and the offset (whole milliseconds, rounded up) just
+/// after its last counted request: 65 numbers, whatever the limit. The estimate is the current window's count plus
+/// the previous window's sub-window counts weighted 1 while their last request is still inside the sliding window and
+/// 0 once it has left. That weight is never too low, so the estimate is never below the true count in the sliding
+/// window: the counter never admits more than the limit in any sliding window (on Redis's clock); it may admit less,
+/// by at most the one sub-window that the window's start is passing through. With <c>permits</c> 0 nothing is written.
+/// /// Log: a sorted
 /// set of admitted requests scored by Redis time in microseconds; entries at or before <c>now − window</c> are
 /// dropped, so the window is (now − window, now].</para>
 /// </remarks>
 internal static class SlidingWindowScript
 {
     internal const string Source = """
+        local B = 16
+        local function until_within(x, counts, lasts)
+          local after = 0
+          for b = 1, B do after = after + counts[b] end
+          if after <= x then return 0 end
+          for b = 1, B do
+            after = after - counts[b]
+            if after <= x then return lasts[b] * 1000 end
+          end
+          return 0
+        end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         local permits = tonumber(ARGV[1])
@@ -51,40 +68,44 @@ internal static class SlidingWindowScript
             end
             pending[i] = {key, 1, window}
           else
-            local h = redis.call('HMGET', key, 'w', 'c', 'p')
+            local packed = redis.call('GET', key)
+            local st = packed and cmsgpack.unpack(packed) or nil
             local idx = math.floor(now / window)
-            local w = tonumber(h[1])
-            local cur = tonumber(h[2]) or 0
-            local prev = tonumber(h[3]) or 0
-            if w == nil then
-              cur = 0
-              prev = 0
-            elseif w > idx then
-              idx = w
-            elseif w == idx - 1 then
-              prev = cur
-              cur = 0
-            elseif w < idx - 1 then
-              prev = 0
-              cur = 0
+            local w = st and st[1] or nil
+            if w ~= nil and w > idx then idx = w end
+            local elapsed = math.min(math.max(now - idx * window, 0), window - 1)
+            local cur, cl, prev, pl = {}, {}, {}, {}
+            for b = 1, B do
+              if w == idx then
+                cur[b], cl[b], prev[b], pl[b] = st[1 + b], st[1 + B + b], st[1 + 2 * B + b], st[1 + 3 * B + b]
+              elseif w == idx - 1 then
+                cur[b], cl[b], prev[b], pl[b] = 0, 0, st[1 + b], st[1 + B + b]
+              else
+                cur[b], cl[b], prev[b], pl[b] = 0, 0, 0, 0
+              end
             end
-            local elapsed = math.min(math.max(now - idx * window, 0), window)
-            local est = prev * (window - elapsed) / window + cur
+            local count = 0
+            local est = 0
+            for b = 1, B do
+              count = count + cur[b]
+              if elapsed < pl[b] * 1000 then est = est + prev[b] end
+            end
+            est = est + count
             if est + permits <= limit then
-              remaining = math.floor(limit - est - permits)
+              remaining = limit - est - permits
               wait = 0
               reset = window - elapsed
             else
-              remaining = math.max(math.floor(limit - est), 0)
-              if cur + permits <= limit then
-                wait = math.ceil(window - (limit - cur - permits) * window / prev) - elapsed
+              remaining = math.max(limit - est, 0)
+              if count + permits <= limit then
+                wait = until_within(limit - count - permits, prev, pl) - elapsed
               else
-                wait = window - elapsed + math.max(math.ceil(window - (limit - permits) * window / cur), 0)
+                wait = window - elapsed + until_within(limit - permits, cur, cl)
               end
-              if wait < 1 then wait = 1 end
+              wait = math.max(math.ceil(wait), 1)
               reset = wait
             end
-            pending[i] = {key, 0, window, idx, cur, prev}
+            pending[i] = {key, 0, window, idx, elapsed, cur, cl, prev, pl}
           end
           if wait > 0 then
             if allowed == 1 then result[4] = i end
@@ -94,7 +115,7 @@ internal static class SlidingWindowScript
           result[3 + i * 2] = remaining
           result[4 + i * 2] = math.ceil(reset)
         end
-        if allowed == 1 then
+        if allowed == 1 and permits > 0 then
           for i = 1, n do
             local p = pending[i]
             if p[2] == 1 then
@@ -103,8 +124,15 @@ internal static class SlidingWindowScript
               end
               redis.call('PEXPIRE', p[1], math.ceil(p[3] / 1000))
             else
-              redis.call('HSET', p[1], 'w', p[4], 'c', p[5] + permits, 'p', p[6])
-              redis.call('PEXPIRE', p[1], math.ceil(p[3] / 500))
+              local elapsed, cur, cl = p[5], p[6], p[7]
+              local b = math.min(math.floor(elapsed * B / p[3]), B - 1) + 1
+              cur[b] = cur[b] + permits
+              cl[b] = math.floor(elapsed / 1000) + 1
+              local out = {p[4]}
+              for _, part in ipairs({cur, cl, p[8], p[9]}) do
+                for k = 1, B do out[#out + 1] = part[k] end
+              end
+              redis.call('SET', p[1], cmsgpack.pack(out), 'PX', math.ceil(p[3] / 500))
             end
           end
         end
