@@ -6,7 +6,7 @@ namespace Scaling.RateLimit;
 
 /// <summary>
 /// Makes untrusted values (user ids, tenant ids, API keys) safe to put in a Redis key: short values of
-/// <c>[A-Za-z0-9._:-]</c> are kept as they are (readable keys); anything longer or with other characters is
+/// <c>[A-Za-z0-9._:/-]</c> are kept as they are (readable keys); anything longer or with other characters is
 /// replaced by a SHA-256 digest (96 bits, hex), so no input can make a key long or inject a hash tag.
 /// </summary>
 internal static class KeyPart
@@ -15,7 +15,7 @@ internal static class KeyPart
     internal const int MaxPlainLength = 64;
 
     private static readonly SearchValues<char> Plain =
-        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-");
+        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-");
 
     /// <summary>Returns <paramref name="value"/> when it is short and plain, otherwise <c>#</c> and its digest.</summary>
     internal static string Safe(string value) =>

@@ -14,36 +14,34 @@ internal static class RateLimitPipeline
     {
         var check = resolver.Resolve(context);
         var decision = await limiter.CheckAsync(check, permits, cancellationToken).ConfigureAwait(false);
-        context.Features.Set(new RateLimitDecisionFeature(decision));
+        context.Features.Set(new RateLimitDecisionFeature(check, decision));
         return decision;
     }
 
     /// <summary>
-    /// Sends <c>RateLimit-Policy</c> and <c>RateLimit</c> from the decision kept on the request (and
+    /// Sends <c>RateLimit-Policy</c> (always) and <c>RateLimit</c> from the decision kept on the request (and
     /// <c>Retry-After</c> when it was rejected); when no decision was made, the client's policies without state.
     /// </summary>
     internal static void WriteHeaders(HttpContext context, HttpRateLimitResolver resolver)
     {
         var headers = context.Response.Headers;
-        var decision = context.Features.Get<RateLimitDecisionFeature>()?.Decision;
-        if (decision is null)
+        var feature = context.Features.Get<RateLimitDecisionFeature>();
+        var rules = (feature?.Check ?? resolver.Resolve(context)).Rules;
+        headers[RateLimitHeaderFormatter.PolicyHeaderName] = RateLimitHeaderFormatter.FormatPolicy(rules.Select(r => r.Policy));
+        if (feature?.Decision is not { } decision)
         {
-            var rules = resolver.Resolve(context).Rules;
-            headers[RateLimitHeaderFormatter.PolicyHeaderName] = RateLimitHeaderFormatter.FormatPolicy(rules.Select(r => r.Policy));
             return;
         }
 
         var policies = decision.Policies;
-        if (policies.Count == 0)
+        if (policies.Count > 0)
         {
-            // Degraded with every policy failing open: nothing is known, nothing is claimed.
-            return;
+            // Degraded with every policy failing open, nothing is known: no RateLimit field is claimed.
+            headers[RateLimitHeaderFormatter.RateLimitHeaderName] = string.Join(
+                ", ",
+                policies.Select(p => RateLimitHeaderFormatter.FormatRateLimit(p.Policy, Math.Clamp(p.Remaining, 0, p.Policy.PermitLimit), p.ResetAfter)));
         }
 
-        headers[RateLimitHeaderFormatter.PolicyHeaderName] = RateLimitHeaderFormatter.FormatPolicy(policies.Select(p => p.Policy));
-        headers[RateLimitHeaderFormatter.RateLimitHeaderName] = string.Join(
-            ", ",
-            policies.Select(p => RateLimitHeaderFormatter.FormatRateLimit(p.Policy, Math.Clamp(p.Remaining, 0, p.Policy.PermitLimit), p.ResetAfter)));
         if (!decision.IsAllowed)
         {
             headers.RetryAfter = RetryAfterSeconds(decision.RetryAfter).ToString(CultureInfo.InvariantCulture);

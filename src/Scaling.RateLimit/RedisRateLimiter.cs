@@ -201,7 +201,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var keys = new RedisKey[rules.Count];
         var values = new RedisValue[2 + (rules.Count * 3)];
         values[0] = permits;
-        values[1] = Guid.NewGuid().ToString("N");
+        values[1] = HasLog(rules) ? Guid.NewGuid().ToString("N") : RedisValue.EmptyString; // sliding-log member ids only
         for (var i = 0; i < rules.Count; i++)
         {
             var policy = rules[i].Policy;
@@ -231,6 +231,19 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             Log.ScriptReloaded(_logger);
             return await database.ScriptEvaluateAsync(SlidingWindowScript.Source, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private static bool HasLog(IReadOnlyList<RateLimitRule> rules)
+    {
+        foreach (var rule in rules)
+        {
+            if (rule.Policy.Algorithm == RateLimitAlgorithm.SlidingLog)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result)

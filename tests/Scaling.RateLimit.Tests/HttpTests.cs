@@ -151,6 +151,21 @@ public sealed class HttpTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task IPv6_clients_are_counted_by_their_64_bit_prefix()
+    {
+        await using var app = await StartAsync(o => o.AnonymousTier = RateLimitTiers.Anonymous with { PermitLimit = 2 });
+
+        using var first = await app.GetAsync("/", ("X-Test-Remote", "2001:db8:1:2::1"));
+        using var second = await app.GetAsync("/", ("X-Test-Remote", "2001:db8:1:2:ffff::9"));
+        using var third = await app.GetAsync("/", ("X-Test-Remote", "2001:db8:1:2:abcd::5"));
+        using var otherPrefix = await app.GetAsync("/", ("X-Test-Remote", "2001:db8:1:3::1"));
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, otherPrefix.StatusCode);
+    }
+
+    [Fact]
     public async Task Missing_identity_and_invalid_api_keys_fall_into_the_anonymous_tier()
     {
         await using var app = await StartAsync(o =>
