@@ -352,6 +352,29 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Loads the script into every reachable server's script cache, so that the first checks (possibly many at once)
+    /// do not all meet <c>NOSCRIPT</c>. Best effort: a server that is down is skipped; <c>NOSCRIPT</c> is handled anyway.
+    /// </summary>
+    private async Task PreloadScriptAsync(ConnectionMultiplexer connection)
+    {
+        foreach (var endPoint in connection.GetEndPoints())
+        {
+            try
+            {
+                var server = connection.GetServer(endPoint);
+                if (server.IsConnected && !server.IsSlave)
+                {
+                    await server.ScriptLoadAsync(SlidingWindowScript.Source).WaitAsync(TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1))).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                Log.CheckFailed(_logger, "loading the script: " + ex.Message);
+            }
+        }
+    }
+
     private Task<ConnectionMultiplexer> StartConnecting()
     {
         _lastConnectStart = Stopwatch.GetTimestamp();
@@ -359,6 +382,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         {
             var connection = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
             connection.PreserveAsyncOrder = false; // independent checks: complete each reply as it arrives
+            await PreloadScriptAsync(connection).ConfigureAwait(false);
             return connection;
         });
     }
