@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Scaling.Testing;
 
@@ -79,6 +81,54 @@ public sealed class RedisDownTests(ServersFixture fixture)
         Assert.Contains(seen, m => m.Instrument == "scaling.ratelimit.degraded.time" && m.Value > 0);
         Assert.Contains(seen, m => m.Instrument == "scaling.ratelimit.check.duration" && Equals(m.Tags["store"], "local"));
         Assert.Contains(seen, m => m.Instrument == "scaling.ratelimit.check.duration" && Equals(m.Tags["store"], "none"));
+    }
+
+    [Fact]
+    public async Task The_http_pipeline_keeps_limiting_locally_with_headers_while_Redis_is_down()
+    {
+        var prefix = "d" + Guid.NewGuid().ToString("N")[..8] + ":";
+        await using var app = await TestApp.StartAsync(services => services.AddScalingRateLimit(o =>
+        {
+            o.Redis = fixture.Servers.Redis[0].EndPoint;
+            o.KeyPrefix = prefix;
+            o.AnonymousTier = RateLimitTiers.Anonymous with { PermitLimit = 4 };
+            o.ExpectedInstanceCount = 2;
+            o.BreakDuration = TimeSpan.FromMilliseconds(300);
+        }));
+        (string, string) client = ("X-Test-Remote", "203.0.113.77");
+        using var before = await app.GetAsync("/", client);
+        Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        var redis = fixture.Servers.Redis[0];
+        await redis.KillAsync();
+        try
+        {
+            var statuses = new List<HttpStatusCode>();
+            for (var i = 0; i < 4; i++)
+            {
+                using var response = await app.GetAsync("/", client);
+                statuses.Add(response.StatusCode);
+                Assert.Equal("\"anonymous\";q=4;w=60", response.Header("RateLimit-Policy"));
+                Assert.NotNull(response.Header("RateLimit"));
+            }
+
+            // Locally: 4 / 2 instances = 2 per window, whatever Redis had counted.
+            Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+
+        // A new client each time: its first request leaves r=3 when counted in Redis (limit 4), r=1 when counted locally (limit 2).
+        var poll = 0;
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var response = await app.GetAsync("/", ("X-Test-Remote", $"198.51.100.{++poll % 250}"));
+                return response.Header("RateLimit")?.StartsWith("\"anonymous\";r=3;", StringComparison.Ordinal) == true;
+            },
+            TimeSpan.FromSeconds(30),
+            "requests counted in Redis again");
     }
 
     private static int CheckFailures(RecordingLogger logger) =>
