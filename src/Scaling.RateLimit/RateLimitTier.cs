@@ -69,7 +69,7 @@ public sealed record RateLimitTier
             : throw new ArgumentOutOfRangeException(
                 nameof(value),
                 value,
-                string.Create(CultureInfo.InvariantCulture, $"A rate-limit tier's permit limit must be at least 1; it was {value}."));
+                string.Create(CultureInfo.InvariantCulture, $"{TierPrefix(Name)}A rate-limit tier's permit limit must be at least 1; it was {value}."));
     }
 
     /// <summary>
@@ -85,6 +85,36 @@ public sealed record RateLimitTier
             : throw new ArgumentOutOfRangeException(
                 nameof(value),
                 value,
-                string.Create(CultureInfo.InvariantCulture, $"A rate-limit tier's window must be a whole number of seconds, at least one second; it was {value}."));
+                string.Create(CultureInfo.InvariantCulture, $"{TierPrefix(Name)}A rate-limit tier's window must be a whole number of seconds, at least one second; it was {value}."));
     }
+
+    /// <summary>
+    /// Gets how requests are counted: <see cref="RateLimitAlgorithm.SlidingWindowCounter"/> (the default,
+    /// O(1) memory per key) or <see cref="RateLimitAlgorithm.SlidingLog"/> (exact, one entry per admitted request).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not a defined <see cref="RateLimitAlgorithm"/>.</exception>
+    public RateLimitAlgorithm Algorithm
+    {
+        get;
+        init => field = Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined RateLimitAlgorithm.");
+    }
+
+    /// <summary>
+    /// Gets what this policy does while Redis cannot be reached: <see cref="RateLimitFailureMode.LocalFallback"/>
+    /// (the default), <see cref="RateLimitFailureMode.FailOpen"/> or <see cref="RateLimitFailureMode.FailClosed"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not a defined <see cref="RateLimitFailureMode"/>.</exception>
+    public RateLimitFailureMode WhenRedisUnavailable
+    {
+        get;
+        init => field = Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined RateLimitFailureMode.");
+    }
+
+    // The name is set before the other properties (constructor order; a with-expression copies it), so an
+    // out-of-range value names the tier it belongs to.
+    private static string TierPrefix(string? name) => name is null ? string.Empty : $"Rate-limit tier {DisplayText.Quote(name)}: ";
 }

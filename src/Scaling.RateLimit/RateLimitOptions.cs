@@ -1,0 +1,110 @@
+using System.Security.Claims;
+
+namespace Scaling.RateLimit;
+
+/// <summary>
+/// Options of Scaling.RateLimit: the Redis connection, the tiers, plans and policies, how clients are
+/// identified, and what happens while Redis is down. Validated when the host starts (see
+/// <see cref="RateLimitOptionsValidator"/>). Everything except <see cref="Redis"/> and <see cref="KeyPrefix"/>
+/// may be changed at run time (through <c>IOptionsMonitor</c>); a change that fails validation is logged and
+/// ignored (the last valid options stay in force).
+/// </summary>
+public sealed class RateLimitOptions
+{
+    /// <summary>The longest <see cref="KeyPrefix"/> accepted, in characters.</summary>
+    public const int MaxKeyPrefixLength = 64;
+
+    /// <summary>
+    /// The StackExchange.Redis configuration string of the Redis that holds the counters, e.g.
+    /// <c>10.0.0.5:6379,password=…</c>. Read once, at start-up.
+    /// </summary>
+    public string Redis { get; set; } = string.Empty;
+
+    /// <summary>The prefix of every key, without <c>{</c> or <c>}</c>. Default <c>rl:</c>. Read once, at start-up.</summary>
+    public string KeyPrefix { get; set; } = "rl:";
+
+    /// <summary>The tier of clients that are not authenticated (keyed by client IP address). Default 100 per minute.</summary>
+    public RateLimitTier AnonymousTier { get; set; } = RateLimitTiers.Anonymous;
+
+    /// <summary>The tier of authenticated users and valid API keys without a plan. Default 1,000 per minute.</summary>
+    public RateLimitTier AuthenticatedTier { get; set; } = RateLimitTiers.Authenticated;
+
+    /// <summary>
+    /// The subscription plans by name (case-insensitive), chosen by the user's <see cref="PlanClaimType"/> claim.
+    /// By default holds <c>premium</c> (5,000 per minute, no tenant quota).
+    /// </summary>
+    public IDictionary<string, RateLimitPlan> Plans { get; } =
+        new Dictionary<string, RateLimitPlan>(StringComparer.OrdinalIgnoreCase) { ["premium"] = new(RateLimitTiers.Premium) };
+
+    /// <summary>
+    /// A short-window policy applied to every client on top of its tier (e.g. 20 per second), or
+    /// <see langword="null"/> (the default) for none.
+    /// </summary>
+    public RateLimitTier? Burst { get; set; }
+
+    /// <summary>
+    /// Policies per endpoint, keyed by request path prefix (e.g. <c>/api/search</c>; matched case-insensitively on
+    /// whole segments, the longest prefix wins), counted per client on top of its tier.
+    /// </summary>
+    public IDictionary<string, RateLimitTier> EndpointPolicies { get; } = new Dictionary<string, RateLimitTier>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The claim types that hold an authenticated user's id, tried in order. Default: name identifier, then <c>sub</c>.</summary>
+    public IList<string> UserIdClaimTypes { get; } = [ClaimTypes.NameIdentifier, "sub"];
+
+    /// <summary>The claim type that names the user's subscription plan (a key of <see cref="Plans"/>). Default <c>plan</c>.</summary>
+    public string PlanClaimType { get; set; } = "plan";
+
+    /// <summary>The claim type that holds the user's tenant id (for a plan's <see cref="RateLimitPlan.TenantQuota"/>). Default <c>tenant</c>.</summary>
+    public string TenantClaimType { get; set; } = "tenant";
+
+    /// <summary>
+    /// The request header that carries an API key, or <see langword="null"/> (the default) to ignore API keys.
+    /// Requires <see cref="ApiKeyValidator"/>: an unchecked key would let a client mint new partitions at will.
+    /// </summary>
+    public string? ApiKeyHeaderName { get; set; }
+
+    /// <summary>
+    /// Says whether an API key is valid; a valid key gets <see cref="AuthenticatedTier"/>, counted per key (the key is
+    /// hashed, never stored or logged). An invalid key falls back to the anonymous tier.
+    /// </summary>
+    public Func<string, bool>? ApiKeyValidator { get; set; }
+
+    /// <summary>
+    /// The proxies (IP addresses or CIDR ranges such as <c>10.0.0.0/8</c>) whose <see cref="ForwardedForHeaderName"/>
+    /// header is believed. Empty (the default): the header is ignored and the connection's address is the client's.
+    /// </summary>
+    public IList<string> TrustedProxies { get; } = [];
+
+    /// <summary>The header that trusted proxies append the client address to. Default <c>X-Forwarded-For</c>.</summary>
+    public string ForwardedForHeaderName { get; set; } = "X-Forwarded-For";
+
+    /// <summary>
+    /// The prefix length that IPv6 clients are counted by (one client usually owns a whole /64). Default 64;
+    /// 128 counts each address.
+    /// </summary>
+    public int IPv6PrefixLength { get; set; } = 64;
+
+    /// <summary>
+    /// How many instances share the limits; while Redis is down a <see cref="RateLimitFailureMode.LocalFallback"/>
+    /// policy allows each instance its limit divided by this (at least 1). Default 1.
+    /// </summary>
+    public int ExpectedInstanceCount { get; set; } = 1;
+
+    /// <summary>How long one check may wait for Redis before it counts as failed. Default 250 ms.</summary>
+    public TimeSpan RedisTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How many consecutive Redis failures open the circuit breaker. Default 3.</summary>
+    public int BreakerFailureThreshold { get; set; } = 3;
+
+    /// <summary>
+    /// How long the breaker stays open (no Redis calls; every policy applies its failure mode) before one probe
+    /// call tests Redis again. Default 5 s.
+    /// </summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The most keys the in-process fallback keeps; beyond it, after dropping idle keys, a new key is refused
+    /// (so a flood of new clients while Redis is down cannot exhaust memory). Default 100,000.
+    /// </summary>
+    public int MaxLocalFallbackKeys { get; set; } = 100_000;
+}

@@ -1,0 +1,184 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace Scaling.RateLimit;
+
+/// <summary>
+/// Validates <see cref="RateLimitOptions"/>; every message names the option it is about. Registered by
+/// <see cref="ScalingRateLimitServiceCollectionExtensions.AddScalingRateLimit"/> with validation on start.
+/// </summary>
+public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOptions>
+{
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan MaxWindow = TimeSpan.FromDays(366);
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, RateLimitOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = Failures(options);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    internal static List<string> Failures(RateLimitOptions options)
+    {
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Redis))
+        {
+            failures.Add("RateLimitOptions.Redis is empty: set the StackExchange.Redis configuration string of the Redis that holds the counters, e.g. host:6379.");
+        }
+
+        if (options.KeyPrefix is null || options.KeyPrefix.Length > RateLimitOptions.MaxKeyPrefixLength || options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        {
+            failures.Add(string.Create(
+                CultureInfo.InvariantCulture,
+                $"RateLimitOptions.KeyPrefix must be a string of at most {RateLimitOptions.MaxKeyPrefixLength} characters without '{{' or '}}' (the keys' hash tag follows it)."));
+        }
+
+        // Every policy by the option that holds it; two policies with one name must be the same policy (the name is part of the key).
+        var policies = new List<(string Option, RateLimitTier? Policy)>
+        {
+            ("RateLimitOptions.AnonymousTier", options.AnonymousTier),
+            ("RateLimitOptions.AuthenticatedTier", options.AuthenticatedTier),
+        };
+        foreach (var (planName, plan) in options.Plans)
+        {
+            var option = $"RateLimitOptions.Plans[{DisplayText.Quote(planName ?? string.Empty)}]";
+            if (string.IsNullOrWhiteSpace(planName))
+            {
+                failures.Add("RateLimitOptions.Plans holds a plan without a name.");
+            }
+
+            if (plan is null)
+            {
+                failures.Add($"{option} is null.");
+                continue;
+            }
+
+            policies.Add(($"{option}.Tier", plan.Tier));
+            if (plan.TenantQuota is not null)
+            {
+                policies.Add(($"{option}.TenantQuota", plan.TenantQuota));
+            }
+        }
+
+        if (options.Burst is not null)
+        {
+            policies.Add(("RateLimitOptions.Burst", options.Burst));
+        }
+
+        foreach (var (prefix, policy) in options.EndpointPolicies)
+        {
+            var option = $"RateLimitOptions.EndpointPolicies[{DisplayText.Quote(prefix ?? string.Empty)}]";
+            if (prefix is null || !prefix.StartsWith('/'))
+            {
+                failures.Add($"{option}: the key must be a request path prefix starting with '/'.");
+            }
+
+            policies.Add((option, policy));
+        }
+
+        var byName = new Dictionary<string, (string Option, RateLimitTier Policy)>(StringComparer.Ordinal);
+        foreach (var (option, policy) in policies)
+        {
+            if (policy is null)
+            {
+                failures.Add($"{option} is null.");
+                continue;
+            }
+
+            if (policy.Window > MaxWindow)
+            {
+                failures.Add($"{option} has a window of {policy.Window}; the longest supported is {MaxWindow}.");
+            }
+
+            if (byName.TryGetValue(policy.Name, out var other) && other.Policy != policy)
+            {
+                failures.Add($"{option} and {other.Option} are different policies with the same name {DisplayText.Quote(policy.Name)}: policy names must be unique (the name is part of the Redis key and of the headers).");
+            }
+            else
+            {
+                byName[policy.Name] = (option, policy);
+            }
+        }
+
+        if (options.UserIdClaimTypes.Count == 0 || options.UserIdClaimTypes.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add("RateLimitOptions.UserIdClaimTypes must hold at least one claim type, none of them empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.PlanClaimType))
+        {
+            failures.Add("RateLimitOptions.PlanClaimType is empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.TenantClaimType))
+        {
+            failures.Add("RateLimitOptions.TenantClaimType is empty.");
+        }
+
+        if (options.ApiKeyHeaderName is not null && options.ApiKeyValidator is null)
+        {
+            failures.Add("RateLimitOptions.ApiKeyValidator is required when RateLimitOptions.ApiKeyHeaderName is set: an unchecked API key would let a client mint new partitions at will.");
+        }
+
+        if (options.ApiKeyHeaderName is { } header && string.IsNullOrWhiteSpace(header))
+        {
+            failures.Add("RateLimitOptions.ApiKeyHeaderName is blank: set a header name, or null to ignore API keys.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ForwardedForHeaderName))
+        {
+            failures.Add("RateLimitOptions.ForwardedForHeaderName is empty.");
+        }
+
+        foreach (var proxy in options.TrustedProxies)
+        {
+            if (!ClientAddressResolver.TryParseNetwork(proxy, out _))
+            {
+                failures.Add($"RateLimitOptions.TrustedProxies holds {DisplayText.Quote(proxy ?? string.Empty)}, which is neither an IP address nor a CIDR range such as 10.0.0.0/8.");
+            }
+        }
+
+        if (options.IPv6PrefixLength is < 1 or > 128)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was {options.IPv6PrefixLength}."));
+        }
+
+        if (options.ExpectedInstanceCount < 1)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.ExpectedInstanceCount must be at least 1; it was {options.ExpectedInstanceCount}."));
+        }
+
+        if (options.RedisTimeout < TimeSpan.FromMilliseconds(1) || options.RedisTimeout > MaxTimeout)
+        {
+            failures.Add($"RateLimitOptions.RedisTimeout must be from 1 ms to {MaxTimeout}; it was {options.RedisTimeout}.");
+        }
+
+        if (options.BreakerFailureThreshold < 1)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.BreakerFailureThreshold must be at least 1; it was {options.BreakerFailureThreshold}."));
+        }
+
+        if (options.BreakDuration < TimeSpan.FromMilliseconds(1) || options.BreakDuration > TimeSpan.FromHours(1))
+        {
+            failures.Add($"RateLimitOptions.BreakDuration must be from 1 ms to 1 hour; it was {options.BreakDuration}.");
+        }
+
+        if (options.MaxLocalFallbackKeys < 1)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.MaxLocalFallbackKeys must be at least 1; it was {options.MaxLocalFallbackKeys}."));
+        }
+
+        return failures;
+    }
+
+    internal static void ThrowIfInvalid(RateLimitOptions options)
+    {
+        var failures = Failures(options);
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures), nameof(options));
+        }
+    }
+}

@@ -1,0 +1,389 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace Scaling.RateLimit;
+
+/// <summary>
+/// Checks and consumes rate-limit policies in Redis: every policy of a <see cref="RateLimitCheck"/> in one
+/// atomic Lua call (<c>EVALSHA</c>, re-sent on <c>NOSCRIPT</c>) on Redis's own clock. While Redis is unavailable a
+/// circuit breaker keeps calls away from it and each policy applies its <see cref="RateLimitTier.WhenRedisUnavailable"/>
+/// mode; normal service resumes by itself when a probe call succeeds.
+/// </summary>
+/// <remarks>Thread-safe; create one per application (it owns one Redis connection) and dispose it at shutdown.</remarks>
+public sealed class RedisRateLimiter : IAsyncDisposable
+{
+    private readonly Func<RateLimitOptions> _options;
+    private readonly ConfigurationOptions _configuration;
+    private readonly string _keyPrefix;
+    private readonly ILogger _logger;
+    private readonly RedisCircuitBreaker _breaker = new();
+    private readonly LocalSlidingWindows _local = new();
+    private readonly RateLimitMetrics _metrics;
+    private readonly Lock _gate = new();
+    private Task<ConnectionMultiplexer> _connecting;
+    private long _lastConnectStart;
+    private int _disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="RedisRateLimiter"/> class and starts connecting to Redis in the background.</summary>
+    /// <param name="options">The options (validated here; later changes to the instance are not seen).</param>
+    /// <param name="logger">The logger, or <see langword="null"/> for none.</param>
+    /// <param name="meterFactory">The meter factory, or <see langword="null"/> to create meter <c>Scaling.RateLimit</c> directly.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> are invalid; the message names each bad option.</exception>
+    public RedisRateLimiter(RateLimitOptions options, ILogger<RedisRateLimiter>? logger = null, IMeterFactory? meterFactory = null)
+        : this(Validated(options), logger, meterFactory)
+    {
+    }
+
+    internal RedisRateLimiter(Func<RateLimitOptions> options, ILogger? logger, IMeterFactory? meterFactory)
+    {
+        _options = options;
+        var initial = options();
+        _keyPrefix = initial.KeyPrefix;
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = new RateLimitMetrics(meterFactory, _breaker);
+        _configuration = ConfigurationOptions.Parse(initial.Redis);
+        _configuration.AbortOnConnectFail = false; // reconnect in the background; Redis down at start-up must not block
+        _configuration.ClientName ??= "scaling-ratelimit";
+        _configuration.ConnectRetry = 1;
+        _connecting = StartConnecting();
+    }
+
+    /// <summary>
+    /// Waits until the Redis connection is up (at most the connect timeout of the configuration string), so that the
+    /// first checks are not degraded. Returns false when it is not up yet; it keeps connecting in the background.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>Whether the connection is up.</returns>
+    public async Task<bool> ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        var timeout = TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1));
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var connection = await Connection().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            while (!connection.IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
+            {
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+
+            return connection.IsConnected;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.CheckFailed(_logger, "connecting: " + ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Gets a value indicating whether Redis is currently treated as unavailable (policies apply their failure modes).</summary>
+    public bool IsDegraded => _breaker.IsDegraded;
+
+    /// <summary>
+    /// Checks every policy of <paramref name="check"/> and, only if all of them allow it, counts
+    /// <paramref name="permits"/> in all of them: one Redis round trip.
+    /// </summary>
+    /// <param name="check">The policies that apply (at least one).</param>
+    /// <param name="permits">How many requests to count; from 0 (look, count nothing) to the smallest limit of the check.</param>
+    /// <param name="cancellationToken">Cancels the wait for Redis.</param>
+    /// <returns>The decision, with each policy's remaining quota and reset time.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="check"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="check"/> holds no policy.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> is negative or more than a policy's limit (it could never be admitted).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async ValueTask<RateLimitDecision> CheckAsync(RateLimitCheck check, int permits = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        var rules = check.Rules;
+        if (rules.Count == 0)
+        {
+            throw new ArgumentException("The check holds no policy.", nameof(check));
+        }
+
+        foreach (var rule in rules)
+        {
+            if (permits < 0 || permits > rule.Policy.PermitLimit)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(permits),
+                    permits,
+                    string.Create(CultureInfo.InvariantCulture, $"Permits must be from 0 to the limit of every policy of the check; policy {DisplayText.Quote(rule.Policy.Name)} allows {rule.Policy.PermitLimit}."));
+            }
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var options = _options();
+        var started = Stopwatch.GetTimestamp();
+        if (_breaker.TryEnter(options.BreakDuration))
+        {
+            RedisResult result;
+            try
+            {
+                result = await EvaluateAsync(check, permits, options.RedisTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                _breaker.AbandonProbe();
+                throw;
+            }
+            catch (Exception ex)
+            {
+                var reason = ex.GetType().Name + ": " + ex.Message;
+                Log.CheckFailed(_logger, reason);
+                if (_breaker.OnFailure(options.BreakerFailureThreshold))
+                {
+                    Log.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
+                }
+
+                return Degraded(check, permits, options, started);
+            }
+
+            if (_breaker.OnSuccess() is { } degraded)
+            {
+                Log.Resumed(_logger, degraded.TotalSeconds);
+            }
+
+            var decision = FromScript(check, (RedisResult[])result!);
+            Record(check, decision, started, "redis");
+            return decision;
+        }
+
+        return Degraded(check, permits, options, started);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _metrics.Dispose();
+        Task<ConnectionMultiplexer> connecting;
+        lock (_gate)
+        {
+            connecting = _connecting;
+        }
+
+        try
+        {
+            var connection = await connecting.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            connection.Dispose();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message);
+        }
+    }
+
+    /// <summary>The Redis key of one rule: <c>prefix{partition}:policy[:subject]</c>.</summary>
+    internal string Key(RateLimitCheck check, RateLimitRule rule) =>
+        rule.Subject == check.Partition
+            ? string.Concat(_keyPrefix, "{", check.Partition, "}:", rule.Policy.Name)
+            : string.Concat(_keyPrefix, "{", check.Partition, "}:", rule.Policy.Name, ":", rule.Subject);
+
+    private static Func<RateLimitOptions> Validated(RateLimitOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RateLimitOptionsValidator.ThrowIfInvalid(options);
+        return () => options;
+    }
+
+    private async Task<RedisResult> EvaluateAsync(RateLimitCheck check, int permits, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var rules = check.Rules;
+        var keys = new RedisKey[rules.Count];
+        var values = new RedisValue[2 + (rules.Count * 3)];
+        values[0] = permits;
+        values[1] = HasLog(rules) ? Guid.NewGuid().ToString("N") : RedisValue.EmptyString; // sliding-log member ids only
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var policy = rules[i].Policy;
+            keys[i] = Key(check, rules[i]);
+            values[2 + (i * 3)] = policy.PermitLimit;
+            values[3 + (i * 3)] = (long)policy.Window.TotalMilliseconds;
+            values[4 + (i * 3)] = policy.Algorithm == RateLimitAlgorithm.SlidingLog ? 1 : 0;
+        }
+
+        var connecting = Connection();
+        var connection = connecting.IsCompletedSuccessfully
+            ? connecting.Result
+            : await connecting.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        if (!connection.IsConnected)
+        {
+            throw new InvalidOperationException("Not connected to Redis.");
+        }
+
+        var database = connection.GetDatabase();
+        try
+        {
+            return await database.ScriptEvaluateAsync(SlidingWindowScript.Sha1, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+        {
+            // Redis restarted or its script cache was flushed: send the script itself (EVAL caches it again).
+            Log.ScriptReloaded(_logger);
+            return await database.ScriptEvaluateAsync(SlidingWindowScript.Source, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool HasLog(IReadOnlyList<RateLimitRule> rules)
+    {
+        foreach (var rule in rules)
+        {
+            if (rule.Policy.Algorithm == RateLimitAlgorithm.SlidingLog)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result)
+    {
+        var rules = check.Rules;
+        var allowed = (long)result[0] == 1;
+        var states = new RateLimitPolicyState[rules.Count];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var policy = rules[i].Policy;
+            var remaining = Math.Clamp((long)result[4 + (i * 2)], 0, policy.PermitLimit);
+            var reset = Microseconds((long)result[5 + (i * 2)]);
+            states[i] = new RateLimitPolicyState(policy, remaining, reset);
+        }
+
+        var rejecting = (int)(long)result[3];
+        var rejectedBy = allowed ? null : rules[Math.Clamp(rejecting - 1, 0, rules.Count - 1)].Policy.Name;
+
+        return new RateLimitDecision(allowed, allowed ? TimeSpan.Zero : Microseconds((long)result[1]), states, isDegraded: false, rejectedBy, (long)result[2]);
+    }
+
+    private static TimeSpan Microseconds(long value) => TimeSpan.FromTicks(Math.Max(0, value) * 10);
+
+    private RateLimitDecision Degraded(RateLimitCheck check, int permits, RateLimitOptions options, long started)
+    {
+        var rules = check.Rules;
+        var states = new List<RateLimitPolicyState>(rules.Count);
+        string? rejectedBy = null;
+        var local = new List<(string Key, long Limit, TimeSpan Window)>();
+        var localRules = new List<RateLimitTier>();
+        foreach (var rule in rules)
+        {
+            switch (rule.Policy.WhenRedisUnavailable)
+            {
+                case RateLimitFailureMode.FailClosed:
+                    rejectedBy ??= rule.Policy.Name;
+                    states.Add(new RateLimitPolicyState(rule.Policy, 0, options.BreakDuration));
+                    break;
+                case RateLimitFailureMode.LocalFallback:
+                    local.Add((Key(check, rule), Math.Max(1, rule.Policy.PermitLimit / options.ExpectedInstanceCount), rule.Policy.Window));
+                    localRules.Add(rule.Policy);
+                    break;
+            }
+        }
+
+        var retryAfter = rejectedBy is null ? TimeSpan.Zero : options.BreakDuration;
+        var store = "none";
+        if (rejectedBy is null && local.Count > 0)
+        {
+            store = "local";
+            var localStates = new (long Remaining, TimeSpan Reset)[local.Count];
+            if (!_local.TryAcquire(local.ToArray(), permits, options.MaxLocalFallbackKeys, localStates, out var localRetry))
+            {
+                retryAfter = localRetry;
+                for (var i = 0; i < localStates.Length; i++)
+                {
+                    if (localStates[i].Remaining == 0)
+                    {
+                        rejectedBy ??= localRules[i].Name;
+                    }
+                }
+
+                rejectedBy ??= localRules[0].Name;
+            }
+
+            for (var i = 0; i < localStates.Length; i++)
+            {
+                states.Add(new RateLimitPolicyState(localRules[i], Math.Min(localStates[i].Remaining, localRules[i].PermitLimit), localStates[i].Reset));
+            }
+        }
+
+        var decision = new RateLimitDecision(rejectedBy is null, retryAfter, states, isDegraded: true, rejectedBy, 0);
+        Record(check, decision, started, store);
+        return decision;
+    }
+
+    private void Record(RateLimitCheck check, RateLimitDecision decision, long started, string store)
+    {
+        _metrics.CheckDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("store", store));
+        _metrics.Decisions.Add(
+            1,
+            new KeyValuePair<string, object?>("outcome", decision.IsAllowed ? "allowed" : "rejected"),
+            new KeyValuePair<string, object?>("tier", check.Tier),
+            new KeyValuePair<string, object?>("policy", decision.RejectedBy ?? string.Empty),
+            new KeyValuePair<string, object?>("degraded", decision.IsDegraded));
+    }
+
+    private Task<ConnectionMultiplexer> Connection()
+    {
+        var connecting = Volatile.Read(ref _connecting);
+        if (!connecting.IsFaulted)
+        {
+            return connecting;
+        }
+
+        lock (_gate)
+        {
+            // ConnectAsync with AbortOnConnectFail = false normally returns a multiplexer that reconnects by itself;
+            // should it fail outright (e.g. a host name that does not resolve), try again at most once per connect timeout.
+            if (_connecting.IsFaulted && Stopwatch.GetElapsedTime(_lastConnectStart) > TimeSpan.FromMilliseconds(_configuration.ConnectTimeout))
+            {
+                _connecting = StartConnecting();
+            }
+
+            return _connecting;
+        }
+    }
+
+    /// <summary>
+    /// Loads the script into every reachable server's script cache, so that the first checks (possibly many at once)
+    /// do not all meet <c>NOSCRIPT</c>. Best effort: a server that is down is skipped; <c>NOSCRIPT</c> is handled anyway.
+    /// </summary>
+    private async Task PreloadScriptAsync(ConnectionMultiplexer connection)
+    {
+        foreach (var endPoint in connection.GetEndPoints())
+        {
+            try
+            {
+                var server = connection.GetServer(endPoint);
+                if (server.IsConnected && !server.IsSlave)
+                {
+                    await server.ScriptLoadAsync(SlidingWindowScript.Source).WaitAsync(TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1))).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                Log.CheckFailed(_logger, "loading the script: " + ex.Message);
+            }
+        }
+    }
+
+    private Task<ConnectionMultiplexer> StartConnecting()
+    {
+        _lastConnectStart = Stopwatch.GetTimestamp();
+        return Task.Run(async () =>
+        {
+            var connection = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
+            connection.PreserveAsyncOrder = false; // independent checks: complete each reply as it arrives
+            await PreloadScriptAsync(connection).ConfigureAwait(false);
+            return connection;
+        });
+    }
+}

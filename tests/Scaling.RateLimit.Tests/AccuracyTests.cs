@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Scaling.Testing;
+using Xunit.Abstractions;
+
+namespace Scaling.RateLimit.Tests;
+
+/// <summary>
+/// Many concurrent clients on two limiter instances (separate connections) sharing one Redis, across several
+/// window boundaries: the admissions, stamped with Redis's clock, are checked in every sliding window.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class AccuracyTests(ServersFixture fixture, ITestOutputHelper output)
+{
+    private const int Clients = 32;
+
+    [Fact]
+    public async Task Log_mode_never_admits_more_than_the_limit_in_any_sliding_window()
+    {
+        var (admitted, rejected, max, over) = await HammerAsync(RateLimitAlgorithm.SlidingLog, limit: 50, TimeSpan.FromSeconds(3.5));
+
+        output.WriteLine($"log mode: {admitted} admitted, {rejected} rejected, {over} over the limit, at most {max} in any 1 s window (limit 50)");
+        Assert.Equal(0, over);
+        Assert.True(max <= 50, $"{max} admissions in one sliding window; the limit is 50");
+        Assert.True(max == 50, $"the limit was never reached ({max}): the test did not load the limiter");
+        Assert.True(admitted >= 150, $"only {admitted} admitted over 3.5 windows: windows do not slide");
+        Assert.True(rejected > admitted, "the clients did not press hard enough to test the limit");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Counter_mode_stays_within_one_percent_of_the_limit_in_any_sliding_window(bool paced)
+    {
+        // Tight loop: every client retries at once, so admissions bunch at the instant capacity frees up (the counter's
+        // hardest case). Paced: each client waits 40 to 120 ms between requests (together about twice the limit).
+        var (admitted, rejected, max, over) = await HammerAsync(
+            RateLimitAlgorithm.SlidingWindowCounter, limit: 200, TimeSpan.FromSeconds(4.5), paced ? (40, 120) : null);
+
+        output.WriteLine($"counter mode ({(paced ? "paced" : "tight loop")}): {admitted} admitted, {rejected} rejected, {over} over the limit ({100.0 * over / admitted:0.00} %), at most {max} in any 1 s window (limit 200)");
+        Assert.True(over <= admitted / 100, $"{over} of {admitted} admissions were over the limit in their sliding window (more than 1 %); at most {max} in one window");
+        Assert.True(max <= 202, $"{max} admissions in one sliding window; the limit is 200 (+1 % = 202)");
+        Assert.True(max >= 190, $"the limit was far from reached ({max}): the test did not load the limiter");
+        Assert.True(admitted >= 600, $"only {admitted} admitted over 4.5 windows: windows do not slide");
+        Assert.True(rejected > admitted / 2, "the clients did not press hard enough to test the limit");
+    }
+
+    private async Task<(int Admitted, int Rejected, int MaxInWindow, int Over)> HammerAsync(RateLimitAlgorithm algorithm, int limit, TimeSpan duration, (int Min, int Max)? pace = null)
+    {
+        // A generous Redis timeout: 32 busy clients on a small shared machine must not be mistaken for Redis being down.
+        var options = RateLimitTestKit.Options(fixture.Servers, o => o.RedisTimeout = TimeSpan.FromSeconds(10));
+        var log = new RecordingLogger();
+        await using var first = await RateLimitTestKit.Limiter(options, log).WarmAsync();
+        await using var second = await RateLimitTestKit.Limiter(options, log).WarmAsync();
+        var policy = RateLimitTestKit.Policy("global", limit, 1, algorithm);
+        var admissions = new ConcurrentBag<long>();
+        var rejected = 0;
+        var degraded = 0;
+        var stopwatch = Stopwatch.StartNew();
+        var clients = Enumerable.Range(0, Clients).Select(i => Task.Run(async () =>
+        {
+            var limiter = i % 2 == 0 ? first : second;
+            var check = new RateLimitCheck("api:global", "test").Add(policy);
+            while (stopwatch.Elapsed < duration)
+            {
+                var decision = await limiter.CheckAsync(check);
+                if (decision.IsDegraded)
+                {
+                    Interlocked.Increment(ref degraded);
+                }
+                else if (decision.IsAllowed)
+                {
+                    admissions.Add(decision.ServerTimeMicroseconds);
+                }
+                else
+                {
+                    Interlocked.Increment(ref rejected);
+                }
+
+                if (pace is { } p)
+                {
+                    await Task.Delay(Random.Shared.Next(p.Min, p.Max));
+                }
+            }
+        }));
+        await Task.WhenAll(clients);
+
+        Assert.True(degraded == 0, $"{degraded} checks were degraded: {string.Join(" | ", log.Entries.Select(e => e.Message).Distinct().Take(3))}");
+        return (admissions.Count, rejected, RateLimitTestKit.MaxInAnyWindow(admissions, 1_000_000), RateLimitTestKit.OverAdmissions(admissions, 1_000_000, limit));
+    }
+}
