@@ -8,11 +8,14 @@ namespace Scaling.Benchmarks.RateLimit;
 
 /// <summary>
 /// A rate-limit check with three policies (per-second burst, per-minute tier, daily tenant quota: one Lua call)
-/// against a raw <c>GET</c> on the same Redis, both with 32 operations in flight at once, in the same run; in counter
-/// and in log mode. The set-up also measures the memory one key takes in each mode (Redis <c>MEMORY USAGE</c>) and
+/// against a raw <c>GET</c> on the same Redis, at equal concurrency in the same run: 32 operations in flight at once
+/// (Redis-bound: the Lua call's cost on Redis's one thread decides) and one at a time (latency-bound: the round
+/// trip decides); in counter and in log mode. The set-up also measures the memory one key takes in each mode (Redis <c>MEMORY USAGE</c>) and
 /// prints it (lines starting with <c>// RateLimit memory</c>).
 /// </summary>
 [MemoryDiagnoser]
+[GroupBenchmarksBy(BenchmarkDotNet.Configs.BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
 public class RateLimitBenchmarks
 {
     private const int Concurrent = 32;
@@ -77,15 +80,28 @@ public class RateLimitBenchmarks
 
     /// <summary>The baseline: 32 <c>GET</c>s in flight at once (time per <c>GET</c>).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Concurrent)]
+    [BenchmarkCategory("32 in flight")]
     public Task RawGet_32InFlight() => Task.WhenAll(_rawKeys.Select(key => _rawDb.StringGetAsync(key)));
 
     /// <summary>32 three-policy checks (counter mode, the default) in flight at once, on distinct partitions (time per check).</summary>
     [Benchmark(OperationsPerInvoke = Concurrent)]
+    [BenchmarkCategory("32 in flight")]
     public Task ThreePolicyCheck_Counter_32InFlight() => Task.WhenAll(_counterChecks.Select(check => _limiter.CheckAsync(check).AsTask()));
 
     /// <summary>The same in log mode (one sorted-set entry per request and policy; entries of the 1 s policy expire as they go).</summary>
     [Benchmark(OperationsPerInvoke = Concurrent)]
+    [BenchmarkCategory("32 in flight")]
     public Task ThreePolicyCheck_Log_32InFlight() => Task.WhenAll(_logChecks.Select(check => _limiter.CheckAsync(check).AsTask()));
+
+    /// <summary>The baseline one at a time: a single <c>GET</c> (one round trip).</summary>
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory("1 in flight")]
+    public Task<RedisValue> RawGet_1InFlight() => _rawDb.StringGetAsync(_rawKeys[0]);
+
+    /// <summary>A single three-policy check (counter mode), one at a time.</summary>
+    [Benchmark]
+    [BenchmarkCategory("1 in flight")]
+    public ValueTask<RateLimitDecision> ThreePolicyCheck_Counter_1InFlight() => _limiter.CheckAsync(_counterChecks[0]);
 
     private static RateLimitCheck[] Checks(string name, RateLimitAlgorithm algorithm) =>
     [
