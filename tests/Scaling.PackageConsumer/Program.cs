@@ -105,6 +105,21 @@ await using (var reader = new TwoTierCache(cacheOptions))
 }
 
 Check(RateLimitHeaderFormatter.FormatPolicy(RateLimitTiers.Anonymous) == "\"anonymous\";q=100;w=60", "Scaling.RateLimit: RateLimit-Policy header");
+await using (var limiter = new RedisRateLimiter(new RateLimitOptions { Redis = redis, KeyPrefix = "consumer-rl:" }))
+{
+    Check(await limiter.ConnectAsync(), "Scaling.RateLimit: connected to Redis");
+    var burst = new RateLimitTier("consumer-burst", 3, TimeSpan.FromSeconds(60));
+    var daily = new RateLimitTier("consumer-daily", 1000, TimeSpan.FromDays(1));
+    var check = new RateLimitCheck("t:acme-salon", "anonymous").Add(burst, "ip:127.0.0.1").Add(daily);
+    var decisions = new List<RateLimitDecision>();
+    for (var i = 0; i < 4; i++)
+    {
+        decisions.Add(await limiter.CheckAsync(check));
+    }
+
+    Check(decisions.Take(3).All(d => d.IsAllowed && !d.IsDegraded), "Scaling.RateLimit: three requests admitted by both policies in Redis");
+    Check(!decisions[3].IsAllowed && decisions[3].RejectedBy == "consumer-burst" && decisions[3].RetryAfter > TimeSpan.Zero, "Scaling.RateLimit: the fourth is rejected by the burst policy with a Retry-After");
+}
 
 var version = typeof(ConsistencyToken).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
 Console.WriteLine($"Scaling package version in use: {version}");
