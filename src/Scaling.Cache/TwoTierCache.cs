@@ -111,7 +111,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         {
             // The hit path: one dictionary lookup, one clock read, no allocation.
             var now = Environment.TickCount64;
-            if (now < entry.ExpiresAt && _tags.AreCurrent(entry.Tags))
+            if (now < entry.ExpiresAt && (entry.Tags is null || _tags.AreCurrent(entry.Tags)))
             {
                 _instruments.Hit(local: true);
                 if (now >= entry.RefreshAt && entry.TryStartRefresh())
