@@ -28,9 +28,17 @@ internal sealed class Flight<T> : Flight, IDisposable
 
     internal bool HasResult => _result.Task.IsCompleted;
 
-    /// <summary>Adds a caller; false when every earlier caller gave up and the flight was cancelled.</summary>
+    /// <summary>
+    /// Adds a caller; false when every earlier caller gave up and the flight was cancelled, or when the flight has
+    /// failed (it is about to be unregistered: a new caller must not get an earlier caller's failure).
+    /// </summary>
     internal bool TryJoin()
     {
+        if (_result.Task.IsFaulted || _result.Task.IsCanceled)
+        {
+            return false;
+        }
+
         while (true)
         {
             var waiters = Volatile.Read(ref _waiters);

@@ -128,6 +128,22 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
         await abandonedFactoryCancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task A_call_right_after_a_failed_factory_runs_its_own_factory_instead_of_getting_the_old_failure()
+    {
+        var cache = await _kit.CreateReadyAsync(o => o.EnableFailSafe = false);
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(loop => Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                var key = $"fails-once-{loop}-{i}";
+                await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+                    await cache.GetOrCreateAsync<string>(key, async _ => { await Task.Yield(); throw new InvalidOperationException("backend down"); }));
+                Assert.Equal("ok", await cache.GetOrCreateAsync(key, _ => ValueTask.FromResult("ok")));
+            }
+        })));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("has space")]
