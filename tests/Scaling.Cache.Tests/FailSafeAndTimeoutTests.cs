@@ -126,11 +126,11 @@ public sealed class FailSafeAndTimeoutTests(ServersFixture fixture) : IAsyncLife
     public async Task Eager_refresh_renews_a_hot_entry_before_it_expires_without_making_the_caller_wait()
     {
         var cache = await _kit.CreateReadyAsync(o => { o.EagerRefreshThreshold = 0.5; o.ExpirationJitter = 0; });
-        var lifetime = new HybridCacheEntryOptions { Expiration = TimeSpan.FromSeconds(1) };
+        var lifetime = new HybridCacheEntryOptions { Expiration = TimeSpan.FromSeconds(2) };
         var factory = new CountingFactory<int>(n => n);
         Assert.Equal(1, await cache.GetOrCreateAsync("hot", factory.InvokeAsync, lifetime));
 
-        await Task.Delay(650); // past half of the lifetime, before its end
+        await Task.Delay(1200); // past half of the lifetime, well before its end
         Assert.Equal(1, await cache.GetOrCreateAsync("hot", factory.InvokeAsync, lifetime)); // current value at once
         await Eventually.TrueAsync(() => Task.FromResult(factory.Calls == 2), TimeSpan.FromSeconds(2), "the background refresh ran");
         await Eventually.TrueAsync(
