@@ -9,7 +9,7 @@ namespace Scaling.Cache;
 /// start-up blocks nothing), a circuit breaker in front of every L2 operation, a timeout on each (StackExchange.Redis
 /// 1.x does not bound asynchronous commands), and the backplane subscription with its reconnect signal.
 /// </summary>
-internal sealed class RedisTier : IAsyncDisposable
+internal sealed class RedisTier : IAsyncDisposable, IDisposable
 {
     // Write (a value or a removal's tombstone) and announce in one round trip, so an invalidation is never
     // announced without its write, nor a write left unannounced.
@@ -161,6 +161,23 @@ internal sealed class RedisTier : IAsyncDisposable
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
             // Closing a connection to a Redis that is gone: nothing to release.
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (_connecting.IsCompletedSuccessfully)
+        {
+            _connecting.Result.Dispose();
+        }
+        else
+        {
+            _connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
     }
 

@@ -212,7 +212,20 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     }
 
     /// <inheritdoc />
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+    /// <remarks>Prefer <see cref="DisposeAsync"/>; this closes the Redis connection without waiting for it.</remarks>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _disposing.Cancel();
+        _redis.Dispose();
+        _memory.Dispose();
+        _instruments.Dispose();
+        _disposing.Dispose();
+    }
 
     private static readonly TimeSpan TombstoneLifetime = TimeSpan.FromSeconds(30);
 

@@ -20,6 +20,21 @@ public sealed class RegistrationTests(ServersFixture fixture)
         Assert.Equal(7, await hybrid.GetOrCreateAsync("registration:" + Guid.NewGuid().ToString("N"), _ => ValueTask.FromResult(7)));
     }
 
+    [Fact]
+    public async Task A_synchronously_disposed_container_disposes_the_cache_without_blocking_on_Redis()
+    {
+        var services = new ServiceCollection();
+        services.AddScalingCache(o => o.RedisConfiguration = fixture.Servers.Redis[0].EndPoint);
+        var provider = services.BuildServiceProvider();
+        var cache = provider.GetRequiredService<TwoTierCache>();
+        await Eventually.TrueAsync(() => Task.FromResult(cache.IsBackplaneConnected), TimeSpan.FromSeconds(10), "connected");
+
+        provider.Dispose();
+
+        Assert.False(cache.IsDistributedCacheAvailable);
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await cache.GetOrCreateAsync("after-dispose", _ => ValueTask.FromResult(1)));
+    }
+
     [Theory]
     [InlineData("RedisConfiguration", "ScalingCacheOptions.RedisConfiguration is required")]
     [InlineData("DefaultExpiration", "ScalingCacheOptions.DefaultExpiration must be positive")]
