@@ -28,15 +28,15 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     internal const string InvalidateTagScript =
         "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
 
-    private readonly ConfigurationOptions _configuration;
     private readonly TimeSpan _timeout;
-    private readonly CircuitBreaker _breaker;
+    private readonly RedisCircuitBreaker _breaker = new();
+    private readonly TimeSpan _breakDuration;
     private readonly ILogger _logger;
     private readonly CacheInstruments _instruments;
     private readonly Action<RedisValue> _onMessage;
     private readonly Action _onSubscribed;
     private readonly Action _onRecovered;
-    private readonly Task<ConnectionMultiplexer> _connecting;
+    private readonly RedisConnector _connector;
     private int _subscribed;
     private int _probing;
     private int _disposed;
@@ -49,11 +49,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         Action onSubscribed,
         Action onRecovered)
     {
-        _configuration = ConfigurationOptions.Parse(options.RedisConfiguration!);
-        _configuration.AbortOnConnectFail = false;
-        _configuration.ClientName ??= "scaling-cache";
         _timeout = options.DistributedCacheTimeout;
-        _breaker = new CircuitBreaker(options.CircuitBreakDuration);
+        _breakDuration = options.CircuitBreakDuration;
         _logger = logger;
         _instruments = instruments;
         _onMessage = onMessage;
@@ -63,10 +60,15 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         TagVersionsKey = options.KeyPrefix + "tag-versions";
         Channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
         BreakSeconds = options.CircuitBreakDuration.TotalSeconds;
-        _connecting = Task.Run(ConnectAsync);
+        var configuration = ConfigurationOptions.Parse(options.RedisConfiguration!);
+        configuration.ClientName ??= "scaling-cache";
+        _connector = new RedisConnector(configuration, OnConnected, ex => Fail("connect", ex.Message));
     }
 
     internal string Prefix { get; }
+
+    /// <summary>Starts connecting (and subscribing) in the background; called once the owning cache is fully built.</summary>
+    internal void Start() => _connector.Start();
 
     internal RedisKey TagVersionsKey { get; }
 
@@ -76,7 +78,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     /// <summary>True while the breaker is closed and the connection is up.</summary>
     internal bool IsAvailable =>
-        !_breaker.IsOpen && _connecting.IsCompletedSuccessfully && _connecting.Result.IsConnected;
+        !_breaker.IsDegraded && _connector.IsConnected;
 
     /// <summary>True while the backplane subscription is in place.</summary>
     internal bool IsSubscribed => Volatile.Read(ref _subscribed) == 1 && IsAvailable;
@@ -89,17 +91,15 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     /// </summary>
     internal ValueTask<IDatabase?> BeginAsync(string operation, CancellationToken cancellationToken)
     {
-        if (!_breaker.TryEnter())
+        if (!_breaker.TryEnter(_breakDuration))
         {
             return ValueTask.FromResult<IDatabase?>(null);
         }
 
-        if (_connecting.IsCompletedSuccessfully)
-        {
-            return ValueTask.FromResult(Database(_connecting.Result, operation));
-        }
-
-        return WaitForConnectionAsync(operation, cancellationToken);
+        var connecting = _connector.Connection();
+        return connecting.IsCompletedSuccessfully
+            ? ValueTask.FromResult(Database(connecting.Result, operation))
+            : WaitForConnectionAsync(connecting, operation, cancellationToken);
     }
 
     /// <summary>
@@ -111,7 +111,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         try
         {
             var value = await operation.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
-            if (_breaker.RecordSuccess())
+            if (_breaker.OnSuccess() is not null)
             {
                 CacheLog.DistributedRecovered(_logger);
                 _onRecovered();
@@ -122,6 +122,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Observe(operation);
+            _breaker.AbandonProbe(); // if this was the half-open probe, the next call probes instead
             throw;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
@@ -145,40 +146,16 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         return ok ? entries : null;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        try
-        {
-            var connection = await _connecting.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            connection.Dispose();
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            // Closing a connection to a Redis that is gone: nothing to release.
-        }
+        Volatile.Write(ref _disposed, 1);
+        return _connector.DisposeAsync(static _ => { }); // closing a connection to a Redis that is gone: nothing to release
     }
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        if (_connecting.IsCompletedSuccessfully)
-        {
-            _connecting.Result.Dispose();
-        }
-        else
-        {
-            _connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-        }
+        Volatile.Write(ref _disposed, 1);
+        _connector.Dispose();
     }
 
     private static void Observe(Task task) =>
@@ -195,15 +172,16 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         return null;
     }
 
-    private async ValueTask<IDatabase?> WaitForConnectionAsync(string operation, CancellationToken cancellationToken)
+    private async ValueTask<IDatabase?> WaitForConnectionAsync(Task<ConnectionMultiplexer> connecting, string operation, CancellationToken cancellationToken)
     {
         try
         {
-            var connection = await _connecting.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            var connection = await connecting.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
             return Database(connection, operation);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            _breaker.AbandonProbe();
             throw;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -216,7 +194,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private void Fail(string operation, string reason)
     {
         _instruments.DistributedErrors.Add(1, new KeyValuePair<string, object?>("operation", operation));
-        if (_breaker.RecordFailure())
+        if (_breaker.OnFailure(threshold: 1))
         {
             CacheLog.DistributedUnavailable(_logger, operation, reason, BreakSeconds);
             _ = ProbeUntilAvailableAsync();
@@ -236,7 +214,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
         try
         {
-            while (Volatile.Read(ref _disposed) == 0 && _breaker.IsOpen)
+            while (Volatile.Read(ref _disposed) == 0 && _breaker.IsDegraded)
             {
                 await Task.Delay(TimeSpan.FromSeconds(BreakSeconds)).ConfigureAwait(false);
                 var database = await BeginAsync("probe", CancellationToken.None).ConfigureAwait(false);
@@ -252,9 +230,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         }
     }
 
-    private async Task<ConnectionMultiplexer> ConnectAsync()
+    private Task OnConnected(ConnectionMultiplexer connection)
     {
-        var connection = await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
         connection.ConnectionFailed += (_, e) =>
         {
             if (e.ConnectionType == ConnectionType.Subscription)
@@ -271,7 +248,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             }
         };
         _ = SubscribeOrResyncAsync(connection);
-        return connection;
+        return Task.CompletedTask;
     }
 
     private async Task SubscribeOrResyncAsync(ConnectionMultiplexer connection)

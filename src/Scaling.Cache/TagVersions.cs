@@ -12,8 +12,6 @@ internal sealed class TagVersions
 {
     private readonly ConcurrentDictionary<string, long> _versions = new(StringComparer.Ordinal);
 
-    internal int Count => _versions.Count;
-
     internal long Current(string tag) => _versions.TryGetValue(tag, out var version) ? version : 0;
 
     /// <summary>True when no tag of <paramref name="stamps"/> was invalidated after the stamp was taken.</summary>

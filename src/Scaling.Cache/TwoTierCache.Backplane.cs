@@ -109,8 +109,9 @@ public sealed partial class TwoTierCache
         }
 
         // Messages are handled one at a time, in order (the multiplexer preserves their order).
-        var gap = _publishers.TryGetValue(message.Publisher, out var last) && message.Sequence > last + 1;
-        if (!_publishers.TryGetValue(message.Publisher, out last) || message.Sequence > last)
+        var known = _publishers.TryGetValue(message.Publisher, out var last);
+        var gap = known && message.Sequence > last + 1;
+        if (!known || message.Sequence > last)
         {
             _publishers[message.Publisher] = message.Sequence;
         }

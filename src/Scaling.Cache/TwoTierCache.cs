@@ -79,6 +79,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         _instruments = new CacheInstruments(meterFactory);
         _memory = new MemoryCache(new MemoryCacheOptions { SizeLimit = _options.LocalCacheSizeLimit, CompactionPercentage = 0.1 });
         _redis = new RedisTier(_options, _logger, _instruments, OnMessage, OnSubscribed, OnRedisRecovered);
+        _redis.Start(); // after _redis is set: the subscription's callbacks use it
     }
 
     /// <summary>This instance's identity on the backplane (its messages carry it; it ignores its own).</summary>

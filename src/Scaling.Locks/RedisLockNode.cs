@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -20,12 +19,8 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     internal const string ExtendScript =
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
-    private readonly ConfigurationOptions _configuration;
     private readonly ILogger _logger;
-    private readonly Lock _gate = new();
-    private Task<ConnectionMultiplexer> _connecting;
-    private long _lastConnectStart;
-    private int _disposed;
+    private readonly RedisConnector _connector;
 
     internal RedisLockNode(string endPoint, RedlockOptions options, SocketManager socketManager, ILogger logger)
     {
@@ -36,7 +31,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             throw new ArgumentException($"{DisplayText.Quote(endPoint)} is not host:port.", nameof(endPoint));
         }
 
-        _configuration = new ConfigurationOptions
+        var configuration = new ConfigurationOptions
         {
             AbortOnConnectFail = false, // keep retrying in the background; a master down at start-up must not block
             ConnectTimeout = (int)Math.Ceiling(options.ConnectTimeout.TotalMilliseconds),
@@ -47,8 +42,18 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             ClientName = "scaling-locks",
             SocketManager = socketManager, // one reader thread for the provider's masters (each keeps its own connection)
         };
-        _configuration.EndPoints.Add(host, port);
-        _connecting = StartConnecting();
+        configuration.EndPoints.Add(host, port);
+        _connector = new RedisConnector(
+            configuration,
+            static connection =>
+            {
+                // Complete each reply as soon as it arrives: a lock round waits for several masters at once and
+                // gains nothing from ordered completions, only latency.
+                connection.PreserveAsyncOrder = false;
+                return Task.CompletedTask;
+            },
+            ex => Log.NodeConnectFailed(_logger, EndPoint, ex.Message));
+        _connector.Start();
     }
 
     /// <summary>The master as configured (<c>host:port</c>).</summary>
@@ -80,53 +85,9 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             : ConnectThenScriptAsync(connecting, extend, key, value, ttl, expired);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
+    public ValueTask DisposeAsync() => _connector.DisposeAsync(ex => Log.NodeCloseFailed(_logger, EndPoint, ex));
 
-        Task<ConnectionMultiplexer> connecting;
-        lock (_gate)
-        {
-            connecting = _connecting;
-        }
-
-        try
-        {
-            var connection = await connecting.WaitAsync(TimeSpan.FromSeconds(5));
-            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5));
-            connection.Dispose();
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            Log.NodeCloseFailed(_logger, EndPoint, ex);
-        }
-    }
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        Task<ConnectionMultiplexer> connecting;
-        lock (_gate)
-        {
-            connecting = _connecting;
-        }
-
-        if (connecting.IsCompletedSuccessfully)
-        {
-            connecting.Result.Dispose();
-        }
-        else
-        {
-            connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-        }
-    }
+    public void Dispose() => _connector.Dispose();
 
     private static RedisValue Milliseconds(TimeSpan ttl) => (long)Math.Ceiling(ttl.TotalMilliseconds);
 
@@ -154,39 +115,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
         return await Script(Connected(connection), extend, key, value, ttl);
     }
 
-    private Task<ConnectionMultiplexer> Connection()
-    {
-        lock (_gate)
-        {
-            // ConnectAsync with AbortOnConnectFail = false normally returns a multiplexer that reconnects by
-            // itself; should it fail outright (e.g. a name that does not resolve), try again, at most once per connect timeout.
-            if (_connecting.IsFaulted && Stopwatch.GetElapsedTime(_lastConnectStart) > TimeSpan.FromMilliseconds(_configuration.ConnectTimeout))
-            {
-                _connecting = StartConnecting();
-            }
-
-            return _connecting;
-        }
-    }
-
-    private Task<ConnectionMultiplexer> StartConnecting()
-    {
-        _lastConnectStart = Stopwatch.GetTimestamp();
-        var connecting = Task.Run(async () =>
-        {
-            var connection = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone());
-            // Complete each reply as soon as it arrives: a lock round waits for several masters at once and
-            // gains nothing from ordered completions, only latency.
-            connection.PreserveAsyncOrder = false;
-            return connection;
-        });
-        connecting.ContinueWith(
-            t => Log.NodeConnectFailed(_logger, EndPoint, t.Exception!.GetBaseException().Message),
-            CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-        return connecting;
-    }
+    private Task<ConnectionMultiplexer> Connection() => _connector.Connection();
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"Redis master {EndPoint}");
 

@@ -17,15 +17,12 @@ namespace Scaling.RateLimit;
 public sealed class RedisRateLimiter : IAsyncDisposable
 {
     private readonly Func<RateLimitOptions> _options;
-    private readonly ConfigurationOptions _configuration;
+    private readonly RedisConnector _connector;
     private readonly string _keyPrefix;
     private readonly ILogger _logger;
     private readonly RedisCircuitBreaker _breaker = new();
     private readonly LocalSlidingWindows _local = new();
     private readonly RateLimitMetrics _metrics;
-    private readonly Lock _gate = new();
-    private Task<ConnectionMultiplexer> _connecting;
-    private long _lastConnectStart;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="RedisRateLimiter"/> class and starts connecting to Redis in the background.</summary>
@@ -45,11 +42,19 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         _keyPrefix = initial.KeyPrefix;
         _logger = logger ?? NullLogger.Instance;
         _metrics = new RateLimitMetrics(meterFactory, _breaker);
-        _configuration = ConfigurationOptions.Parse(initial.Redis);
-        _configuration.AbortOnConnectFail = false; // reconnect in the background; Redis down at start-up must not block
-        _configuration.ClientName ??= "scaling-ratelimit";
-        _configuration.ConnectRetry = 1;
-        _connecting = StartConnecting();
+        var configuration = ConfigurationOptions.Parse(initial.Redis);
+        configuration.ClientName ??= "scaling-ratelimit";
+        configuration.ConnectRetry = 1;
+        var connectTimeout = TimeSpan.FromMilliseconds(Math.Max(configuration.ConnectTimeout, 1));
+        _connector = new RedisConnector(
+            configuration,
+            async connection =>
+            {
+                connection.PreserveAsyncOrder = false; // independent checks: complete each reply as it arrives
+                await PreloadScriptAsync(connection, connectTimeout).ConfigureAwait(false);
+            },
+            ex => Log.CheckFailed(_logger, "connecting: " + ex.Message));
+        _connector.Start();
     }
 
     /// <summary>
@@ -60,11 +65,11 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// <returns>Whether the connection is up.</returns>
     public async Task<bool> ConnectAsync(CancellationToken cancellationToken = default)
     {
-        var timeout = TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1));
+        var timeout = _connector.ConnectTimeout;
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var connection = await Connection().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            var connection = await _connector.Connection().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
             while (!connection.IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
             {
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
@@ -164,22 +169,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
 
         _metrics.Dispose();
-        Task<ConnectionMultiplexer> connecting;
-        lock (_gate)
-        {
-            connecting = _connecting;
-        }
-
-        try
-        {
-            var connection = await connecting.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            connection.Dispose();
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message);
-        }
+        await _connector.DisposeAsync(ex => Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message)).ConfigureAwait(false);
     }
 
     /// <summary>The Redis key of one rule: <c>prefix{partition}:policy[:subject]</c>.</summary>
@@ -211,7 +201,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             values[4 + (i * 3)] = policy.Algorithm == RateLimitAlgorithm.SlidingLog ? 1 : 0;
         }
 
-        var connecting = Connection();
+        var connecting = _connector.Connection();
         var connection = connecting.IsCompletedSuccessfully
             ? connecting.Result
             : await connecting.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
@@ -331,32 +321,11 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             new KeyValuePair<string, object?>("degraded", decision.IsDegraded));
     }
 
-    private Task<ConnectionMultiplexer> Connection()
-    {
-        var connecting = Volatile.Read(ref _connecting);
-        if (!connecting.IsFaulted)
-        {
-            return connecting;
-        }
-
-        lock (_gate)
-        {
-            // ConnectAsync with AbortOnConnectFail = false normally returns a multiplexer that reconnects by itself;
-            // should it fail outright (e.g. a host name that does not resolve), try again at most once per connect timeout.
-            if (_connecting.IsFaulted && Stopwatch.GetElapsedTime(_lastConnectStart) > TimeSpan.FromMilliseconds(_configuration.ConnectTimeout))
-            {
-                _connecting = StartConnecting();
-            }
-
-            return _connecting;
-        }
-    }
-
     /// <summary>
     /// Loads the script into every reachable server's script cache, so that the first checks (possibly many at once)
     /// do not all meet <c>NOSCRIPT</c>. Best effort: a server that is down is skipped; <c>NOSCRIPT</c> is handled anyway.
     /// </summary>
-    private async Task PreloadScriptAsync(ConnectionMultiplexer connection)
+    private async Task PreloadScriptAsync(ConnectionMultiplexer connection, TimeSpan timeout)
     {
         foreach (var endPoint in connection.GetEndPoints())
         {
@@ -365,7 +334,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                 var server = connection.GetServer(endPoint);
                 if (server.IsConnected && !server.IsSlave)
                 {
-                    await server.ScriptLoadAsync(SlidingWindowScript.Source).WaitAsync(TimeSpan.FromMilliseconds(Math.Max(_configuration.ConnectTimeout, 1))).ConfigureAwait(false);
+                    await server.ScriptLoadAsync(SlidingWindowScript.Source).WaitAsync(timeout).ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -373,17 +342,5 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                 Log.CheckFailed(_logger, "loading the script: " + ex.Message);
             }
         }
-    }
-
-    private Task<ConnectionMultiplexer> StartConnecting()
-    {
-        _lastConnectStart = Stopwatch.GetTimestamp();
-        return Task.Run(async () =>
-        {
-            var connection = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-            connection.PreserveAsyncOrder = false; // independent checks: complete each reply as it arrives
-            await PreloadScriptAsync(connection).ConfigureAwait(false);
-            return connection;
-        });
     }
 }

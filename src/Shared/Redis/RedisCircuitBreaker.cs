@@ -1,12 +1,13 @@
 using System.Diagnostics;
 
-namespace Scaling.RateLimit;
+namespace Scaling;
 
 /// <summary>
 /// A small lock-free circuit breaker in front of Redis: closed, it lets every call through; after
 /// <c>threshold</c> consecutive failures it opens and lets nothing through (a check then costs a field read)
 /// until the break duration has passed, when it lets exactly one probe call through (half-open). The probe's
-/// success closes it; its failure opens it again.
+/// success closes it; its failure opens it again. Shared as source by the packages that talk to Redis
+/// (Scaling.Cache, Scaling.RateLimit).
 /// </summary>
 internal sealed class RedisCircuitBreaker
 {
