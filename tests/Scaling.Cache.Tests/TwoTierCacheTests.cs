@@ -129,7 +129,7 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_call_right_after_a_failed_factory_runs_its_own_factory_instead_of_getting_the_old_failure()
+    public async Task A_failed_factory_is_not_cached_and_the_next_call_runs_its_own_factory()
     {
         var cache = await _kit.CreateReadyAsync(o => o.EnableFailSafe = false);
         await Task.WhenAll(Enumerable.Range(0, 8).Select(loop => Task.Run(async () =>
