@@ -38,4 +38,7 @@ public enum TenantUnavailableReason
 
     /// <summary>The tenant's route changed while the request was being routed (a move completed) and did not settle.</summary>
     RouteChanged = 2,
+
+    /// <summary>The shard map has not been loaded yet and the metadata database cannot be reached.</summary>
+    DirectoryUnavailable = 3,
 }

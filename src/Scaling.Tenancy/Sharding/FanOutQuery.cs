@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Scaling.Data;
+
+namespace Scaling.Tenancy.Sharding;
+
+/// <summary>
+/// A query run on several shards at once (see <see cref="ShardRouter.FanOut{T}"/>): enumerating it starts the query
+/// on every shard and yields rows as they arrive, each tagged with its shard. Under <see cref="FanOutPolicy.Partial"/>
+/// the shards that failed are listed in <see cref="Failures"/> once the enumeration has finished.
+/// </summary>
+/// <typeparam name="T">The row type.</typeparam>
+public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
+{
+    private readonly ShardRouter _router;
+    private readonly string _sql;
+    private readonly Func<NpgsqlDataReader, T> _readRow;
+    private readonly IReadOnlyList<object?> _parameters;
+    private readonly FanOutOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentQueue<ShardFailure> _failures = new();
+    private int _started;
+
+    internal FanOutQuery(ShardRouter router, string sql, Func<NpgsqlDataReader, T> readRow, IReadOnlyList<object?> parameters, FanOutOptions options, ILogger logger)
+    {
+        _router = router;
+        _sql = sql;
+        _readRow = readRow;
+        _parameters = parameters;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>Gets the shards that failed (filled in as they fail; complete once the enumeration has finished).</summary>
+    public IReadOnlyList<ShardFailure> Failures => _failures.ToArray();
+
+    /// <summary>Gets the shards that delivered all their rows (complete once the enumeration has finished).</summary>
+    public IReadOnlyList<string> CompletedShards { get; private set; } = [];
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The query was already enumerated (enumerate it once).</exception>
+    public IAsyncEnumerator<ShardRow<T>> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("A fan-out query can be enumerated only once; call FanOut again to run it again.");
+        }
+
+        return RunAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+    }
+
+    private async IAsyncEnumerable<ShardRow<T>> RunAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var shards = _options.Shards?.ToArray() ?? _router.Map.Shards.Select(s => s.Id).ToArray();
+        foreach (var id in shards)
+        {
+            _ = _router.Map.TryGetShard(id, out _) ? 0 : throw new ArgumentException($"The fan-out names shard '{DisplayText.Quote(id)}', which the shard map does not have.");
+        }
+
+        using var all = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var channel = Channel.CreateBounded<ShardRow<T>>(new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        var completed = new ConcurrentQueue<string>();
+        var tasks = shards.Select(id => Task.Run(() => RunShardAsync(id, channel.Writer, completed, all), CancellationToken.None)).ToArray();
+        _ = Task.WhenAll(tasks).ContinueWith(
+            _ =>
+            {
+                CompletedShards = completed.ToArray();
+                var failures = _failures.ToArray();
+                channel.Writer.TryComplete(_options.Policy == FanOutPolicy.Complete && failures.Length > 0 && !cancellationToken.IsCancellationRequested
+                    ? new FanOutException(failures)
+                    : null);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        try
+        {
+            await foreach (var row in channel.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return row;
+            }
+        }
+        finally
+        {
+            await all.CancelAsync();
+            await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task RunShardAsync(string shardId, ChannelWriter<ShardRow<T>> writer, ConcurrentQueue<string> completed, CancellationTokenSource all)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(all.Token);
+        timeout.CancelAfter(_options.ShardTimeout);
+        long rows = 0;
+        try
+        {
+            var dataSource = _router.GetShard(shardId);
+            await using var connection = _options.ReadFromPrimary
+                ? await dataSource.OpenWriteConnectionAsync(timeout.Token)
+                : await dataSource.OpenReadConnectionAsync(null, timeout.Token);
+            await using var command = new NpgsqlCommand(_sql, connection);
+            foreach (var value in _parameters)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+            }
+
+            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
+            while (await reader.ReadAsync(timeout.Token))
+            {
+                await writer.WriteAsync(new ShardRow<T>(shardId, _readRow(reader)), timeout.Token);
+                rows++;
+            }
+
+            completed.Enqueue(shardId);
+        }
+        catch (Exception e) when (!all.IsCancellationRequested || timeout.IsCancellationRequested && !all.Token.IsCancellationRequested)
+        {
+            var error = timeout.IsCancellationRequested && !all.IsCancellationRequested
+                ? new TimeoutException($"Shard '{shardId}' did not deliver all its rows within {_options.ShardTimeout.TotalSeconds:0.###} s.", e)
+                : e;
+            _failures.Enqueue(new ShardFailure(shardId, error, rows));
+            TenancyInstruments.FanOutShardFailures.Add(1, TenancyInstruments.Tag("shard", shardId));
+            TenancyLog.FanOutShardFailed(_logger, shardId, error);
+            if (_options.Policy == FanOutPolicy.Complete)
+            {
+                await all.CancelAsync();
+            }
+        }
+        catch (Exception) when (all.IsCancellationRequested)
+        {
+            // Cancelled by the caller or because another shard failed under the Complete policy.
+        }
+    }
+}

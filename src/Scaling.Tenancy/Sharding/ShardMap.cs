@@ -1,0 +1,448 @@
+using System.Collections.Frozen;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Scaling.Tenancy.Sharding;
+
+/// <summary>
+/// The directory shard map: shards and tenant → shard placements kept in a metadata PostgreSQL database under a
+/// map epoch, cached in process. Every change bumps the epoch and is pushed to every instance over Redis pub/sub;
+/// a periodic epoch check is the safety net; and the router refreshes the map when a shard refuses a route made
+/// from a stale copy. When the metadata database is down, routing goes on from the cached map.
+/// </summary>
+/// <remarks>Create one per process (it is a singleton in DI) and call <see cref="StartAsync"/>; it is thread-safe.</remarks>
+public sealed class ShardMap : ITenantLookup, IAsyncDisposable
+{
+    private readonly ScalingTenancyOptions _options;
+    private readonly MetadataSchema _schema;
+    private readonly NpgsqlDataSource _metadata;
+    private readonly RedisConnector? _redis;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private volatile Snapshot? _snapshot;
+    private Task<bool>? _loading;
+    private Task? _refreshLoop;
+    private Task? _started;
+    private int _disposed;
+
+    /// <summary>Creates the map. Nothing connects until <see cref="StartAsync"/> or the first lookup.</summary>
+    /// <param name="options">The options; validated here.</param>
+    /// <param name="loggerFactory">Logging; none when <see langword="null"/>.</param>
+    public ShardMap(ScalingTenancyOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ScalingTenancyOptionsValidator.ThrowIfInvalid(options);
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ShardMap>();
+        _schema = new MetadataSchema(options.MetadataSchema);
+        var builder = new NpgsqlDataSourceBuilder(options.MetadataConnectionString);
+        builder.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
+        builder.ConnectionStringBuilder.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
+        _metadata = builder.Build();
+        if (options.RedisConfiguration is { } redis)
+        {
+            _redis = new RedisConnector(ConfigurationOptions.Parse(redis), OnRedisConnected, e => TenancyLog.SubscribeFailed(_logger, e));
+        }
+    }
+
+    /// <summary>Raised after the cached map changed (a load found a new epoch). Handlers must be quick and must not throw.</summary>
+    public event Action<ShardMap>? Changed;
+
+    /// <summary>Gets the epoch of the cached map; 0 before the first load.</summary>
+    public long Epoch => _snapshot?.Epoch ?? 0;
+
+    /// <summary>Gets whether the map has been loaded at least once.</summary>
+    public bool IsLoaded => _snapshot is not null;
+
+    /// <summary>Gets when the cached map was last confirmed current with the metadata database (UTC), or <see langword="null"/> before the first load.</summary>
+    public DateTimeOffset? LastConfirmed => _snapshot?.Confirmed;
+
+    /// <summary>Gets whether the Redis push of map changes is connected (always <see langword="false"/> without <see cref="ScalingTenancyOptions.RedisConfiguration"/>).</summary>
+    public bool IsPushConnected => _redis?.IsConnected ?? false;
+
+    /// <summary>Gets the shards of the cached map, ordered by id.</summary>
+    public IReadOnlyList<ShardInfo> Shards => _snapshot?.ShardList ?? [];
+
+    /// <summary>Gets the tenants of the cached map.</summary>
+    public IReadOnlyCollection<TenantPlacement> Tenants => _snapshot?.Tenants.Values ?? [];
+
+    internal MetadataSchema Schema => _schema;
+
+    internal NpgsqlDataSource Metadata => _metadata;
+
+    /// <summary>
+    /// Creates the map's tables in the metadata database when missing, loads the map, subscribes to the Redis push
+    /// and starts the periodic refresh. Calling it again returns the first call's task.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>A task that completes when the map is loaded.</returns>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        lock (_gate)
+        {
+            if (_started is null || _started.IsFaulted || _started.IsCanceled)
+            {
+                _started = StartCoreAsync(cancellationToken);
+            }
+
+            return _started;
+        }
+    }
+
+    /// <summary>Finds a tenant in the cached map (no I/O). This is the routing fast path.</summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="placement">Its placement when found.</param>
+    /// <returns><see langword="true"/> when the cached map has the tenant.</returns>
+    public bool TryGetTenant(TenantId tenantId, [NotNullWhen(true)] out TenantPlacement? placement)
+    {
+        if (_snapshot is { } snapshot && tenantId.Value.Length > 0)
+        {
+            return snapshot.Tenants.TryGetValue(tenantId.Value, out placement);
+        }
+
+        placement = null;
+        return false;
+    }
+
+    /// <summary>Finds a tenant, loading the map first if it was never loaded.</summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="cancellationToken">Cancels a first load.</param>
+    /// <returns>The placement, or <see langword="null"/> when no such tenant exists.</returns>
+    /// <exception cref="TenantUnavailableException">The map was never loaded and the metadata database cannot be reached.</exception>
+    public async ValueTask<TenantPlacement?> GetTenantAsync(TenantId tenantId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDefault(tenantId);
+        if (_snapshot is null)
+        {
+            await EnsureLoadedAsync(tenantId, cancellationToken);
+        }
+
+        return TryGetTenant(tenantId, out var placement) ? placement : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<TenantInfo?> FindAsync(TenantId tenantId, CancellationToken cancellationToken = default)
+    {
+        if (_snapshot is { } snapshot && snapshot.Tenants.TryGetValue(tenantId.Value, out var cached))
+        {
+            return cached.Info;
+        }
+
+        return (await GetTenantAsync(tenantId, cancellationToken))?.Info;
+    }
+
+    /// <summary>Finds a shard in the cached map.</summary>
+    /// <param name="shardId">The shard's id.</param>
+    /// <param name="shard">The shard when found.</param>
+    /// <returns><see langword="true"/> when found.</returns>
+    public bool TryGetShard(string shardId, [NotNullWhen(true)] out ShardInfo? shard)
+    {
+        ArgumentNullException.ThrowIfNull(shardId);
+        if (_snapshot is { } snapshot)
+        {
+            return snapshot.Shards.TryGetValue(shardId, out shard);
+        }
+
+        shard = null;
+        return false;
+    }
+
+    /// <summary>
+    /// Checks the epoch in the metadata database and reloads the map when it changed. Concurrent calls share one
+    /// check. Failures are logged and leave the cached map in place.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait (the shared check goes on).</param>
+    /// <returns><see langword="true"/> when the cached map changed; <see langword="false"/> when it was current or the check failed.</returns>
+    public Task<bool> RefreshAsync(CancellationToken cancellationToken = default) => RefreshAsync("explicit", cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        if (_refreshLoop is { } loop)
+        {
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
+        await _metadata.DisposeAsync();
+        _stopping.Dispose();
+    }
+
+    internal Task<bool> RefreshAsync(string reason, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        Task<bool> loading;
+        lock (_gate)
+        {
+            loading = _loading is { IsCompleted: false } running ? running : _loading = LoadAsync(reason, throwOnFailure: false);
+        }
+
+        return loading.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a change of the map in one metadata transaction: the epoch is bumped first (serializing changes), then
+    /// <paramref name="change"/> runs with the new epoch; after the commit the epoch is pushed and the cached map reloaded.
+    /// </summary>
+    internal async Task<long> ChangeAsync(Func<NpgsqlConnection, long, CancellationToken, Task> change, CancellationToken cancellationToken)
+    {
+        long epoch;
+        await using (var connection = await _metadata.OpenConnectionAsync(cancellationToken))
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using (var bump = new NpgsqlCommand(_schema.BumpEpochSql, connection))
+            {
+                epoch = (long)(await bump.ExecuteScalarAsync(cancellationToken))!;
+            }
+
+            await change(connection, epoch, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await PublishAsync(epoch);
+        await LoadAsync("change", throwOnFailure: false);
+        return epoch;
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        await using (var connection = await _metadata.OpenConnectionAsync(cancellationToken))
+        {
+            await using var command = new NpgsqlCommand(_schema.CreateSql, connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await LoadAsync("startup", throwOnFailure: true).WaitAsync(cancellationToken);
+        _redis?.Start();
+        lock (_gate)
+        {
+            _refreshLoop ??= Task.Run(RefreshLoopAsync, CancellationToken.None);
+        }
+    }
+
+    private async Task EnsureLoadedAsync(TenantId tenantId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TenantUnavailableException(
+                tenantId,
+                TenantUnavailableReason.DirectoryUnavailable,
+                _options.RetryAfter,
+                $"The shard map has not been loaded yet and the metadata database cannot be reached, so tenant '{tenantId}' cannot be routed.",
+                e);
+        }
+    }
+
+    private async Task RefreshLoopAsync()
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.RefreshInterval, token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            await ((Task)RefreshAsync("periodic", CancellationToken.None)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>Checks the epoch and, when it differs from the cached one, loads the whole map in one snapshot.</summary>
+    private async Task<bool> LoadAsync(string reason, bool throwOnFailure)
+    {
+        var before = _snapshot;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(_options.MetadataTimeout);
+            var ct = timeout.Token;
+            await using var connection = await _metadata.OpenConnectionAsync(ct);
+            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+            long epoch;
+            await using (var command = new NpgsqlCommand(_schema.EpochSql, connection))
+            {
+                epoch = (long)(await command.ExecuteScalarAsync(ct))!;
+            }
+
+            if (before is not null && before.Epoch == epoch)
+            {
+                _snapshot = before with { Confirmed = DateTimeOffset.UtcNow };
+                return false;
+            }
+
+            var shards = new List<ShardInfo>();
+            await using (var command = new NpgsqlCommand(_schema.ShardsSql, connection))
+            await using (var reader = await command.ExecuteReaderAsync(ct))
+            {
+                while (await reader.ReadAsync(ct))
+                {
+                    shards.Add(new ShardInfo(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2), ParseShardState(reader.GetString(3))));
+                }
+            }
+
+            var tenants = new Dictionary<string, TenantPlacement>(StringComparer.Ordinal);
+            await using (var command = new NpgsqlCommand(_schema.TenantsSql, connection))
+            await using (var reader = await command.ExecuteReaderAsync(ct))
+            {
+                while (await reader.ReadAsync(ct))
+                {
+                    var id = TenantId.Parse(reader.GetString(0));
+                    tenants[id.Value] = new TenantPlacement(
+                        id,
+                        reader.GetString(1),
+                        reader.GetString(2),
+                        ParseTenantState(reader.GetString(3)),
+                        reader.IsDBNull(4) ? null : reader.GetString(4),
+                        reader.GetInt64(5));
+                }
+            }
+
+            await transaction.CommitAsync(ct);
+            var snapshot = new Snapshot(
+                epoch,
+                shards.ToFrozenDictionary(s => s.Id, StringComparer.Ordinal),
+                shards,
+                tenants.ToFrozenDictionary(StringComparer.Ordinal),
+                DateTimeOffset.UtcNow);
+            lock (_gate)
+            {
+                if (_snapshot is { } current && current.Epoch > epoch)
+                {
+                    return false;
+                }
+
+                _snapshot = snapshot;
+            }
+
+            TenancyInstruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "loaded"));
+            TenancyLog.MapLoaded(_logger, epoch, shards.Count, tenants.Count, reason);
+            Changed?.Invoke(this);
+            return true;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidCastException or FormatException)
+        {
+            TenancyInstruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "failed"));
+            TenancyLog.MapRefreshFailed(_logger, reason, before?.Epoch ?? 0, e);
+            if (throwOnFailure)
+            {
+                throw;
+            }
+
+            return false;
+        }
+    }
+
+    private async Task PublishAsync(long epoch)
+    {
+        if (_redis is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var connection = await _redis.Connection().WaitAsync(_options.MetadataTimeout);
+            await connection.GetSubscriber()
+                .PublishAsync(_options.MapChannel, epoch.ToString(CultureInfo.InvariantCulture))
+                .WaitAsync(_options.MetadataTimeout);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // The other instances catch up by their periodic refresh or on their first stale route.
+            TenancyLog.SubscribeFailed(_logger, e);
+        }
+    }
+
+    private Task OnRedisConnected(ConnectionMultiplexer connection)
+    {
+        connection.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                // What was pushed while the subscription was down is lost: check the epoch now.
+                _ = RefreshAsync("push", CancellationToken.None);
+            }
+        };
+        _ = SubscribeAsync(connection);
+        return Task.CompletedTask;
+    }
+
+    private async Task SubscribeAsync(ConnectionMultiplexer connection)
+    {
+        try
+        {
+            await connection.GetSubscriber()
+                .SubscribeAsync(_options.MapChannel, (_, message) => OnPushed(message))
+                .WaitAsync(_options.MetadataTimeout);
+            _ = RefreshAsync("push", CancellationToken.None);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            TenancyLog.SubscribeFailed(_logger, e);
+        }
+    }
+
+    private void OnPushed(RedisValue message)
+    {
+        if (_disposed == 0
+            && long.TryParse((string?)message, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch)
+            && epoch > Epoch)
+        {
+            _ = RefreshAsync("push", CancellationToken.None);
+        }
+    }
+
+    private static ShardState ParseShardState(string text) => text switch
+    {
+        "open" => ShardState.Open,
+        "closed" => ShardState.Closed,
+        _ => throw new FormatException($"Unknown shard state {DisplayText.Quote(text)} in the shard map."),
+    };
+
+    private static TenantState ParseTenantState(string text) => text switch
+    {
+        "active" => TenantState.Active,
+        "read_only" => TenantState.ReadOnly,
+        "moving" => TenantState.Moving,
+        _ => throw new FormatException($"Unknown tenant state {DisplayText.Quote(text)} in the shard map."),
+    };
+
+    private static void ThrowIfDefault(TenantId tenantId)
+    {
+        if (tenantId == default)
+        {
+            throw new ArgumentException("The tenant id is default(TenantId), which is not a tenant id.", nameof(tenantId));
+        }
+    }
+
+    private sealed record Snapshot(
+        long Epoch,
+        FrozenDictionary<string, ShardInfo> Shards,
+        IReadOnlyList<ShardInfo> ShardList,
+        FrozenDictionary<string, TenantPlacement> Tenants,
+        DateTimeOffset Confirmed);
+}

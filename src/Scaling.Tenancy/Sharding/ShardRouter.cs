@@ -1,0 +1,544 @@
+using System.Collections.Concurrent;
+using System.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Scaling.Data;
+
+namespace Scaling.Tenancy.Sharding;
+
+/// <summary>
+/// Routes a tenant's work to its shard: tenant → the shard's <see cref="ReadWriteDataSource"/> (created once per
+/// shard and reused), with every transaction entered as the tenant — the shard checks that it owns the tenant (a route
+/// made from a stale map is refused, the map refreshed and the work sent to the right shard) and sets the tenant for
+/// row-level security, in the same round trip as <c>BEGIN</c>.
+/// </summary>
+/// <remarks>
+/// A tenant that is read-only (the final step of a move), or whose shard cannot be reached, fails with a retryable
+/// <see cref="TenantUnavailableException"/>; other tenants are not affected. Create one per process; thread-safe.
+/// </remarks>
+public sealed partial class ShardRouter : IAsyncDisposable
+{
+    private const int MaxRouteAttempts = 3;
+
+    private readonly ScalingTenancyOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Lazy<ShardEntry>> _shards = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly string? _setRoleSql;
+    private int _disposed;
+
+    /// <summary>Creates the router over a shard map.</summary>
+    /// <param name="map">The shard map.</param>
+    /// <param name="options">The options (the same instance the map was created with, normally).</param>
+    /// <param name="loggerFactory">Logging (also for the shards' data sources); none when <see langword="null"/>.</param>
+    public ShardRouter(ShardMap map, ScalingTenancyOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(options);
+        ScalingTenancyOptionsValidator.ThrowIfInvalid(options);
+        Map = map;
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<ShardRouter>();
+        _setRoleSql = options.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
+    }
+
+    /// <summary>Gets the shard map the router routes by.</summary>
+    public ShardMap Map { get; }
+
+    /// <summary>Gets the data source of a shard, creating it on first use (the same instance afterwards).</summary>
+    /// <param name="shardId">The shard's id.</param>
+    /// <returns>The shard's data source.</returns>
+    /// <exception cref="ArgumentException">The cached map has no such shard.</exception>
+    public ReadWriteDataSource GetShard(string shardId) => GetEntry(shardId).DataSource;
+
+    /// <summary>
+    /// Finds the tenant's placement in the cached map (loading the map on first use). No round trip once loaded.
+    /// </summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="cancellationToken">Cancels a first load of the map.</param>
+    /// <returns>The placement.</returns>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The map was never loaded and the metadata database cannot be reached.</exception>
+    public async ValueTask<TenantPlacement> RouteAsync(TenantId tenantId, CancellationToken cancellationToken = default)
+    {
+        if (Map.TryGetTenant(tenantId, out var placement))
+        {
+            return placement;
+        }
+
+        return await Map.GetTenantAsync(tenantId, cancellationToken) ?? throw new TenantNotFoundException(tenantId);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> in a transaction on the primary of the tenant's shard, entered as the tenant
+    /// (row-level security applies to every statement), commits it, and returns the read-your-writes token. Retries as
+    /// <see cref="ReadWriteDataSource.WriteAsync{T}"/> does; a route refused by the shard is corrected and run again.
+    /// </summary>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="write">The work; it gets the open transaction. It must not commit or roll back.</param>
+    /// <param name="idempotent">Whether running the write twice is harmless (allows a retry after a lost connection).</param>
+    /// <param name="isolationLevel">The isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>The write's value and token.</returns>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant is read-only (a move is finishing) or its shard cannot be reached; nothing was written; retry later.</exception>
+    public async Task<ShardWriteResult<T>> WriteAsync<T>(
+        TenantId tenantId,
+        Func<NpgsqlTransaction, CancellationToken, Task<T>> write,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var placement = await RouteAsync(tenantId, cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            if (placement.State == TenantState.ReadOnly)
+            {
+                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ReadOnly, null);
+            }
+
+            var entry = GetEntry(placement.ShardId);
+            try
+            {
+                await entry.EnsureSafeAsync(cancellationToken);
+                var result = await entry.DataSource.WriteAsync(
+                    async (transaction, ct) =>
+                    {
+                        try
+                        {
+                            await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct);
+                        }
+                        catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !ct.IsCancellationRequested)
+                        {
+                            // Nothing of the caller's was sent yet (e.g. a pooled connection the server had closed).
+                            throw new EnterFailedException(e);
+                        }
+
+                        return await write(transaction, ct);
+                    },
+                    idempotent,
+                    isolationLevel,
+                    cancellationToken);
+                return new ShardWriteResult<T>(result.Value, result.Token is { } token ? new ShardConsistencyToken(placement.ShardId, token) : null);
+            }
+            catch (PostgresException e) when (e.SqlState is ShardSchema.NotOwnedSqlState or ShardSchema.ReadOnlySqlState)
+            {
+                placement = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken);
+            }
+            catch (EnterFailedException e) when (attempt < MaxRouteAttempts)
+            {
+                TenancyLog.TenantUnavailable(_logger, tenantId.Value, placement.ShardId, "enter failed; retrying", e.InnerException);
+            }
+            catch (Exception e) when (e is PrimaryUnavailableException or EnterFailedException)
+            {
+                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e.InnerException ?? e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="read"/> in a transaction entered as the tenant on a replica of its shard that has reached
+    /// <paramref name="token"/> (or the primary, as <see cref="ReadWriteDataSource.ReadAsync{T}"/> routes). A replica
+    /// that does not know the tenant yet (it was just moved in) is skipped for the primary.
+    /// </summary>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="read">The read; it may run more than once (on another server after a failure).</param>
+    /// <param name="token">The caller's token from an earlier write, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
+    public async Task<T> ReadAsync<T>(
+        TenantId tenantId,
+        Func<NpgsqlConnection, CancellationToken, Task<T>> read,
+        ShardConsistencyToken? token = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var placement = await RouteAsync(tenantId, cancellationToken);
+        var onPrimary = false;
+        for (var attempt = 1; ; attempt++)
+        {
+            var entry = GetEntry(placement.ShardId);
+            try
+            {
+                await entry.EnsureSafeAsync(cancellationToken);
+                if (!onPrimary && (token is null || token.Value.ShardId == placement.ShardId))
+                {
+                    return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken);
+                }
+
+                // A token of another shard (the tenant moved since that write), or a replica that does not own the
+                // tenant yet: the primary has everything the move copied.
+                await using var primary = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken);
+                return await ReadAsTenantAsync(primary, tenantId, read, cancellationToken);
+            }
+            catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
+            {
+                var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary);
+                onPrimary = ReferenceEquals(next, placement) || next.ShardId == placement.ShardId;
+                placement = next;
+            }
+            catch (Exception e) when (e is PrimaryUnavailableException or ReadCapacityExceededException
+                || (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested))
+            {
+                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Registers a shard in the map (or updates its connection strings and state): creates Scaling.Tenancy's objects
+    /// in the shard database (and <see cref="ScalingTenancyOptions.TenantRole"/>), then records it under a new epoch.
+    /// </summary>
+    /// <param name="shard">The shard.</param>
+    /// <param name="cancellationToken">Cancels the registration.</param>
+    /// <returns>A task that completes when the shard is in the map.</returns>
+    public async Task AddShardAsync(ShardInfo shard, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(shard);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        await Map.StartAsync(cancellationToken);
+        await using (var dataSource = NpgsqlDataSource.Create(shard.PrimaryConnectionString))
+        {
+            await ShardSchema.EnsureAsync(dataSource, shard.Id, _options.TenantRole, cancellationToken);
+        }
+
+        await Map.ChangeAsync(
+            async (connection, epoch, ct) =>
+            {
+                await using var command = new NpgsqlCommand(Map.Schema.InsertShardSql, connection);
+                command.Parameters.Add(new() { Value = shard.Id });
+                command.Parameters.Add(new() { Value = shard.PrimaryConnectionString });
+                command.Parameters.Add(new() { Value = shard.ReplicaConnectionStrings.ToArray() });
+                command.Parameters.Add(new() { Value = shard.State == ShardState.Open ? "open" : "closed" });
+                command.Parameters.Add(new() { Value = epoch });
+                await command.ExecuteNonQueryAsync(ct);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Creates a tenant: places it on <paramref name="shardId"/>, or on the open shard with the fewest tenants, makes
+    /// that shard own it, and records it in the map under a new epoch (pushed to every instance).
+    /// </summary>
+    /// <param name="tenantId">The new tenant's id.</param>
+    /// <param name="plan">Its subscription plan.</param>
+    /// <param name="shardId">The shard to place it on, or <see langword="null"/> for the least-loaded open shard.</param>
+    /// <param name="cancellationToken">Cancels the creation.</param>
+    /// <returns>The new placement.</returns>
+    /// <exception cref="InvalidOperationException">The tenant already exists, the shard is unknown, or no shard is open.</exception>
+    public async Task<TenantPlacement> CreateTenantAsync(TenantId tenantId, string plan, string? shardId = null, CancellationToken cancellationToken = default)
+    {
+        _ = new TenantInfo(tenantId, plan); // validates both
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        await Map.StartAsync(cancellationToken);
+        if (shardId is not null)
+        {
+            ShardIds.ThrowIfInvalid(shardId, nameof(shardId));
+            if (!Map.TryGetShard(shardId, out _))
+            {
+                await Map.RefreshAsync("change", cancellationToken);
+            }
+        }
+        else
+        {
+            await using var connection = await Map.Metadata.OpenConnectionAsync(cancellationToken);
+            await using var command = new NpgsqlCommand(Map.Schema.LeastLoadedShardSql, connection);
+            shardId = await command.ExecuteScalarAsync(cancellationToken) as string
+                ?? throw new InvalidOperationException($"Tenant '{tenantId}' cannot be placed: the shard map has no open shard.");
+            await Map.RefreshAsync("change", cancellationToken);
+        }
+
+        if (Map.TryGetTenant(tenantId, out var existing))
+        {
+            throw new InvalidOperationException($"The tenant '{tenantId}' already exists (on shard '{existing.ShardId}').");
+        }
+
+        var entry = GetEntry(shardId);
+        bool inserted;
+        await using (var connection = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken))
+        await using (var command = new NpgsqlCommand("INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'active') ON CONFLICT (tenant_id) DO NOTHING", connection))
+        {
+            command.Parameters.Add(new() { Value = tenantId.Value });
+            inserted = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        }
+
+        var created = false;
+        try
+        {
+            await Map.ChangeAsync(
+                async (connection, epoch, ct) =>
+                {
+                    await using var command = new NpgsqlCommand(Map.Schema.InsertTenantSql, connection);
+                    command.Parameters.Add(new() { Value = tenantId.Value });
+                    command.Parameters.Add(new() { Value = plan });
+                    command.Parameters.Add(new() { Value = shardId });
+                    command.Parameters.Add(new() { Value = epoch });
+                    created = await command.ExecuteNonQueryAsync(ct) == 1;
+                    if (!created)
+                    {
+                        throw new InvalidOperationException($"The tenant '{tenantId}' already exists.");
+                    }
+                },
+                cancellationToken);
+        }
+        finally
+        {
+            if (!created && inserted)
+            {
+                await using var connection = await entry.DataSource.OpenWriteConnectionAsync(CancellationToken.None);
+                await using var command = new NpgsqlCommand("DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state = 'active'", connection);
+                command.Parameters.Add(new() { Value = tenantId.Value });
+                await command.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }
+
+        var placement = await RouteAsync(tenantId, cancellationToken);
+        TenancyLog.TenantCreated(_logger, tenantId.Value, placement.ShardId, placement.Epoch);
+        return placement;
+    }
+
+    /// <summary>
+    /// Prepares a query that runs on every shard (or <see cref="FanOutOptions.Shards"/>) at once — for platform-wide
+    /// reports across tenants. It runs outside any tenant (no row-level security tenant is set: the shard connection's
+    /// own role must be able to see the rows, and a <see cref="ScalingTenancyOptions.TenantRole"/> is not assumed).
+    /// Enumerate the result; each row is tagged with its shard.
+    /// </summary>
+    /// <typeparam name="T">The row type.</typeparam>
+    /// <param name="sql">The query; parameters are positional (<c>$1</c>, <c>$2</c>, …).</param>
+    /// <param name="readRow">Reads one row from the reader.</param>
+    /// <param name="parameters">The values of <c>$1</c>, <c>$2</c>, …, or <see langword="null"/>.</param>
+    /// <param name="options">Policy, per-shard timeout and shard selection; defaults when <see langword="null"/>.</param>
+    /// <returns>The query, to enumerate once.</returns>
+    public FanOutQuery<T> FanOut<T>(string sql, Func<NpgsqlDataReader, T> readRow, IReadOnlyList<object?>? parameters = null, FanOutOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(sql);
+        ArgumentNullException.ThrowIfNull(readRow);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        options ??= new FanOutOptions();
+        if (options.ShardTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"FanOutOptions.ShardTimeout is {options.ShardTimeout}; it must be positive.", nameof(options));
+        }
+
+        return new FanOutQuery<T>(this, sql, readRow, parameters ?? [], options, _logger);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        foreach (var (id, lazy) in _shards)
+        {
+            if (!lazy.IsValueCreated)
+            {
+                continue;
+            }
+
+            try
+            {
+                await lazy.Value.DisposeAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+            {
+                TenancyLog.ShardDisposeFailed(_logger, id, e);
+            }
+        }
+
+        _stopping.Dispose();
+    }
+
+    /// <summary>Enters the tenant in the open transaction: ownership check, RLS setting and (optionally) the tenant role, in one batch.</summary>
+    internal async Task EnterAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, TenantId tenantId, bool write, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        var enter = new NpgsqlBatchCommand(ShardSchema.EnterSql);
+        enter.Parameters.Add(new() { Value = tenantId.Value });
+        enter.Parameters.Add(new() { Value = write });
+        batch.BatchCommands.Add(enter);
+        if (_setRoleSql is not null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(_setRoleSql));
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private async Task<T> ReadAsTenantAsync<T>(NpgsqlConnection connection, TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await EnterAsync(connection, transaction, tenantId, write: false, cancellationToken);
+        var value = await read(connection, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return value;
+    }
+
+    /// <summary>
+    /// The shard refused the route: refresh the map and return the new placement when it changed; when it did not,
+    /// return the same placement if <paramref name="sameRouteAllowed"/> (a read retried on the primary), else fail.
+    /// </summary>
+    private async Task<TenantPlacement> RerouteAsync(
+        TenantId tenantId,
+        TenantPlacement placement,
+        PostgresException refusal,
+        int attempt,
+        CancellationToken cancellationToken,
+        bool sameRouteAllowed = false)
+    {
+        var readOnly = refusal.SqlState == ShardSchema.ReadOnlySqlState;
+        if (!readOnly)
+        {
+            TenancyInstruments.StaleRoutes.Add(1);
+            TenancyLog.StaleRoute(_logger, tenantId.Value, placement.ShardId, Map.Epoch);
+        }
+
+        if (attempt < MaxRouteAttempts)
+        {
+            await Map.RefreshAsync("stale_route", cancellationToken);
+            if (!Map.TryGetTenant(tenantId, out var next))
+            {
+                throw new TenantNotFoundException(tenantId);
+            }
+
+            if (next.ShardId != placement.ShardId || next.Epoch != placement.Epoch || sameRouteAllowed)
+            {
+                return next;
+            }
+        }
+
+        throw Unavailable(tenantId, placement.ShardId, readOnly ? TenantUnavailableReason.ReadOnly : TenantUnavailableReason.RouteChanged, refusal);
+    }
+
+    private TenantUnavailableException Unavailable(TenantId tenantId, string shardId, TenantUnavailableReason reason, Exception? cause)
+    {
+        TenancyInstruments.Unavailable.Add(1, TenancyInstruments.Tag("reason", reason.ToString()));
+        TenancyLog.TenantUnavailable(_logger, tenantId.Value, shardId, reason.ToString(), cause);
+        var message = reason switch
+        {
+            TenantUnavailableReason.ReadOnly => $"Tenant '{tenantId}' is read-only for a moment (a move to another shard is finishing); retry the write shortly.",
+            TenantUnavailableReason.ShardUnavailable => $"Tenant '{tenantId}' is unavailable: its shard '{shardId}' cannot be reached.",
+            _ => $"Tenant '{tenantId}' could not be routed: its shard '{shardId}' does not hold it and the shard map did not settle on another shard.",
+        };
+        return new TenantUnavailableException(tenantId, reason, _options.RetryAfter, message, cause);
+    }
+
+    private ShardEntry GetEntry(string shardId)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_shards.TryGetValue(shardId, out var existing) && Map.TryGetShard(shardId, out var current) && existing.Value.Shard.SameServers(current))
+        {
+            return existing.Value;
+        }
+
+        return CreateEntry(shardId);
+    }
+
+    private ShardEntry CreateEntry(string shardId)
+    {
+        if (!Map.TryGetShard(shardId, out var shard))
+        {
+            throw new ArgumentException($"The shard map (epoch {Map.Epoch}) has no shard '{DisplayText.Quote(shardId)}'.", nameof(shardId));
+        }
+
+        while (true)
+        {
+            var created = new Lazy<ShardEntry>(() => new ShardEntry(shard, this), LazyThreadSafetyMode.ExecutionAndPublication);
+            var entry = _shards.GetOrAdd(shardId, created);
+            if (entry.Value.Shard.SameServers(shard))
+            {
+                return entry.Value;
+            }
+
+            // The shard's servers changed in the map: replace its data source; the old one closes after a grace period.
+            if (_shards.TryUpdate(shardId, created, entry))
+            {
+                var old = entry.Value;
+                _ = Task.Delay(TimeSpan.FromSeconds(30), CancellationToken.None).ContinueWith(_ => old.DisposeAsync().AsTask(), TaskScheduler.Default);
+                return created.Value;
+            }
+        }
+    }
+
+    /// <summary>One shard's data source, its health monitor, and the one-time check that its role cannot bypass row-level security.</summary>
+    private sealed class ShardEntry : IAsyncDisposable
+    {
+        private readonly ShardRouter _router;
+        private readonly CancellationTokenSource _monitorStop;
+        private readonly Task _monitor;
+        private Task? _safe;
+
+        internal ShardEntry(ShardInfo shard, ShardRouter router)
+        {
+            Shard = shard;
+            _router = router;
+            var options = new ScalingDataOptions { Name = "shard-" + shard.Id, PrimaryConnectionString = shard.PrimaryConnectionString };
+            foreach (var replica in shard.ReplicaConnectionStrings)
+            {
+                options.ReplicaConnectionStrings.Add(replica);
+            }
+
+            router._options.ConfigureShard?.Invoke(shard, options);
+            DataSource = new ReadWriteDataSource(options, router._loggerFactory);
+            _monitorStop = CancellationTokenSource.CreateLinkedTokenSource(router._stopping.Token);
+            _monitor = shard.ReplicaConnectionStrings.Count > 0 ? DataSource.MonitorAsync(_monitorStop.Token) : Task.CompletedTask;
+        }
+
+        internal ShardInfo Shard { get; }
+
+        internal ReadWriteDataSource DataSource { get; }
+
+        /// <summary>When no tenant role is configured, checks once that the connection's role is subject to row-level security.</summary>
+        internal Task EnsureSafeAsync(CancellationToken cancellationToken)
+        {
+            if (_router._options.TenantRole is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            var safe = Volatile.Read(ref _safe);
+            if (safe is { IsCompletedSuccessfully: true })
+            {
+                return safe;
+            }
+
+            if (safe is null || safe.IsFaulted || safe.IsCanceled)
+            {
+                safe = CheckRoleAsync();
+                Volatile.Write(ref _safe, safe);
+            }
+
+            return safe.WaitAsync(cancellationToken);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _monitorStop.CancelAsync();
+            await _monitor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await DataSource.DisposeAsync();
+            _monitorStop.Dispose();
+        }
+
+        private async Task CheckRoleAsync()
+        {
+            await using var connection = await DataSource.OpenWriteConnectionAsync(_router._stopping.Token);
+            await ShardSchema.ThrowIfRoleBypassesRlsAsync(connection, Shard.Id, _router._stopping.Token);
+        }
+    }
+
+    /// <summary>Entering the tenant failed on the connection, before any of the caller's work was sent.</summary>
+    private sealed class EnterFailedException(Exception inner) : Exception("Entering the tenant failed on the connection.", inner);
+}

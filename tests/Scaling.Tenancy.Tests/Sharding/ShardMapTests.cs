@@ -1,0 +1,197 @@
+using Npgsql;
+using Scaling.Tenancy.Sharding;
+using Scaling.Testing;
+
+namespace Scaling.Tenancy.Tests.Sharding;
+
+[Collection(ServersCollection.Name)]
+public sealed class ShardMapTests(ServersFixture fixture)
+{
+    private TestServers Servers => fixture.Servers;
+
+    [Fact]
+    public async Task A_change_bumps_the_epoch_and_reaches_another_instance_over_the_redis_push()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        await using var b = await TenancyTestKit.ConnectAsync(a.Options);
+        await Eventually.TrueAsync(() => Task.FromResult(b.Map.IsPushConnected), TimeSpan.FromSeconds(10), "instance B subscribed");
+        var before = b.Map.Epoch;
+        Assert.Equal(a.Map.Epoch, before);
+
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(tenant, "premium", "shard-2");
+
+        // The periodic refresh is 30 s: only the push can deliver this within the wait.
+        await Eventually.TrueAsync(() => Task.FromResult(b.Map.TryGetTenant(tenant, out _)), TimeSpan.FromSeconds(5), "instance B sees the new tenant");
+        Assert.True(b.Map.Epoch > before);
+        Assert.Equal(a.Map.Epoch, b.Map.Epoch);
+        Assert.True(b.Map.TryGetTenant(tenant, out var placement));
+        Assert.Equal(("shard-2", "premium", TenantState.Active), (placement.ShardId, placement.Plan, placement.State));
+    }
+
+    [Fact]
+    public async Task Without_redis_the_periodic_refresh_picks_up_changes()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        var options = TenancyTestKit.NewOptions(Servers, o =>
+        {
+            o.RedisConfiguration = null;
+            o.RefreshInterval = TimeSpan.FromMilliseconds(200);
+        });
+        options.MetadataSchema = a.Options.MetadataSchema;
+        await using var b = await TenancyTestKit.ConnectAsync(options);
+        Assert.False(b.Map.IsPushConnected);
+
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await Eventually.TrueAsync(() => Task.FromResult(b.Map.TryGetTenant(tenant, out _)), TimeSpan.FromSeconds(5), "the periodic refresh loads the tenant");
+    }
+
+    [Fact]
+    public async Task A_route_from_a_stale_map_is_refused_by_the_shard_corrected_by_a_refresh_and_never_served_from_the_wrong_shard()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await a.InsertNoteAsync(table, tenant, "before the move");
+
+        // Instance B: no push and no periodic refresh within the test, so its map goes stale.
+        var options = TenancyTestKit.NewOptions(Servers, o => o.RedisConfiguration = null);
+        options.MetadataSchema = a.Options.MetadataSchema;
+        await using var b = await TenancyTestKit.ConnectAsync(options);
+        Assert.True(b.Map.TryGetTenant(tenant, out var stale));
+        Assert.Equal("shard-1", stale.ShardId);
+
+        // The tenant's ownership and rows go to shard-2 and the map is flipped behind B's back.
+        await Servers.Shard2Primary.ExecuteAsync($"INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ('{tenant}', 'active'); INSERT INTO {table} (tenant_id, body) VALUES ('{tenant}', 'after the move')");
+        await Servers.Shard1Primary.ExecuteAsync($"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'");
+        await Servers.Metadata.ExecuteAsync(
+            $"UPDATE {a.Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {a.Options.MetadataSchema}.tenants SET shard_id = 'shard-2', epoch = (SELECT epoch FROM {a.Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
+            PostgresServer.MetadataDatabase);
+
+        using var stale_routes = new TenancyCounter("scaling.tenancy.routes.stale");
+        var read = await b.Router.ReadAsync(tenant, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct));
+        Assert.Equal(["after the move"], read);
+        Assert.True(b.Map.TryGetTenant(tenant, out var fresh));
+        Assert.Equal("shard-2", fresh.ShardId);
+        Assert.Equal(1, stale_routes.Total);
+
+        await b.InsertNoteAsync(table, tenant, "written by B");
+        Assert.Equal(0L, await Servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE body = 'written by B'"));
+        Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE body = 'written by B'"));
+    }
+
+    [Fact]
+    public async Task A_write_from_a_stale_map_is_corrected_before_anything_is_written()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        var options = TenancyTestKit.NewOptions(Servers, o => o.RedisConfiguration = null);
+        options.MetadataSchema = a.Options.MetadataSchema;
+        await using var b = await TenancyTestKit.ConnectAsync(options);
+
+        await Servers.Shard1Primary.ExecuteAsync($"INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ('{tenant}', 'active')");
+        await Servers.Shard2Primary.ExecuteAsync($"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'");
+        await Servers.Metadata.ExecuteAsync(
+            $"UPDATE {a.Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {a.Options.MetadataSchema}.tenants SET shard_id = 'shard-1', epoch = (SELECT epoch FROM {a.Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
+            PostgresServer.MetadataDatabase);
+
+        var attempts = 0;
+        await b.Router.WriteAsync(tenant, async (tx, ct) =>
+        {
+            attempts++;
+            await using var command = new NpgsqlCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'once')", tx.Connection, tx);
+            command.Parameters.Add(new() { Value = tenant.Value });
+            return await command.ExecuteNonQueryAsync(ct);
+        });
+
+        Assert.Equal(1, attempts); // the refused route never reached the caller's code
+        Assert.Equal(1L, await Servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE tenant_id = '{tenant}'"));
+        Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE tenant_id = '{tenant}'"));
+    }
+
+    [Fact]
+    public async Task With_the_metadata_database_down_routing_goes_on_from_the_cached_map()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers, o => o.RefreshInterval = TimeSpan.FromMilliseconds(200));
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        var epoch = kit.Map.Epoch;
+
+        await Servers.Metadata.StopAsync();
+        try
+        {
+            await Task.Delay(600); // a few periodic refreshes fail meanwhile
+            await kit.InsertNoteAsync(table, tenant, "while metadata is down");
+            var bodies = await kit.Router.ReadAsync(tenant, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct));
+            Assert.Equal(["while metadata is down"], bodies);
+            Assert.Equal(epoch, kit.Map.Epoch);
+            Assert.NotNull(await kit.Map.FindAsync(tenant));
+
+            // A process that never loaded the map cannot route: a clear, retryable error.
+            var options = TenancyTestKit.NewOptions(Servers);
+            options.MetadataSchema = kit.Options.MetadataSchema;
+            await using var cold = new ShardMap(options);
+            var error = await Assert.ThrowsAsync<TenantUnavailableException>(async () => await cold.FindAsync(tenant));
+            Assert.Equal(TenantUnavailableReason.DirectoryUnavailable, error.Reason);
+        }
+        finally
+        {
+            await Servers.Metadata.RestartAsync();
+        }
+
+        var other = TenancyTestKit.NewTenantId();
+        await kit.Router.CreateTenantAsync(other, "basic", "shard-1");
+        Assert.True(kit.Map.Epoch > epoch);
+    }
+
+    [Fact]
+    public async Task A_tenant_whose_shard_is_down_fails_with_a_tenant_scoped_retryable_error_while_other_tenants_keep_working()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var up = TenancyTestKit.NewTenantId("up");
+        var down = TenancyTestKit.NewTenantId("down");
+        await kit.Router.CreateTenantAsync(up, "basic", "shard-1");
+        await kit.Router.CreateTenantAsync(down, "basic", "shard-2");
+
+        await Servers.Shard2Primary.StopAsync();
+        try
+        {
+            var error = await Assert.ThrowsAsync<TenantUnavailableException>(() => kit.InsertNoteAsync(table, down, "lost?"));
+            Assert.Equal(down, error.TenantId);
+            Assert.Equal(TenantUnavailableReason.ShardUnavailable, error.Reason);
+            Assert.Contains("shard-2", error.Message, StringComparison.Ordinal);
+            Assert.True(error.RetryAfter >= TimeSpan.FromSeconds(1));
+            var read = await Assert.ThrowsAsync<TenantUnavailableException>(() => kit.Router.ReadAsync(down, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct)));
+            Assert.Equal(TenantUnavailableReason.ShardUnavailable, read.Reason);
+
+            await kit.InsertNoteAsync(table, up, "still fine");
+            Assert.Equal(["still fine"], await kit.Router.ReadAsync(up, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct)));
+        }
+        finally
+        {
+            await Servers.Shard2Primary.RestartAsync();
+        }
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                try
+                {
+                    await kit.InsertNoteAsync(table, down, "back");
+                    return true;
+                }
+                catch (TenantUnavailableException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(20),
+            "the tenant on the restarted shard is served again");
+    }
+}
