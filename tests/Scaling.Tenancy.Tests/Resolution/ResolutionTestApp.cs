@@ -205,15 +205,27 @@ internal sealed class CountingTenantContextAccessor : ITenantContextAccessor
 {
     private readonly TenantContextAccessor _inner = new();
     private int _scopes;
+    private int _ended;
 
     public int ScopesBegun => Volatile.Read(ref _scopes);
+
+    public int ScopesEnded => Volatile.Read(ref _ended);
 
     public TenantInfo? Current => _inner.Current;
 
     public IDisposable BeginScope(TenantInfo tenant)
     {
         Interlocked.Increment(ref _scopes);
-        return _inner.BeginScope(tenant);
+        return new Scope(this, _inner.BeginScope(tenant));
+    }
+
+    private sealed class Scope(CountingTenantContextAccessor owner, IDisposable inner) : IDisposable
+    {
+        public void Dispose()
+        {
+            inner.Dispose();
+            Interlocked.Increment(ref owner._ended);
+        }
     }
 }
 

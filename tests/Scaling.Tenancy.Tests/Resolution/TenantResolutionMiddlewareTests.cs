@@ -272,6 +272,7 @@ public sealed class TenantResolutionMiddlewareTests
         Assert.Equal(20, app.CurrentAfterPipeline.Count);
         Assert.All(app.CurrentAfterPipeline, Assert.Null);
         Assert.Equal(20, app.Accessor.ScopesBegun);
+        Assert.Equal(20, app.Accessor.ScopesEnded);
         Assert.Null(app.Accessor.Current);
     }
 
@@ -295,6 +296,7 @@ public sealed class TenantResolutionMiddlewareTests
         Assert.Equal($"The tenant 'acme' is temporarily unavailable (it is read-only for the moment); retry after {retryAfter} s.", problem.GetProperty("detail").GetString());
         Assert.DoesNotContain("10.0.0.12", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(1, app.EndpointRuns);
+        Assert.Equal(1, app.Accessor.ScopesEnded); // the scope ended before the 503 was written
         Assert.Contains(app.Logs.Entries, e => e.Level == LogLevel.Information && e.Message.Contains("Answered 503 with Retry-After", StringComparison.Ordinal));
     }
 
