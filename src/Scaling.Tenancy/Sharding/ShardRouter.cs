@@ -48,6 +48,10 @@ public sealed partial class ShardRouter : IAsyncDisposable
     /// <summary>Gets the shard map the router routes by.</summary>
     public ShardMap Map { get; }
 
+    internal ScalingTenancyOptions Options => _options;
+
+    internal ILoggerFactory LoggerFactory => _loggerFactory;
+
     /// <summary>Gets the data source of a shard, creating it on first use (the same instance afterwards).</summary>
     /// <param name="shardId">The shard's id.</param>
     /// <returns>The shard's data source.</returns>
