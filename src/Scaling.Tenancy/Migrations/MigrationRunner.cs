@@ -237,6 +237,12 @@ public sealed class MigrationRunner
         var consequence = current.Transactional
             ? $"it was rolled back and the target stays at version {at}"
             : $"it ran without a transaction (no-transaction), so part of it may have been applied: check the database before running again; the target's recorded version stays {at}";
+        if (e is PostgresException { SqlState: PostgresErrorCodes.ActiveSqlTransaction })
+        {
+            consequence += current.Transactional
+                ? "; a statement that cannot run in a transaction needs its own migration with the '-- scaling: no-transaction' directive"
+                : "; several statements sent together run as one implicit transaction, so give each such statement its own no-transaction migration";
+        }
         return new MigrationException(target.Name, MigrationFailureReason.MigrationFailed, current.Version, current.Name,
             $"Migration {current} failed on target {target.Name}: {e.Message} — {consequence}.", e);
     }
