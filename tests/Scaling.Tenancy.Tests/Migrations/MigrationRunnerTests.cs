@@ -379,4 +379,28 @@ public sealed class MigrationRunnerTests(ServersFixture fixture)
         Assert.Equal(0L, await kit.CountAsync("shard-1", table));
         Assert.Equal([1L], (await kit.HistoryAsync("shard-1")).AsEnumerable());
     }
+
+    [Fact]
+    public async Task Cancelling_a_run_rolls_back_the_migration_in_progress_and_releases_the_lock()
+    {
+        await using var kit = new MigrationTestKit(_servers);
+        var table = kit.T("k");
+        SqlMigration[] migrations =
+        [
+            new(1, "create_k", MigrationScope.Shards, $"CREATE TABLE {table} (id int);"),
+            new(2, "slow_insert", MigrationScope.Shards, $"INSERT INTO {table} VALUES (2); SELECT pg_sleep(30);"),
+        ];
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => kit.Runner().RunAsync([kit.Shard1], migrations, cancellation.Token));
+
+        Assert.Equal([1L], (await kit.HistoryAsync("shard-1")).AsEnumerable());
+        Assert.Equal(0L, await kit.CountAsync("shard-1", table));
+        var quick = kit.Runner(o => o.LockTimeout = TimeSpan.FromSeconds(2));
+        var status = await quick.GetStatusAsync([kit.Shard1], migrations);
+        Assert.Equal([2L], status["shard-1"].Pending.Select(m => m.Version));
+        var next = await quick.RunAsync([kit.Shard1], [migrations[0], new(2, "slow_insert", MigrationScope.Shards, $"INSERT INTO {table} VALUES (2);")]);
+        Assert.True(next.Succeeded, string.Join("; ", next.Failed.Select(f => f.Error!.Message))); // the lock was released
+        Assert.Equal(1L, await kit.CountAsync("shard-1", table));
+    }
 }
