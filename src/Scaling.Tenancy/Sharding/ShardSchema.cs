@@ -61,8 +61,9 @@ internal static class ShardSchema
 
         -- Row trigger installed on each tenant table while the tenant named in TG_ARGV[0] moves away: records the
         -- primary key (columns TG_ARGV[2..]) of every row of that tenant that changes, under the table name TG_ARGV[1].
+        -- SECURITY DEFINER: the writer (e.g. the tenant role) needs no rights on scaling_tenancy.
         CREATE OR REPLACE FUNCTION scaling_tenancy.capture_change() RETURNS trigger
-        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
         DECLARE
             r jsonb;
             k jsonb;
