@@ -337,6 +337,20 @@ public sealed partial class ShardRouter : IAsyncDisposable
         return new FanOutQuery<T>(this, sql, readRow, parameters ?? [], options, _logger);
     }
 
+    /// <summary>
+    /// The databases migrations apply to, for <see cref="Migrations.MigrationRunner"/>: the metadata database (named
+    /// <c>metadata</c>) and the primary of every shard of the cached map (named by shard id).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels a first load of the map.</param>
+    /// <returns>The targets.</returns>
+    public async Task<IReadOnlyList<Migrations.MigrationTarget>> GetMigrationTargetsAsync(CancellationToken cancellationToken = default)
+    {
+        await Map.StartAsync(cancellationToken);
+        var targets = new List<Migrations.MigrationTarget> { new("metadata", Migrations.MigrationTargetKind.Metadata, Map.Metadata) };
+        targets.AddRange(Map.Shards.Select(s => new Migrations.MigrationTarget(s.Id, Migrations.MigrationTargetKind.Shard, GetShard(s.Id).Primary)));
+        return targets;
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
