@@ -457,7 +457,8 @@ public sealed partial class ShardRouter : IAsyncDisposable
     private ShardEntry GetEntry(string shardId)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_shards.TryGetValue(shardId, out var existing) && Map.TryGetShard(shardId, out var current) && existing.Value.Shard.SameServers(current))
+        if (_shards.TryGetValue(shardId, out var existing) && Map.TryGetShard(shardId, out var current)
+            && (ReferenceEquals(existing.Value.Shard, current) || existing.Value.Shard.SameServers(current)))
         {
             return existing.Value;
         }
