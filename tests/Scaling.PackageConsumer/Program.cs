@@ -5,6 +5,7 @@ using Scaling.Data;
 using Scaling.Locks;
 using Scaling.RateLimit;
 using Scaling.Tenancy;
+using Scaling.Tenancy.Sharding;
 
 // Real calls into each package, referenced from NuGet; run under the test-server harness so the
 // Scaling.Data call works on a real PostgreSQL WAL position (Npgsql arrives as Scaling.Data's dependency).
@@ -119,6 +120,52 @@ await using (var limiter = new RedisRateLimiter(new RateLimitOptions { Redis = r
 
     Check(decisions.Take(3).All(d => d.IsAllowed && !d.IsDegraded), "Scaling.RateLimit: three requests admitted by both policies in Redis");
     Check(!decisions[3].IsAllowed && decisions[3].RejectedBy == "consumer-burst" && decisions[3].RetryAfter > TimeSpan.Zero, "Scaling.RateLimit: the fourth is rejected by the burst policy with a Retry-After");
+}
+
+// Scaling.Tenancy: a shard map in the metadata database, two shards, a tenant moved between them.
+var metadata = Environment.GetEnvironmentVariable("ConnectionStrings__Metadata")
+    ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__Metadata is not set.");
+var shard2 = Environment.GetEnvironmentVariable("ConnectionStrings__Shard2Primary")
+    ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__Shard2Primary is not set.");
+var tenancyOptions = new ScalingTenancyOptions
+{
+    MetadataConnectionString = metadata,
+    MetadataSchema = "consumer_map",
+    RedisConfiguration = Environment.GetEnvironmentVariable("ConnectionStrings__Redis"),
+    TenantRole = "scaling_tenant",
+};
+tenancyOptions.TenantTables.Add("consumer_notes");
+await using (var map = new ShardMap(tenancyOptions))
+await using (var router = new ShardRouter(map, tenancyOptions))
+{
+    await router.AddShardAsync(new ShardInfo("shard-1", connectionString, [replicaConnectionString]));
+    await router.AddShardAsync(new ShardInfo("shard-2", shard2));
+    var table = $"CREATE TABLE IF NOT EXISTS consumer_notes (tenant_id text NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid(), body text, PRIMARY KEY (tenant_id, id)); {RowLevelSecurity.EnableSql("consumer_notes", "scaling_tenant")}";
+    foreach (var shard in new[] { connectionString, shard2 })
+    {
+        await using var setup = NpgsqlDataSource.Create(shard);
+        await using var command = setup.CreateCommand(table);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    var salon = TenantId.Parse("salon-" + Guid.NewGuid().ToString("N")[..8]);
+    var placed = await router.CreateTenantAsync(salon, "premium");
+    Check(placed.ShardId is "shard-1" or "shard-2" && map.Epoch > 1, $"Scaling.Tenancy: tenant placed on {placed.ShardId} at map epoch {map.Epoch}");
+    await router.WriteAsync(salon, async (tx, ct) =>
+    {
+        await using var insert = new NpgsqlCommand("INSERT INTO consumer_notes (tenant_id, body) VALUES ($1, 'hello')", tx.Connection, tx);
+        insert.Parameters.Add(new() { Value = salon.Value });
+        return await insert.ExecuteNonQueryAsync(ct);
+    });
+    var target = placed.ShardId == "shard-1" ? "shard-2" : "shard-1";
+    var moved = await new TenantMover(router).MoveAsync(salon, target);
+    Check(moved.RowsCopied == 1 && moved.SourceCleanedUp, $"Scaling.Tenancy: tenant moved to {target}, writes paused {moved.WritePause.TotalMilliseconds:0.0} ms");
+    var visible = await router.ReadAsync(salon, async (connection, ct) =>
+    {
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM consumer_notes", connection);
+        return (long)(await count.ExecuteScalarAsync(ct))!;
+    });
+    Check(visible == 1, "Scaling.Tenancy: after the move the tenant reads its row (row-level security hides every other tenant's)");
 }
 
 var version = typeof(ConsistencyToken).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
