@@ -1,25 +1,92 @@
+using BookingHost;
+using BookingHost.Api;
+using BookingHost.Auth;
 using BookingHost.Health;
+using BookingHost.Idempotency;
+using BookingHost.Infrastructure;
+using BookingHost.Observability;
+using BookingHost.Realtime;
+using BookingHost.Reminders;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Scaling.Locks;
+using Scaling.RateLimit;
+using Scaling.Tenancy;
+using Scaling.Tenancy.Resolution;
+using Scaling.Tenancy.Sharding;
 
 var builder = WebApplication.CreateBuilder(args);
+var configuration = builder.Configuration;
+var settings = configuration.GetSection(BookingHostOptions.SectionName).Get<BookingHostOptions>() ?? new BookingHostOptions();
+var redis = configuration.GetConnectionString("Redis");
+var lockMasters = configuration.GetConnectionString("RedisLockMasters") ?? redis;
 
+builder.AddBookingObservability();
+builder.Services.Configure<BookingHostOptions>(configuration.GetSection(BookingHostOptions.SectionName));
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Services.AddProblemDetails();
-builder.Services.AddBookingHostHealthChecks(builder.Configuration);
+builder.Services.AddOpenApi();
+builder.Services.AddBookingHostHealthChecks(configuration);
+builder.Services.AddHealthChecks()
+    .AddCheck<SetupHealthCheck>("setup", tags: [BookingHostHealthChecks.ReadyTag])
+    .AddCheck<ShardMapHealthCheck>("shard-map", tags: [BookingHostHealthChecks.ReadyTag]);
+
+// Scaling.Tenancy: businesses are tenants, each on one shard; row-level security inside the shard.
+builder.Services.AddScalingTenancy(o =>
+{
+    o.MetadataConnectionString = configuration.GetConnectionString("Metadata");
+    o.MetadataSchema = settings.MetadataSchema;
+    o.RedisConfiguration = redis;
+    o.TenantRole = settings.TenantRole;
+});
+builder.Services.AddOptions<ScalingTenancyOptions>().Configure<IEnumerable<MigrationContribution>>((o, parts) =>
+{
+    foreach (var table in parts.SelectMany(p => p.TenantTables))
+    {
+        o.TenantTables.Add(table);
+    }
+});
+builder.Services.AddScalingTenantResolution(o => o.AddSubdomain(settings.HostTemplates).AddHeader().AddClaim());
+
+// Scaling.Cache, Scaling.Locks, Scaling.RateLimit.
+builder.Services.AddScalingCache(o => o.RedisConfiguration = redis);
+builder.Services.AddScalingLocks(o => o.AddEndpoints(lockMasters ?? string.Empty));
+builder.Services.AddScalingRateLimit(o => o.Redis = redis ?? string.Empty);
+
+// BookingHost's areas.
+builder.Services.AddBookingAuth(configuration);
+builder.Services.AddBookingIdempotency(configuration);
+builder.Services.AddBookingRealtime(configuration);
+builder.Services.AddBookingReminders(configuration);
+builder.Services.AddBookingDomain(configuration);
+builder.Services.AddSingleton<DatabaseSetupService>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupService>());
 
 var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseScalingTenantResolution();
+app.UseAuthorization();
+app.UseBookingRequestScope();
+app.UseScalingRateLimit();
 
 // Liveness: the process is up and serving requests; no dependency is consulted.
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 
-// Readiness: every configured PostgreSQL server and Redis master answers.
+// Readiness: every configured PostgreSQL server and Redis master answers, the schema is in place, the map is loaded.
 app.MapHealthChecks("/health/ready", new HealthCheckOptions
 {
     Predicate = check => check.Tags.Contains(BookingHostHealthChecks.ReadyTag),
     ResponseWriter = HealthReportWriter.WriteJsonAsync,
 });
+app.MapOpenApi("/openapi/v1.json");
+app.MapBookingMetrics();
+
+var api = app.MapGroup("/api/v1");
+api.MapBookingAuth();
+api.MapBookingDomain();
+api.MapBookingEvents();
 
 app.Run();
 

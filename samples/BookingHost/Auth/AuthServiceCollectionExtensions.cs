@@ -1,0 +1,39 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Scaling.Tenancy.Resolution;
+
+namespace BookingHost.Auth;
+
+/// <summary>Registers JWT bearer authentication and BookingHost's authorization policies.</summary>
+public static class AuthServiceCollectionExtensions
+{
+    /// <summary>Adds authentication (JWT bearer, validated with <see cref="JwtOptions"/>) and the policies of <see cref="BookingPolicies"/>.</summary>
+    public static IServiceCollection AddBookingAuth(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<JwtOptions>().Bind(configuration.GetSection(JwtOptions.SectionName))
+            .Validate(o => o.SigningKey.Length >= 32, "BookingHost:Jwt:SigningKey is required and must be at least 32 characters (every instance uses the same key).")
+            .Validate(o => o.AccessTokenLifetime > TimeSpan.Zero && o.AccessTokenLifetime <= TimeSpan.FromHours(1), "BookingHost:Jwt:AccessTokenLifetime must be between 0 and 1 hour.")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<AccessTokenIssuer>();
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptions<JwtOptions>>((bearer, jwt) =>
+        {
+            bearer.MapInboundClaims = false;
+            bearer.TokenValidationParameters = AccessTokenIssuer.ValidationParameters(jwt.Value);
+        });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(BookingPolicies.SignedIn, p => p.RequireAuthenticatedUser())
+            .AddPolicy(BookingPolicies.BusinessStaff, p => p.RequireClaim(BookingClaims.Role, BookingRoles.Staff, BookingRoles.Owner).RequireAssertion(OfThisBusiness))
+            .AddPolicy(BookingPolicies.BusinessOwner, p => p.RequireClaim(BookingClaims.Role, BookingRoles.Owner).RequireAssertion(OfThisBusiness))
+            .AddPolicy(BookingPolicies.PlatformAdmin, p => p.RequireClaim(BookingClaims.Role, BookingRoles.PlatformAdmin));
+        return services;
+    }
+
+    /// <summary>Defence in depth behind the resolution middleware's claim check: the user's tenant claim is the request's business.</summary>
+    private static bool OfThisBusiness(Microsoft.AspNetCore.Authorization.AuthorizationHandlerContext context)
+        => context.Resource is HttpContext http
+            && http.GetTenant() is { } tenant
+            && string.Equals(context.User.FindFirst(BookingClaims.Tenant)?.Value, tenant.Id.Value, StringComparison.Ordinal);
+}

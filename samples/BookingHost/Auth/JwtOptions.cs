@@ -1,0 +1,24 @@
+using System.Text;
+
+namespace BookingHost.Auth;
+
+/// <summary>Token settings (configuration section <c>BookingHost:Jwt</c>).</summary>
+public sealed class JwtOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "BookingHost:Jwt";
+
+    /// <summary>Gets or sets the HMAC-SHA256 signing key (at least 32 characters; every instance uses the same one). Required.</summary>
+    public string SigningKey { get; set; } = string.Empty;
+
+    /// <summary>Gets or sets the issuer and audience of the tokens.</summary>
+    public string Issuer { get; set; } = "bookinghost";
+
+    /// <summary>Gets or sets the lifetime of access tokens (short: revocation only needs to outlive it).</summary>
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets the lifetime of refresh tokens.</summary>
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    internal byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey);
+}

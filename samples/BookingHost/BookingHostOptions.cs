@@ -1,0 +1,23 @@
+namespace BookingHost;
+
+/// <summary>BookingHost's own settings (configuration section <c>BookingHost</c>).</summary>
+public sealed class BookingHostOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "BookingHost";
+
+    /// <summary>Gets or sets the host templates businesses are resolved from, e.g. <c>{tenant}.localhost</c>.</summary>
+    public string[] HostTemplates { get; set; } = ["{tenant}.localhost"];
+
+    /// <summary>Gets or sets the schema of the shard map in the metadata database.</summary>
+    public string MetadataSchema { get; set; } = "scaling_tenancy";
+
+    /// <summary>Gets or sets the PostgreSQL role tenant transactions run as (row-level security applies to it).</summary>
+    public string TenantRole { get; set; } = "booking_tenant";
+
+    /// <summary>Gets or sets whether to create the two demo businesses (one per shard) and demo users at start-up.</summary>
+    public bool Seed { get; set; }
+
+    /// <summary>Gets or sets how many months ahead bookings may be made (and booking partitions are kept).</summary>
+    public int BookingMonthsAhead { get; set; } = 6;
+}

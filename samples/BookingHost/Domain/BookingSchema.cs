@@ -1,0 +1,95 @@
+using Scaling.Tenancy.Migrations;
+using Scaling.Tenancy.Sharding;
+
+namespace BookingHost.Domain;
+
+/// <summary>The booking domain's tables on every shard (businesses, services, staff/resources, hours, bookings, queues).</summary>
+public static class BookingSchema
+{
+    /// <summary>The domain's tenant tables, parents first (what a tenant move copies).</summary>
+    public static readonly IReadOnlyList<string> TenantTables =
+        ["businesses", "services", "resources", "working_hours", "bookings", "booking_slots", "queue_counters", "queue_tokens"];
+
+    /// <summary>The migrations (versions 1–9).</summary>
+    public static SqlMigration[] Migrations(string tenantRole) =>
+    [
+        new SqlMigration(1, "booking_domain", MigrationScope.Shards, $"""
+            CREATE EXTENSION IF NOT EXISTS btree_gist;
+            CREATE TABLE businesses (
+                tenant_id text PRIMARY KEY,
+                name text NOT NULL,
+                time_zone text NOT NULL DEFAULT 'UTC',
+                slot_minutes int NOT NULL DEFAULT 15 CHECK (slot_minutes BETWEEN 5 AND 120),
+                created_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE services (
+                tenant_id text NOT NULL,
+                id uuid NOT NULL,
+                name text NOT NULL,
+                duration_minutes int NOT NULL CHECK (duration_minutes BETWEEN 5 AND 480),
+                price_cents int NOT NULL CHECK (price_cents >= 0),
+                active boolean NOT NULL DEFAULT true,
+                PRIMARY KEY (tenant_id, id));
+            CREATE TABLE resources (
+                tenant_id text NOT NULL,
+                id uuid NOT NULL,
+                name text NOT NULL,
+                kind text NOT NULL CHECK (kind IN ('staff', 'room')),
+                active boolean NOT NULL DEFAULT true,
+                PRIMARY KEY (tenant_id, id));
+            CREATE TABLE working_hours (
+                tenant_id text NOT NULL,
+                resource_id uuid NOT NULL,
+                weekday smallint NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+                opens time NOT NULL,
+                closes time NOT NULL CHECK (closes > opens),
+                PRIMARY KEY (tenant_id, resource_id, weekday),
+                FOREIGN KEY (tenant_id, resource_id) REFERENCES resources (tenant_id, id) ON DELETE CASCADE);
+            -- Partitioned by start time (monthly partitions kept by Scaling.Data's PartitionMaintainer).
+            CREATE TABLE bookings (
+                tenant_id text NOT NULL,
+                id uuid NOT NULL,
+                resource_id uuid NOT NULL,
+                service_id uuid NOT NULL,
+                customer_id uuid NOT NULL,
+                starts_at timestamptz NOT NULL,
+                ends_at timestamptz NOT NULL,
+                status text NOT NULL CHECK (status IN ('confirmed', 'cancelled', 'completed')),
+                notes text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CHECK (ends_at > starts_at),
+                PRIMARY KEY (tenant_id, id, starts_at)) PARTITION BY RANGE (starts_at);
+            CREATE INDEX bookings_customer ON bookings (tenant_id, customer_id, starts_at);
+            CREATE INDEX bookings_resource ON bookings (tenant_id, resource_id, starts_at);
+            -- The ground truth against double booking. PostgreSQL 15 cannot put an exclusion constraint on a
+            -- partitioned table, and per-partition constraints would miss overlaps across a partition boundary,
+            -- so each booking's time range lives in this unpartitioned table, written in the booking's transaction.
+            CREATE TABLE booking_slots (
+                tenant_id text NOT NULL,
+                booking_id uuid NOT NULL,
+                resource_id uuid NOT NULL,
+                during tstzrange NOT NULL,
+                cancelled boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (tenant_id, booking_id),
+                CONSTRAINT booking_slots_no_overlap EXCLUDE USING gist (tenant_id WITH =, resource_id WITH =, during WITH &&) WHERE (NOT cancelled));
+            CREATE TABLE queue_counters (
+                tenant_id text NOT NULL,
+                location text NOT NULL,
+                day date NOT NULL,
+                last_number int NOT NULL,
+                PRIMARY KEY (tenant_id, location, day));
+            CREATE TABLE queue_tokens (
+                tenant_id text NOT NULL,
+                location text NOT NULL,
+                day date NOT NULL,
+                number int NOT NULL,
+                customer_name text NOT NULL,
+                status text NOT NULL CHECK (status IN ('waiting', 'called', 'serving', 'completed', 'skipped')),
+                issued_at timestamptz NOT NULL DEFAULT now(),
+                called_at timestamptz,
+                started_at timestamptz,
+                finished_at timestamptz,
+                PRIMARY KEY (tenant_id, location, day, number));
+            {string.Concat(TenantTables.Select(t => RowLevelSecurity.EnableSql(t, tenantRole) + "\n"))}
+            """),
+    ];
+}
