@@ -20,4 +20,16 @@ public sealed class BookingHostOptions
 
     /// <summary>Gets or sets how many months ahead bookings may be made (and booking partitions are kept).</summary>
     public int BookingMonthsAhead { get; set; } = 6;
+
+    /// <summary>Gets or sets the largest request body accepted, in bytes (larger: 413).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Gets or sets the requests per minute of an anonymous client (per IP).</summary>
+    public int AnonymousPerMinute { get; set; } = 100;
+
+    /// <summary>Gets or sets the requests per minute of a signed-in user.</summary>
+    public int AuthenticatedPerMinute { get; set; } = 1000;
+
+    /// <summary>Gets or sets the requests per minute of a premium user.</summary>
+    public int PremiumPerMinute { get; set; } = 5000;
 }

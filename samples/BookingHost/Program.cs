@@ -24,6 +24,8 @@ builder.AddBookingObservability();
 builder.Services.Configure<BookingHostOptions>(configuration.GetSection(BookingHostOptions.SectionName));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Services.AddProblemDetails();
+builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
+builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
 builder.Services.AddOpenApi();
 builder.Services.AddBookingHostHealthChecks(configuration);
 builder.Services.AddHealthChecks()
@@ -50,7 +52,13 @@ builder.Services.AddScalingTenantResolution(o => o.AddSubdomain(settings.HostTem
 // Scaling.Cache, Scaling.Locks, Scaling.RateLimit.
 builder.Services.AddScalingCache(o => o.RedisConfiguration = redis);
 builder.Services.AddScalingLocks(o => o.AddEndpoints(lockMasters ?? string.Empty));
-builder.Services.AddScalingRateLimit(o => o.Redis = redis ?? string.Empty);
+builder.Services.AddScalingRateLimit(o =>
+{
+    o.Redis = redis ?? string.Empty;
+    o.AnonymousTier = new RateLimitTier("anonymous", settings.AnonymousPerMinute, TimeSpan.FromMinutes(1));
+    o.AuthenticatedTier = new RateLimitTier("authenticated", settings.AuthenticatedPerMinute, TimeSpan.FromMinutes(1));
+    o.Plans["premium"] = new RateLimitPlan(new RateLimitTier("premium", settings.PremiumPerMinute, TimeSpan.FromMinutes(1)));
+});
 
 // BookingHost's areas.
 builder.Services.AddBookingAuth(configuration);
@@ -65,6 +73,7 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
 app.UseAuthentication();
 app.UseScalingTenantResolution();
 app.UseAuthorization();

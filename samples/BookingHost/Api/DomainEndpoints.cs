@@ -1,6 +1,6 @@
 using BookingHost.Domain;
 using BookingHost.Infrastructure;
-using Microsoft.Extensions.Options;
+using Scaling.Locks;
 
 namespace BookingHost.Api;
 
@@ -13,9 +13,22 @@ public static class DomainEndpoints
         var role = configuration.GetSection(BookingHostOptions.SectionName).Get<BookingHostOptions>()?.TenantRole ?? new BookingHostOptions().TenantRole;
         services.AddBookingMigrations("domain", BookingSchema.TenantTables, BookingSchema.Migrations(role));
         services.AddSingleton<BusinessDirectory>();
+        services.AddSingleton<CatalogStore>();
+        services.AddSingleton<BookingDeps>();
+        services.AddSingleton<ShardFencingTokenSource>();
+        services.AddSingleton<IFencingTokenSource>(sp => sp.GetRequiredService<ShardFencingTokenSource>());
+        services.AddSingleton<IShardSetupStep, BookingPartitions>();
+        services.AddHostedService(sp => (BookingPartitions)sp.GetServices<IShardSetupStep>().First(s => s is BookingPartitions));
         return services;
     }
 
     /// <summary>Maps the domain's endpoints under <c>/api/v1</c>.</summary>
-    public static IEndpointRouteBuilder MapBookingDomain(this IEndpointRouteBuilder endpoints) => endpoints;
+    public static IEndpointRouteBuilder MapBookingDomain(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapCatalog();
+        endpoints.MapBookings();
+        endpoints.MapQueues();
+        endpoints.MapPlatform();
+        return endpoints;
+    }
 }

@@ -60,6 +60,7 @@ public static class BookingSchema
                 PRIMARY KEY (tenant_id, id, starts_at)) PARTITION BY RANGE (starts_at);
             CREATE INDEX bookings_customer ON bookings (tenant_id, customer_id, starts_at);
             CREATE INDEX bookings_resource ON bookings (tenant_id, resource_id, starts_at);
+            CREATE INDEX bookings_id ON bookings (tenant_id, id);
             -- The ground truth against double booking. PostgreSQL 15 cannot put an exclusion constraint on a
             -- partitioned table, and per-partition constraints would miss overlaps across a partition boundary,
             -- so each booking's time range lives in this unpartitioned table, written in the booking's transaction.
@@ -90,6 +91,10 @@ public static class BookingSchema
                 finished_at timestamptz,
                 PRIMARY KEY (tenant_id, location, day, number));
             {string.Concat(TenantTables.Select(t => RowLevelSecurity.EnableSql(t, tenantRole) + "\n"))}
+            """),
+        new SqlMigration(2, "queue_lock_fences_grant", MigrationScope.Shards, $"""
+            -- Queue transitions are fenced (Scaling.Locks): the tenant role checks the latest token in its transaction.
+            GRANT SELECT, UPDATE ON scaling_lock_fences TO {tenantRole};
             """),
     ];
 }

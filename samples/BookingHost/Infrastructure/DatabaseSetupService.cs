@@ -14,6 +14,8 @@ public sealed partial class DatabaseSetupService(
     IConfiguration configuration,
     IEnumerable<MigrationContribution> contributions,
     IEnumerable<ISeeder> seeders,
+    IEnumerable<IShardSetupStep> steps,
+    BookingHost.Domain.ShardFencingTokenSource fences,
     IOptions<BookingHostOptions> options,
     ILogger<DatabaseSetupService> logger) : IHostedService
 {
@@ -33,12 +35,22 @@ public sealed partial class DatabaseSetupService(
                 await RegisterConfiguredShardsAsync(cancellationToken);
             }
 
+            foreach (var shard in router.Map.Shards)
+            {
+                await fences.EnsureSchemaAsync(shard.Id, cancellationToken);
+            }
+
             var migrations = SqlMigrationLoader.FromCode(contributions.SelectMany(c => c.Migrations));
             var runner = new MigrationRunner(new MigrationRunnerOptions { HistoryTable = "booking_schema_history" });
             var report = await runner.RunAsync(await router.GetMigrationTargetsAsync(cancellationToken), migrations, cancellationToken);
             if (!report.Succeeded)
             {
                 throw new InvalidOperationException("BookingHost's migrations failed: " + string.Join("; ", report.Failed.Select(f => $"{f.Name}: {f.Error?.Message}")));
+            }
+
+            foreach (var step in steps)
+            {
+                await step.RunAsync(cancellationToken);
             }
 
             if (options.Value.Seed)
@@ -76,6 +88,13 @@ public sealed partial class DatabaseSetupService(
 
     [LoggerMessage(1, LogLevel.Information, "BookingHost database ready: {Shards} shards, {Migrations} migrations")]
     private static partial void LogReady(ILogger logger, int shards, int migrations);
+}
+
+/// <summary>Work on every shard after the migrations and before the host reports ready (e.g. partitions).</summary>
+public interface IShardSetupStep
+{
+    /// <summary>Runs the step on every shard of the map.</summary>
+    Task RunAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Creates demo data at start-up when <see cref="BookingHostOptions.Seed"/> is on (idempotent).</summary>

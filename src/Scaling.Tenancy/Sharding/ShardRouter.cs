@@ -159,16 +159,37 @@ public sealed partial class ShardRouter : IAsyncDisposable
     /// <returns>What <paramref name="read"/> returned.</returns>
     /// <exception cref="TenantNotFoundException">No such tenant.</exception>
     /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
-    public async Task<T> ReadAsync<T>(
+    public Task<T> ReadAsync<T>(
         TenantId tenantId,
         Func<NpgsqlConnection, CancellationToken, Task<T>> read,
         ShardConsistencyToken? token = null,
         CancellationToken cancellationToken = default)
+        => ReadCoreAsync(tenantId, read, token, onPrimary: false, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="read"/> as the tenant on the primary of its shard: for reads that must see every committed
+    /// write, such as filling a cache that is invalidated on writes (a lagging replica would put stale data back).
+    /// </summary>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="read">The read.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
+    public Task<T> ReadFromPrimaryAsync<T>(TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken = default)
+        => ReadCoreAsync(tenantId, read, null, onPrimary: true, cancellationToken);
+
+    private async Task<T> ReadCoreAsync<T>(
+        TenantId tenantId,
+        Func<NpgsqlConnection, CancellationToken, Task<T>> read,
+        ShardConsistencyToken? token,
+        bool onPrimary,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var placement = await RouteAsync(tenantId, cancellationToken);
-        var onPrimary = false;
         for (var attempt = 1; ; attempt++)
         {
             var entry = GetEntry(placement.ShardId);

@@ -1,0 +1,23 @@
+namespace BookingHost.Infrastructure;
+
+/// <summary>
+/// Refuses a request whose declared body is larger than the limit with 413 problem+json before anything reads it
+/// (Kestrel's own limit covers bodies without a Content-Length).
+/// </summary>
+public static class RequestBodyLimit
+{
+    /// <summary>Adds the check.</summary>
+    public static IApplicationBuilder UseRequestBodyLimit(this IApplicationBuilder app, long maxBytes)
+        => app.Use(async (context, next) =>
+        {
+            if (context.Request.ContentLength is { } length && length > maxBytes)
+            {
+                context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+                await Results.Problem($"The request body is {length} bytes; at most {maxBytes} are accepted.", statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large.")
+                    .ExecuteAsync(context);
+                return;
+            }
+
+            await next(context);
+        });
+}

@@ -1,0 +1,104 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using BookingHost.Auth;
+using Scaling.Testing;
+
+namespace BookingHost.Tests.Domain;
+
+[Collection(ServersCollection.Name)]
+public sealed class BookingFlowTests(ServersFixture fixture)
+{
+    private TestServers Servers => fixture.Servers;
+
+    [Fact]
+    public async Task A_customer_books_a_free_slot_sees_it_at_once_and_the_slot_leaves_availability()
+    {
+        await using var app = await BookingApp.StartAsync(Servers);
+        var kit = await BusinessKit.CreateAsync(app, "shard-1");
+        var customer = Guid.NewGuid();
+        using var client = kit.Client(kit.Customer(customer));
+        var day = BusinessKit.Tomorrow(0).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var before = await client.GetFromJsonAsync<JsonElement>($"/api/v1/availability?serviceId={kit.ServiceId}&resourceId={kit.ResourceId}&date={day}");
+        var slots = before.GetProperty("slots").EnumerateArray().Select(s => s.GetDateTimeOffset()).ToArray();
+        Assert.Contains(BusinessKit.Tomorrow(10), slots);
+
+        using var created = await kit.BookAsync(client, BusinessKit.Tomorrow(10), "first visit");
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var booking = await created.Content.ReadFromJsonAsync<JsonElement>(BusinessKit.Json);
+        var id = booking.GetProperty("id").GetGuid();
+        Assert.Equal(customer, booking.GetProperty("customerId").GetGuid());
+        Assert.Equal(BusinessKit.Tomorrow(10, 30), booking.GetProperty("endsAt").GetDateTimeOffset());
+        var token = created.Headers.GetValues("X-Consistency-Token").Single();
+        Assert.EndsWith("@shard-1", token, StringComparison.Ordinal);
+        Assert.Equal($"/api/v1/bookings/{id}", created.Headers.Location?.ToString());
+
+        // Read-your-writes: the next read carries the token (the client sends back the header).
+        client.DefaultRequestHeaders.Add("X-Consistency-Token", token);
+        var list = await client.GetFromJsonAsync<JsonElement>("/api/v1/bookings");
+        Assert.Equal(id, Assert.Single(list.GetProperty("items").EnumerateArray()).GetProperty("id").GetGuid());
+        var after = await client.GetFromJsonAsync<JsonElement>($"/api/v1/availability?serviceId={kit.ServiceId}&resourceId={kit.ResourceId}&date={day}");
+        var free = after.GetProperty("slots").EnumerateArray().Select(s => s.GetDateTimeOffset()).ToArray();
+        Assert.DoesNotContain(BusinessKit.Tomorrow(10), free);
+        Assert.DoesNotContain(BusinessKit.Tomorrow(9, 45), free); // 9:45–10:15 would overlap
+        Assert.Contains(BusinessKit.Tomorrow(10, 30), free);
+
+        // A second instance's shared cache was invalidated too (no token sent there).
+        await using var other = await BookingApp.StartAsync(Servers, app.Cluster);
+        using var anonymous = kit.Client(null, other);
+        var elsewhere = await anonymous.GetFromJsonAsync<JsonElement>($"/api/v1/availability?serviceId={kit.ServiceId}&resourceId={kit.ResourceId}&date={day}");
+        Assert.DoesNotContain(BusinessKit.Tomorrow(10), elsewhere.GetProperty("slots").EnumerateArray().Select(s => s.GetDateTimeOffset()));
+
+        // Cancel frees the slot; staff complete another booking.
+        using var cancelled = await client.PostAsync($"/api/v1/bookings/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        using var again = await kit.BookAsync(client, BusinessKit.Tomorrow(10));
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        var secondId = (await again.Content.ReadFromJsonAsync<JsonElement>(BusinessKit.Json)).GetProperty("id").GetGuid();
+        using var byCustomer = await client.PostAsync($"/api/v1/bookings/{secondId}/complete", null);
+        Assert.Equal(HttpStatusCode.Forbidden, byCustomer.StatusCode);
+        using var staff = kit.Client(kit.StaffToken);
+        using var completed = await staff.PostAsync($"/api/v1/bookings/{secondId}/complete", null);
+        Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+        Assert.Equal("completed", (await completed.Content.ReadFromJsonAsync<JsonElement>(BusinessKit.Json)).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Two_hundred_concurrent_requests_for_one_slot_give_exactly_one_booking()
+    {
+        await using var a = await BookingApp.StartAsync(Servers);
+        await using var b = await BookingApp.StartAsync(Servers, a.Cluster);
+        var kit = await BusinessKit.CreateAsync(a, "shard-2");
+        var start = BusinessKit.Tomorrow(14);
+        var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            using var client = kit.Client(kit.Customer(), i % 2 == 0 ? a : b);
+            using var response = await kit.BookAsync(client, start.AddMinutes(i % 3 * 10)); // 14:00, 14:10, 14:20: all overlap
+            return (response.StatusCode, response.Content.Headers.ContentType?.MediaType);
+        }));
+
+        Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(199, responses.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.MediaType == "application/problem+json"));
+        Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM bookings WHERE tenant_id = '{kit.Tenant}' AND status <> 'cancelled'"));
+        Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>(
+            $"SELECT count(*) FROM booking_slots x JOIN booking_slots y ON x.tenant_id = y.tenant_id AND x.resource_id = y.resource_id AND x.booking_id < y.booking_id AND x.during && y.during AND NOT x.cancelled AND NOT y.cancelled WHERE x.tenant_id = '{kit.Tenant}'"));
+    }
+
+    [Fact]
+    public async Task Bookings_live_in_monthly_partitions_kept_ahead_on_every_shard()
+    {
+        await using var app = await BookingApp.StartAsync(Servers);
+        foreach (var shard in new[] { Servers.Shard1Primary, Servers.Shard2Primary })
+        {
+            var partitions = await shard.ScalarAsync<long>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'bookings'::regclass");
+            Assert.True(partitions >= 7, $"{shard.Name} has {partitions} booking partitions");
+        }
+
+        var kit = await BusinessKit.CreateAsync(app, "shard-1");
+        using var client = kit.Client(kit.Customer());
+        using var created = await kit.BookAsync(client, BusinessKit.Tomorrow(8));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var partition = await Servers.Shard1Primary.ScalarAsync<string>($"SELECT tableoid::regclass::text FROM bookings WHERE tenant_id = '{kit.Tenant}'");
+        Assert.StartsWith("bookings_", partition, StringComparison.Ordinal);
+    }
+}
