@@ -71,7 +71,11 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupServi
 
 var app = builder.Build();
 
-app.UseExceptionHandler();
+app.UseExceptionHandler(new ExceptionHandlerOptions
+{
+    // Bad JSON, a body over the size limit and similar request errors are the client's: 4xx problem+json, not 500.
+    StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+});
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
 app.UseAuthentication();

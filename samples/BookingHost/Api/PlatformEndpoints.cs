@@ -119,7 +119,12 @@ public static class PlatformEndpoints
             var rows = new List<BookingsPerDay>();
             await foreach (var row in query.WithCancellation(ct))
             {
-                rows.Add(new BookingsPerDay(row.ShardId, row.Row.Tenant, row.Row.Day, row.Row.Count));
+                // Only the shard the map places the business on counts: right after a move, a replica of the old shard
+                // may still hold the copy that the move deleted.
+                if (TenantId.TryParse(row.Row.Tenant, out var tenant) && router.Map.TryGetTenant(tenant, out var placement) && placement.ShardId == row.ShardId)
+                {
+                    rows.Add(new BookingsPerDay(row.ShardId, row.Row.Tenant, row.Row.Day, row.Row.Count));
+                }
             }
 
             return Results.Ok(new
