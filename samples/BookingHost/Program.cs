@@ -70,6 +70,7 @@ builder.Services.AddSingleton<DatabaseSetupService>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupService>());
 
 var app = builder.Build();
+app.Services.GetRequiredService<PrometheusExporter>(); // listening from the start
 
 app.UseExceptionHandler(new ExceptionHandlerOptions
 {
