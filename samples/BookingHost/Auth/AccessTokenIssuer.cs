@@ -63,7 +63,7 @@ public sealed class AccessTokenIssuer(IOptions<JwtOptions> options, TimeProvider
         ValidIssuer = o.Issuer,
         ValidAudience = o.Issuer,
         IssuerSigningKey = new SymmetricSecurityKey(o.KeyBytes),
-        ClockSkew = TimeSpan.FromSeconds(5),
+        ClockSkew = TokenRevocationList.ClockSkew,
         NameClaimType = BookingClaims.UserId,
         RoleClaimType = BookingClaims.Role,
     };

@@ -1,33 +1,62 @@
+using BookingHost.Infrastructure;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Scaling.Tenancy.Resolution;
 
 namespace BookingHost.Auth;
 
-/// <summary>Registers JWT bearer authentication and BookingHost's authorization policies.</summary>
+/// <summary>Registers JWT bearer authentication, the identity store and BookingHost's authorization policies.</summary>
 public static class AuthServiceCollectionExtensions
 {
-    /// <summary>Adds authentication (JWT bearer, validated with <see cref="JwtOptions"/>) and the policies of <see cref="BookingPolicies"/>.</summary>
+    /// <summary>
+    /// Adds authentication (JWT bearer, validated with <see cref="JwtOptions"/>, checked against the Redis revocation
+    /// list), the users and refresh tokens of the metadata database (<see cref="UserDirectory"/>,
+    /// <see cref="RefreshTokenStore"/>, migrations 20–21) and the policies of <see cref="BookingPolicies"/>.
+    /// </summary>
     public static IServiceCollection AddBookingAuth(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<JwtOptions>().Bind(configuration.GetSection(JwtOptions.SectionName))
             .Validate(o => o.SigningKey.Length >= 32, "BookingHost:Jwt:SigningKey is required and must be at least 32 characters (every instance uses the same key).")
             .Validate(o => o.AccessTokenLifetime > TimeSpan.Zero && o.AccessTokenLifetime <= TimeSpan.FromHours(1), "BookingHost:Jwt:AccessTokenLifetime must be between 0 and 1 hour.")
+            .Validate(o => o.RefreshTokenLifetime > o.AccessTokenLifetime && o.RefreshTokenLifetime <= TimeSpan.FromDays(365), "BookingHost:Jwt:RefreshTokenLifetime must be longer than the access token lifetime and at most 365 days.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AccessTokenIssuer>();
+        services.TryAddSingleton<BookingRedisConnection>();
+        services.AddSingleton<TokenRevocationList>();
+        services.AddSingleton<AuthDatabase>();
+        services.TryAddSingleton<IPasswordHasher<BookingUser>, PasswordHasher<BookingUser>>();
+        services.AddSingleton(sp => new UserDirectory(
+            sp.GetRequiredService<AuthDatabase>(),
+            sp.GetRequiredService<IPasswordHasher<BookingUser>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<UserDirectory>>()));
+        services.AddSingleton(sp => new RefreshTokenStore(
+            sp.GetRequiredService<AuthDatabase>(),
+            sp.GetRequiredService<AccessTokenIssuer>(),
+            sp.GetRequiredService<TokenRevocationList>(),
+            sp.GetRequiredService<IOptions<JwtOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<RefreshTokenStore>>()));
+        services.AddSingleton<RevocationCheckingJwtEvents>();
+        services.AddBookingMigrations("auth", [], AuthSchema.Migrations());
+
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptions<JwtOptions>>((bearer, jwt) =>
         {
             bearer.MapInboundClaims = false;
             bearer.TokenValidationParameters = AccessTokenIssuer.ValidationParameters(jwt.Value);
+            bearer.EventsType = typeof(RevocationCheckingJwtEvents);
         });
         services.AddAuthorizationBuilder()
             .AddPolicy(BookingPolicies.SignedIn, p => p.RequireAuthenticatedUser())
             .AddPolicy(BookingPolicies.BusinessStaff, p => p.RequireClaim(BookingClaims.Role, BookingRoles.Staff, BookingRoles.Owner).RequireAssertion(OfThisBusiness))
             .AddPolicy(BookingPolicies.BusinessOwner, p => p.RequireClaim(BookingClaims.Role, BookingRoles.Owner).RequireAssertion(OfThisBusiness))
-            .AddPolicy(BookingPolicies.PlatformAdmin, p => p.RequireClaim(BookingClaims.Role, BookingRoles.PlatformAdmin));
+            .AddPolicy(BookingPolicies.PlatformAdmin, p => p.RequireClaim(BookingClaims.Role, BookingRoles.PlatformAdmin))
+            .AddPolicy(BookingPolicies.UserAdministrator, p => p.RequireClaim(BookingClaims.Role, BookingRoles.PlatformAdmin, BookingRoles.Owner));
         return services;
     }
 

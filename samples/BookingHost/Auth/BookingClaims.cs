@@ -52,4 +52,7 @@ public static class BookingPolicies
 
     /// <summary>A platform admin.</summary>
     public const string PlatformAdmin = "platform-admin";
+
+    /// <summary>Someone who may create accounts: a platform admin (any role) or an owner (staff of their own business; the endpoint checks the rest).</summary>
+    public const string UserAdministrator = "user-administrator";
 }

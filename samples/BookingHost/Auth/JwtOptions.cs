@@ -20,5 +20,14 @@ public sealed class JwtOptions
     /// <summary>Gets or sets the lifetime of refresh tokens.</summary>
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>
+    /// Gets or sets whether a request with a valid access token is refused (401) when the revocation list cannot be
+    /// consulted (Redis down or slow). Default <see langword="false"/>: fail open, with a warning log and the
+    /// <c>booking.auth.revocation_check_failures</c> metric, because access tokens are short-lived (a revoked token
+    /// stays usable at most <see cref="AccessTokenLifetime"/>) while failing closed turns a Redis outage into an outage
+    /// of every authenticated endpoint on every instance.
+    /// </summary>
+    public bool FailClosedWhenRevocationUnavailable { get; set; }
+
     internal byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey);
 }
