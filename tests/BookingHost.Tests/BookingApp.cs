@@ -85,6 +85,7 @@ public sealed class BookingApp : WebApplicationFactory<Program>
         builder.UseSetting("BookingHost:MetadataSchema", Cluster);
         builder.UseSetting("BookingHost:Jwt:SigningKey", SigningKey);
         builder.UseSetting("BookingHost:Seed", "false");
+        builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("BookingHost:AnonymousPerMinute", "1000000");
         builder.UseSetting("BookingHost:AuthenticatedPerMinute", "1000000");
         builder.UseSetting("BookingHost:PremiumPerMinute", "1000000");

@@ -23,8 +23,19 @@ public sealed class BookingRedisConnection : IAsyncDisposable
             options.AbortOnConnectFail = false;
             options.ConnectTimeout = 2000;
             options.SyncTimeout = 2000;
-            return ConnectionMultiplexer.ConnectAsync(options);
+            return ConnectAsync(options);
         });
+    }
+
+    private static async Task<ConnectionMultiplexer> ConnectAsync(ConfigurationOptions options)
+    {
+        var connection = await ConnectionMultiplexer.ConnectAsync(options);
+
+        // StackExchange.Redis 1.x completes replies in order on one thread by default, running each awaiting request's
+        // continuation inline there: under load every request would queue behind the others. These reads and writes
+        // are independent, so each completes as its reply arrives.
+        connection.PreserveAsyncOrder = false;
+        return connection;
     }
 
     /// <summary>Gets the longest time one Redis operation may take before it counts as a failure.</summary>

@@ -23,6 +23,9 @@ public static partial class ObservabilityExtensions
                 o.UseUtcTimestamp = true;
                 o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             });
+
+            // A slow stdout must never stall requests: under a flood, log lines are dropped rather than waited for.
+            builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.QueueFullMode = Microsoft.Extensions.Logging.Console.ConsoleLoggerQueueFullMode.DropWrite);
         }
 
         return builder;

@@ -77,8 +77,9 @@ public sealed class BookingFlowTests(ServersFixture fixture)
             return (response.StatusCode, response.Content.Headers.ContentType?.MediaType);
         }));
 
-        Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
-        Assert.Equal(199, responses.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.MediaType == "application/problem+json"));
+        var summary = string.Join(", ", responses.GroupBy(r => r.StatusCode).Select(g => $"{g.Key}: {g.Count()}"));
+        Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Created) == 1, summary);
+        Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.MediaType == "application/problem+json") == 199, summary);
         Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM bookings WHERE tenant_id = '{kit.Tenant}' AND status <> 'cancelled'"));
         Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>(
             $"SELECT count(*) FROM booking_slots x JOIN booking_slots y ON x.tenant_id = y.tenant_id AND x.resource_id = y.resource_id AND x.booking_id < y.booking_id AND x.during && y.during AND NOT x.cancelled AND NOT y.cancelled WHERE x.tenant_id = '{kit.Tenant}'"));
