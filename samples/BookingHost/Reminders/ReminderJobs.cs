@@ -4,23 +4,85 @@ using Scaling.Tenancy;
 namespace BookingHost.Reminders;
 
 /// <summary>
-/// The reminder job queue, written in the booking's own transaction. PLACEHOLDER until the reminders work lands:
-/// nothing is enqueued.
+/// The reminder job queue, written in the booking's own transaction (a tenant transaction of the shard router: the
+/// jobs commit or roll back with the booking).
 /// </summary>
+/// <remarks>
+/// A reminder whose due time has already passed when the booking is made (a booking less than 24 h or 1 h ahead) is not
+/// enqueued: the booking confirmation is the customer's reminder then, and a "24 hours to go" message 3 hours before
+/// would be wrong. The offsets are <see cref="ReminderOptions.DayBefore"/> and <see cref="ReminderOptions.HourBefore"/>,
+/// taken from the host's options when it starts (these methods are static, called from the booking code's transaction
+/// without the container; one schedule per process).
+/// </remarks>
 public static class ReminderJobs
 {
-    /// <summary>Enqueues the 24 h and 1 h reminders of a booking, in the booking's transaction.</summary>
-    public static Task EnqueueForBookingAsync(NpgsqlTransaction transaction, TenantId tenant, Guid bookingId, DateTimeOffset startsAt, CancellationToken cancellationToken)
-        => Task.CompletedTask;
+    private static ReminderSchedule s_schedule = new(TimeSpan.FromHours(24), TimeSpan.FromHours(1));
 
-    /// <summary>Cancels a booking's pending reminders, in the cancellation's transaction.</summary>
-    public static Task CancelForBookingAsync(NpgsqlTransaction transaction, TenantId tenant, Guid bookingId, CancellationToken cancellationToken)
-        => Task.CompletedTask;
+    /// <summary>Gets the offsets the enqueue methods use.</summary>
+    public static ReminderSchedule Schedule
+    {
+        get => Volatile.Read(ref s_schedule);
+        internal set => Volatile.Write(ref s_schedule, value);
+    }
+
+    /// <summary>
+    /// Enqueues the 24 h and 1 h reminders of a booking, in the booking's transaction (one statement). Reminders already
+    /// due are skipped; enqueueing a booking again while its reminders are pending adds nothing.
+    /// </summary>
+    /// <param name="transaction">The booking's tenant transaction.</param>
+    /// <param name="tenant">The business (the transaction's tenant).</param>
+    /// <param name="bookingId">The booking.</param>
+    /// <param name="startsAt">When the booking starts.</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>A task that completes when the jobs are written (not committed).</returns>
+    public static async Task EnqueueForBookingAsync(NpgsqlTransaction transaction, TenantId tenant, Guid bookingId, DateTimeOffset startsAt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var schedule = Schedule;
+        await using var insert = new NpgsqlCommand(
+            """
+            INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
+            SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
+            FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
+            WHERE k.due_at > clock_timestamp()
+            ON CONFLICT (tenant_id, booking_id, kind) WHERE status = 'pending' DO NOTHING
+            """,
+            transaction.Connection,
+            transaction);
+        insert.Parameters.Add(new() { Value = tenant.Value });
+        insert.Parameters.Add(new() { Value = bookingId });
+        insert.Parameters.Add(new() { Value = startsAt.ToUniversalTime() });
+        insert.Parameters.Add(new() { Value = schedule.DayBefore });
+        insert.Parameters.Add(new() { Value = schedule.HourBefore });
+        await insert.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Cancels a booking's pending reminders, in the cancellation's transaction. A reminder being sent right now holds
+    /// its row: this waits for that send to finish (it is then sent, not cancelled).
+    /// </summary>
+    /// <param name="transaction">The cancellation's tenant transaction.</param>
+    /// <param name="tenant">The business (the transaction's tenant).</param>
+    /// <param name="bookingId">The booking.</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>A task that completes when the jobs are marked (not committed).</returns>
+    public static async Task CancelForBookingAsync(NpgsqlTransaction transaction, TenantId tenant, Guid bookingId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        await using var update = new NpgsqlCommand(
+            """
+            UPDATE reminder_jobs SET status = 'cancelled', finished_at = clock_timestamp()
+            WHERE tenant_id = $1 AND booking_id = $2 AND status = 'pending'
+            """,
+            transaction.Connection,
+            transaction);
+        update.Parameters.Add(new() { Value = tenant.Value });
+        update.Parameters.Add(new() { Value = bookingId });
+        await update.ExecuteNonQueryAsync(cancellationToken);
+    }
 }
 
-/// <summary>Registers the reminder worker.</summary>
-public static class ReminderExtensions
-{
-    /// <summary>Registers the reminder tables, worker and sender.</summary>
-    public static IServiceCollection AddBookingReminders(this IServiceCollection services, IConfiguration configuration) => services;
-}
+/// <summary>How long before a booking its reminders are due.</summary>
+/// <param name="DayBefore">The <c>24h</c> reminder's offset.</param>
+/// <param name="HourBefore">The <c>1h</c> reminder's offset.</param>
+public sealed record ReminderSchedule(TimeSpan DayBefore, TimeSpan HourBefore);

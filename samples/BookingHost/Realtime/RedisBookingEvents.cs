@@ -1,0 +1,229 @@
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace BookingHost.Realtime;
+
+/// <summary>
+/// <see cref="IBookingEvents"/> over Redis pub/sub: an event goes straight to this instance's streams and is published
+/// on one channel that every instance subscribes to once (the business is in the message, so an instance holds one
+/// subscription however many streams and businesses it serves). An instance ignores its own messages when they come
+/// back. Redis being down never fails the caller: the event still reaches this instance's clients, the failure is
+/// logged (once per outage) and counted. The multiplexer reconnects and resubscribes by itself.
+/// </summary>
+public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncDisposable
+{
+    private readonly RealtimeHub _hub;
+    private readonly RealtimeOptions _options;
+    private readonly string? _configuration;
+    private readonly ILogger<RedisBookingEvents> _logger;
+    private readonly RedisChannel _channel;
+    private readonly string _origin = $"{Environment.ProcessId}-{Guid.NewGuid():N}";
+    private readonly CancellationTokenSource _stopping = new();
+    private Task<ConnectionMultiplexer?>? _connecting;
+    private Task? _subscribing;
+    private int _publishFailing;
+    private int _disposed;
+
+    /// <summary>Creates the publisher/subscriber.</summary>
+    /// <param name="hub">This instance's streams.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="configuration">The host's configuration (<c>ConnectionStrings:Redis</c>; without it events stay on this instance).</param>
+    /// <param name="logger">The logger.</param>
+    public RedisBookingEvents(RealtimeHub hub, IOptions<RealtimeOptions> options, IConfiguration configuration, ILogger<RedisBookingEvents> logger)
+    {
+        _hub = hub;
+        _options = options.Value;
+        _configuration = configuration.GetConnectionString("Redis");
+        _logger = logger;
+        _channel = new RedisChannel(_options.Channel, RedisChannel.PatternMode.Literal);
+    }
+
+    /// <inheritdoc />
+    public async Task PublishAsync(BookingEvent bookingEvent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(bookingEvent);
+        if (!EventFrame.IsValidType(bookingEvent.Type) || string.IsNullOrEmpty(bookingEvent.Tenant))
+        {
+            RealtimeLog.InvalidEvent(_logger, bookingEvent.Type ?? string.Empty);
+            RealtimeInstruments.PublishFailures.Add(1, new KeyValuePair<string, object?>("reason", "invalid"));
+            return;
+        }
+
+        var json = EventFrame.Serialize(bookingEvent);
+        _hub.Dispatch(EventFrame.Create(bookingEvent, json));
+
+        var connecting = _connecting;
+        if (connecting is null || !connecting.IsCompletedSuccessfully || connecting.Result is not { IsConnected: true } connection)
+        {
+            PublishFailed("disconnected", null);
+            return;
+        }
+
+        try
+        {
+            await connection.GetSubscriber().PublishAsync(_channel, _origin + "\n" + json).WaitAsync(_options.PublishTimeout, cancellationToken);
+            RealtimeInstruments.Published.Add(1);
+            if (Interlocked.Exchange(ref _publishFailing, 0) == 1)
+            {
+                RealtimeLog.PublishRecovered(_logger);
+            }
+        }
+        catch (TimeoutException e)
+        {
+            PublishFailed("timeout", e);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller gave up waiting (not an outage): counted, not logged; the message may still go out.
+            RealtimeInstruments.PublishFailures.Add(1, new KeyValuePair<string, object?>("reason", "cancelled"));
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException)
+        {
+            PublishFailed("error", e);
+        }
+    }
+
+    /// <summary>Connects to Redis and subscribes in the background (start-up does not wait for Redis).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_configuration is not null)
+        {
+            _connecting = Task.Run(ConnectAsync, CancellationToken.None);
+            _subscribing = Task.Run(SubscribeAsync, CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Closes the Redis connection.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_subscribing is { } subscribing)
+        {
+            await subscribing.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await CloseAsync();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // registered under three service types: disposed once
+        }
+
+        await _stopping.CancelAsync();
+        await CloseAsync();
+    }
+
+    private async Task<ConnectionMultiplexer?> ConnectAsync()
+    {
+        var options = ConfigurationOptions.Parse(_configuration!);
+        options.AbortOnConnectFail = false; // a Redis that is down at start-up is connected to when it comes up
+        var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        connection.ConnectionFailed += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                _hub.IsSubscribed = false;
+            }
+        };
+        connection.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                // The multiplexer sends its subscriptions again on the restored connection.
+                RealtimeLog.ConnectionRestored(_logger);
+                _hub.IsSubscribed = true;
+            }
+        };
+        return connection;
+    }
+
+    private async Task SubscribeAsync()
+    {
+        var stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var connection = await _connecting!.WaitAsync(stopping);
+                await connection!.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnMessage(message)).WaitAsync(TimeSpan.FromSeconds(5), stopping);
+                _hub.IsSubscribed = true;
+                RealtimeLog.Subscribed(_logger, _options.Channel);
+                return;
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                RealtimeLog.SubscribeFailed(_logger, _options.Channel, e);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private void OnMessage(RedisValue message)
+    {
+        var text = (string?)message;
+        var newline = text?.IndexOf('\n', StringComparison.Ordinal) ?? -1;
+        if (newline <= 0 || text.AsSpan(0, newline).SequenceEqual(_origin))
+        {
+            return; // this instance's own event: its clients have it already
+        }
+
+        try
+        {
+            if (EventFrame.Parse(text![(newline + 1)..]) is { } frame)
+            {
+                RealtimeInstruments.Received.Add(1);
+                _hub.Dispatch(frame);
+                return;
+            }
+
+            RealtimeLog.BadMessage(_logger, null);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            RealtimeLog.BadMessage(_logger, e);
+        }
+    }
+
+    private void PublishFailed(string reason, Exception? exception)
+    {
+        RealtimeInstruments.PublishFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        if (Interlocked.Exchange(ref _publishFailing, 1) == 0)
+        {
+            RealtimeLog.PublishFailing(_logger, reason, exception);
+        }
+    }
+
+    private async Task CloseAsync()
+    {
+        var connecting = Interlocked.Exchange(ref _connecting, null);
+        _hub.IsSubscribed = false;
+        if (connecting is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (await connecting.WaitAsync(TimeSpan.FromSeconds(5)) is { } connection)
+            {
+                await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5));
+                connection.Dispose();
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            RealtimeLog.SubscribeFailed(_logger, _options.Channel, e);
+        }
+    }
+}
