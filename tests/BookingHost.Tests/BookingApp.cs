@@ -29,6 +29,9 @@ public sealed class BookingApp : WebApplicationFactory<Program>
         _configure = configure;
     }
 
+    /// <summary>What the instance logged at Error level or above (to explain a 500 in an assertion message).</summary>
+    public ErrorLog Errors { get; } = new();
+
     /// <summary>The shard map schema of this deployment.</summary>
     public string Cluster { get; }
 
@@ -86,9 +89,38 @@ public sealed class BookingApp : WebApplicationFactory<Program>
         builder.UseSetting("BookingHost:Jwt:SigningKey", SigningKey);
         builder.UseSetting("BookingHost:Seed", "false");
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        builder.ConfigureServices(services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Errors));
         builder.UseSetting("BookingHost:AnonymousPerMinute", "1000000");
         builder.UseSetting("BookingHost:AuthenticatedPerMinute", "1000000");
         builder.UseSetting("BookingHost:PremiumPerMinute", "1000000");
         _configure?.Invoke(builder);
+    }
+}
+
+/// <summary>Collects Error-level log entries of an instance.</summary>
+public sealed class ErrorLog : Microsoft.Extensions.Logging.ILoggerProvider, Microsoft.Extensions.Logging.ILogger
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _entries = new();
+
+    /// <summary>The entries so far, one per line (at most the first 5).</summary>
+    public override string ToString() => string.Join("\n", _entries.Take(5));
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Error;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            _entries.Enqueue(formatter(state, exception) + " " + exception?.GetType().Name + ": " + exception?.Message);
+        }
+    }
+
+    public void Dispose()
+    {
     }
 }

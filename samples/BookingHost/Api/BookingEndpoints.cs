@@ -72,7 +72,12 @@ public static class BookingEndpoints
     {
         var hours = resource.Hours.FirstOrDefault(h => h.Weekday == (int)day.DayOfWeek);
         var from = Availability.ToUtc(day, TimeOnly.MinValue, zone) ?? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-        var taken = await router.ReadAsync(tenant, async (c, ct2) =>
+        // With the client's token: a replica that has its write. Without (filling the shared cache): the primary, so that
+        // an entry invalidated by a booking is never refilled from a replica that has not replayed that booking yet.
+        Func<Func<NpgsqlConnection, CancellationToken, Task<List<(DateTimeOffset, DateTimeOffset)>>>, Task<List<(DateTimeOffset, DateTimeOffset)>>> run = token is null
+            ? read => router.ReadFromPrimaryAsync(tenant, read, ct)
+            : read => router.ReadAsync(tenant, read, token, ct);
+        var taken = await run(async (c, ct2) =>
         {
             await using var command = new NpgsqlCommand(
                 "SELECT lower(during), upper(during) FROM booking_slots WHERE resource_id = $1 AND NOT cancelled AND during && tstzrange($2, $3)",
@@ -88,7 +93,7 @@ public static class BookingEndpoints
             }
 
             return list;
-        }, token, ct);
+        });
         var slots = Availability.FreeSlots(day, zone, hours, business.SlotMinutes, service.DurationMinutes, taken, DateTimeOffset.UtcNow);
         return new AvailabilityView(service.Id, resource.Id, day, business.TimeZone, slots);
     }
@@ -176,6 +181,12 @@ public static class BookingEndpoints
             result = await deps.Router.WriteAsync(tenant.Id, async (tx, c) =>
             {
                 await using var batch = new NpgsqlBatch(tx.Connection, tx);
+
+                // Requests for one resource queue up here instead of piling up on the exclusion constraint, where
+                // concurrent inserts of overlapping ranges wait on each other and deadlock; the constraint still decides.
+                var queue = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+                queue.Parameters.Add(new() { Value = $"booking:{tenant.Id}:{booking.ResourceId:N}" });
+                batch.BatchCommands.Add(queue);
                 var insert = new NpgsqlBatchCommand(
                     "INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes) VALUES ($1, $2, $3, $4, $5, $6, $7, 'confirmed', $8)");
                 insert.Parameters.Add(new() { Value = tenant.Id.Value });

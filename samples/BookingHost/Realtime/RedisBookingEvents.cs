@@ -124,6 +124,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         var options = ConfigurationOptions.Parse(_configuration!);
         options.AbortOnConnectFail = false; // a Redis that is down at start-up is connected to when it comes up
         var connection = await ConnectionMultiplexer.ConnectAsync(options);
+
         connection.ConnectionFailed += (_, e) =>
         {
             if (e.ConnectionType == ConnectionType.Subscription)

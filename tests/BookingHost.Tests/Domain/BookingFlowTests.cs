@@ -77,7 +77,7 @@ public sealed class BookingFlowTests(ServersFixture fixture)
             return (response.StatusCode, response.Content.Headers.ContentType?.MediaType);
         }));
 
-        var summary = string.Join(", ", responses.GroupBy(r => r.StatusCode).Select(g => $"{g.Key}: {g.Count()}"));
+        var summary = string.Join(", ", responses.GroupBy(r => r.StatusCode).Select(g => $"{g.Key}: {g.Count()}")) + $"\nA: {a.Errors}\nB: {b.Errors}";
         Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Created) == 1, summary);
         Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.MediaType == "application/problem+json") == 199, summary);
         Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM bookings WHERE tenant_id = '{kit.Tenant}' AND status <> 'cancelled'"));

@@ -46,7 +46,9 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     public async Task Every_request_logs_one_line_in_a_scope_with_tenant_request_and_user_ids()
     {
         var provider = new ScopeCapturingProvider();
-        await using var app = await BookingApp.StartAsync(Servers, configure: b => b.ConfigureServices(s => s.AddSingleton<ILoggerProvider>(provider)));
+        await using var app = await BookingApp.StartAsync(Servers, configure: b => b
+            .UseSetting("Logging:LogLevel:BookingHost.Requests", "Information")
+            .ConfigureServices(s => s.AddSingleton<ILoggerProvider>(provider)));
         var kit = await BusinessKit.CreateAsync(app, "shard-2");
         var user = Guid.NewGuid();
         using var client = kit.Client(kit.Customer(user));
