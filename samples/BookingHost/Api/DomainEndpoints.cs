@@ -15,6 +15,7 @@ public static class DomainEndpoints
         services.AddSingleton<BusinessDirectory>();
         services.AddSingleton<CatalogStore>();
         services.AddSingleton<BookingDeps>();
+        services.AddSingleton<ISeeder, DemoSeeder>();
         services.AddSingleton<ShardFencingTokenSource>();
         services.AddSingleton<IFencingTokenSource>(sp => sp.GetRequiredService<ShardFencingTokenSource>());
         services.AddSingleton<IShardSetupStep, BookingPartitions>();

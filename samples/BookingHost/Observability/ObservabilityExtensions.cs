@@ -21,7 +21,7 @@ public static partial class ObservabilityExtensions
             {
                 o.IncludeScopes = true;
                 o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
             });
 
             // A slow stdout must never stall requests: under a flood, log lines are dropped rather than waited for.
