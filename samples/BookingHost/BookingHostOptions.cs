@@ -24,6 +24,9 @@ public sealed class BookingHostOptions
     /// <summary>Gets or sets the largest request body accepted, in bytes (larger: 413).</summary>
     public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>Gets or sets the prefix of the rate-limit keys in Redis (deployments sharing a Redis use different prefixes).</summary>
+    public string RateLimitKeyPrefix { get; set; } = "rl:";
+
     /// <summary>Gets or sets the requests per minute of an anonymous client (per IP).</summary>
     public int AnonymousPerMinute { get; set; } = 100;
 

@@ -24,6 +24,8 @@ builder.AddBookingObservability();
 builder.Services.Configure<BookingHostOptions>(configuration.GetSection(BookingHostOptions.SectionName));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad bodies reach the handler above, with their reason
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
 builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
 builder.Services.AddOpenApi();
@@ -55,6 +57,7 @@ builder.Services.AddScalingLocks(o => o.AddEndpoints(lockMasters ?? string.Empty
 builder.Services.AddScalingRateLimit(o =>
 {
     o.Redis = redis ?? string.Empty;
+    o.KeyPrefix = settings.RateLimitKeyPrefix;
     o.AnonymousTier = new RateLimitTier("anonymous", settings.AnonymousPerMinute, TimeSpan.FromMinutes(1));
     o.AuthenticatedTier = new RateLimitTier("authenticated", settings.AuthenticatedPerMinute, TimeSpan.FromMinutes(1));
     o.Plans["premium"] = new RateLimitPlan(new RateLimitTier("premium", settings.PremiumPerMinute, TimeSpan.FromMinutes(1)));
@@ -72,11 +75,7 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupServi
 var app = builder.Build();
 app.Services.GetRequiredService<PrometheusExporter>(); // listening from the start
 
-app.UseExceptionHandler(new ExceptionHandlerOptions
-{
-    // Bad JSON, a body over the size limit and similar request errors are the client's: 4xx problem+json, not 500.
-    StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
-});
+app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
 app.UseAuthentication();

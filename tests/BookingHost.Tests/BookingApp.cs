@@ -4,6 +4,7 @@ using BookingHost.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
 using Scaling.Testing;
@@ -89,6 +90,9 @@ public sealed class BookingApp : WebApplicationFactory<Program>
         builder.UseSetting("BookingHost:Jwt:SigningKey", SigningKey);
         builder.UseSetting("BookingHost:Seed", "false");
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        builder.UseSetting("BookingHost:JsonLogs", "false");
+        builder.UseSetting("BookingHost:RateLimitKeyPrefix", $"rl:{Cluster}:");
+        builder.ConfigureLogging(logging => logging.ClearProviders());
         builder.ConfigureServices(services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Errors));
         builder.UseSetting("BookingHost:AnonymousPerMinute", "1000000");
         builder.UseSetting("BookingHost:AuthenticatedPerMinute", "1000000");

@@ -72,7 +72,7 @@ public static partial class QueueEndpoints
             await reader.ReadAsync(c);
             return ReadToken(reader);
         }, cancellationToken: ct);
-        await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "queue.issued", location, result.Value), ct);
+        await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "queue.issued", location, PublicView(result.Value)), ct);
         ConsistencyTokens.Write(http, result.Token);
         return Results.Created($"/api/v1/queues/{location}/tokens/{result.Value.Number}", result.Value);
     }
@@ -138,7 +138,7 @@ public static partial class QueueEndpoints
                     : Problems.Conflict($"Token {number} of '{location}' today is not in a state that can become '{to}'.");
             }
 
-            await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "queue." + to, location, token), ct);
+            await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "queue." + to, location, PublicView(token)), ct);
             ConsistencyTokens.Write(http, result.Token);
             return Results.Ok(token);
         }
@@ -170,6 +170,12 @@ public static partial class QueueEndpoints
             return list;
         }, ConsistencyTokens.Read(http), ct);
 
+        // The waiting-room view is public: names are for the business's staff only.
+        if (!http.User.IsBusinessStaff())
+        {
+            tokens = tokens.Select(t => t with { CustomerName = null }).ToList();
+        }
+
         var served = tokens.Where(t => t is { Status: "completed", StartedAt: not null, FinishedAt: not null }).ToArray();
         var average = served.Length == 0 ? 15 : (int)Math.Ceiling(served.Average(t => (t.FinishedAt!.Value - t.StartedAt!.Value).TotalMinutes));
         var inService = tokens.Where(t => t.Status is "called" or "serving").ToArray();
@@ -178,6 +184,9 @@ public static partial class QueueEndpoints
             .ToArray();
         return Results.Ok(new QueueSnapshot(location, day, inService, waiting, served.Length, average));
     }
+
+    /// <summary>What a queue event shows to everyone watching the business (customers included): no names.</summary>
+    private static object PublicView(QueueTokenView token) => new { token.Number, token.Status, token.IssuedAt, token.CalledAt, token.StartedAt, token.FinishedAt };
 
     private static async Task<DateOnly> TodayAsync(TenantInfo tenant, BookingDeps deps, CancellationToken ct)
     {

@@ -33,14 +33,14 @@ public sealed record BookingView(Guid Id, Guid ServiceId, Guid ResourceId, Guid 
 /// <summary>One page of bookings; pass <see cref="NextCursor"/> as <c>cursor</c> for the next page.</summary>
 public sealed record BookingPage(IReadOnlyList<BookingView> Items, string? NextCursor);
 
-/// <summary>A walk-in queue token.</summary>
-public sealed record QueueTokenView(int Number, string CustomerName, string Status, DateTimeOffset IssuedAt, DateTimeOffset? CalledAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt);
+/// <summary>A walk-in queue token (<see cref="CustomerName"/> is shown to the business's staff only).</summary>
+public sealed record QueueTokenView(int Number, string? CustomerName, string Status, DateTimeOffset IssuedAt, DateTimeOffset? CalledAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt);
 
 /// <summary>A new walk-in.</summary>
 public sealed record IssueTokenRequest(string? CustomerName);
 
-/// <summary>A waiting token with its position and estimated wait.</summary>
-public sealed record WaitingTokenView(int Number, string CustomerName, int Position, int EstimatedWaitMinutes);
+/// <summary>A waiting token with its position and estimated wait (<see cref="CustomerName"/> for staff only).</summary>
+public sealed record WaitingTokenView(int Number, string? CustomerName, int Position, int EstimatedWaitMinutes);
 
 /// <summary>A queue at a glance.</summary>
 public sealed record QueueSnapshot(string Location, DateOnly Day, IReadOnlyList<QueueTokenView> InService, IReadOnlyList<WaitingTokenView> Waiting, int Served, int AverageServiceMinutes);

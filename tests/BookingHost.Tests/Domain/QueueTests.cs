@@ -87,6 +87,10 @@ public sealed class QueueTests(ServersFixture fixture)
         Assert.Equal([2, 3], waiting.Select(w => w.GetProperty("number").GetInt32()));
         Assert.Equal([1, 2], waiting.Select(w => w.GetProperty("position").GetInt32()));
         Assert.Equal([15, 30], waiting.Select(w => w.GetProperty("estimatedWaitMinutes").GetInt32()));
+        Assert.All(waiting, w => Assert.Equal(JsonValueKind.Null, w.GetProperty("customerName").ValueKind)); // public view: no names
+        staff.DefaultRequestHeaders.Add("X-Consistency-Token", called.Headers.GetValues("X-Consistency-Token").Single());
+        var forStaff = await staff.GetFromJsonAsync<JsonElement>("/api/v1/queues/chairs");
+        Assert.Equal(["C1", "C2"], forStaff.GetProperty("waiting").EnumerateArray().Select(w => w.GetProperty("customerName").GetString()));
     }
 
     [Fact]
