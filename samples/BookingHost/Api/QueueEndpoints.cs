@@ -38,9 +38,9 @@ public static partial class QueueEndpoints
 
     private static async Task<IResult> IssueAsync(HttpContext http, string location, IssueTokenRequest body, BookingDeps deps, CancellationToken ct)
     {
-        if (!LocationPattern().IsMatch(location))
+        if (BadLocation(location) is { } badLocation)
         {
-            return Problems.Validation(("location", "location is 1 to 40 characters of a-z, 0-9 and '-'."));
+            return badLocation;
         }
 
         if (Text.Check(body.CustomerName, "customerName", 100) is { } nameError)
@@ -79,9 +79,9 @@ public static partial class QueueEndpoints
 
     private static async Task<IResult> TransitionAsync(HttpContext http, string location, int? number, string to, BookingDeps deps, IDistributedLockProvider locks, CancellationToken ct)
     {
-        if (!LocationPattern().IsMatch(location))
+        if (BadLocation(location) is { } badLocation)
         {
-            return Problems.Validation(("location", "location is 1 to 40 characters of a-z, 0-9 and '-'."));
+            return badLocation;
         }
 
         var tenant = http.GetRequiredTenant();
@@ -146,9 +146,9 @@ public static partial class QueueEndpoints
 
     private static async Task<IResult> SnapshotAsync(HttpContext http, string location, BookingDeps deps, CancellationToken ct)
     {
-        if (!LocationPattern().IsMatch(location))
+        if (BadLocation(location) is { } badLocation)
         {
-            return Problems.Validation(("location", "location is 1 to 40 characters of a-z, 0-9 and '-'."));
+            return badLocation;
         }
 
         var tenant = http.GetRequiredTenant();
@@ -202,6 +202,9 @@ public static partial class QueueEndpoints
         r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
         r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
         r.IsDBNull(6) ? null : r.GetFieldValue<DateTimeOffset>(6));
+
+    private static IResult? BadLocation(string location)
+        => LocationPattern().IsMatch(location) ? null : Problems.Validation(("location", "location is 1 to 40 characters of a-z, 0-9 and '-'."));
 
     [GeneratedRegex("^[a-z0-9-]{1,40}$")]
     private static partial Regex LocationPattern();
