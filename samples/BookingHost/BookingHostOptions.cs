@@ -33,6 +33,12 @@ public sealed class BookingHostOptions
     /// <summary>Gets or sets the requests per minute of a signed-in user.</summary>
     public int AuthenticatedPerMinute { get; set; } = 1000;
 
-    /// <summary>Gets or sets the requests per minute of a premium user.</summary>
+    /// <summary>Gets or sets the requests per minute of a premium user (a premium business's staff included).</summary>
     public int PremiumPerMinute { get; set; } = 5000;
+
+    /// <summary>Gets or sets the requests per day shared by all signed-in staff of a business on the basic plan.</summary>
+    public int BasicBusinessPerDay { get; set; } = 200_000;
+
+    /// <summary>Gets or sets the requests per day shared by all signed-in staff of a business on the premium plan.</summary>
+    public int PremiumBusinessPerDay { get; set; } = 2_000_000;
 }

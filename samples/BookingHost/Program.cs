@@ -60,7 +60,14 @@ builder.Services.AddScalingRateLimit(o =>
     o.KeyPrefix = settings.RateLimitKeyPrefix;
     o.AnonymousTier = new RateLimitTier("anonymous", settings.AnonymousPerMinute, TimeSpan.FromMinutes(1));
     o.AuthenticatedTier = new RateLimitTier("authenticated", settings.AuthenticatedPerMinute, TimeSpan.FromMinutes(1));
-    o.Plans["premium"] = new RateLimitPlan(new RateLimitTier("premium", settings.PremiumPerMinute, TimeSpan.FromMinutes(1)));
+    o.Plans["basic"] = new RateLimitPlan(o.AuthenticatedTier)
+    {
+        TenantQuota = new RateLimitTier("business-basic-daily", settings.BasicBusinessPerDay, TimeSpan.FromDays(1)),
+    };
+    o.Plans["premium"] = new RateLimitPlan(new RateLimitTier("premium", settings.PremiumPerMinute, TimeSpan.FromMinutes(1)))
+    {
+        TenantQuota = new RateLimitTier("business-premium-daily", settings.PremiumBusinessPerDay, TimeSpan.FromDays(1)),
+    };
 });
 
 // BookingHost's areas.

@@ -97,6 +97,8 @@ public sealed class BookingApp : WebApplicationFactory<Program>
         builder.UseSetting("BookingHost:AnonymousPerMinute", "1000000");
         builder.UseSetting("BookingHost:AuthenticatedPerMinute", "1000000");
         builder.UseSetting("BookingHost:PremiumPerMinute", "1000000");
+        builder.UseSetting("BookingHost:BasicBusinessPerDay", "100000000");
+        builder.UseSetting("BookingHost:PremiumBusinessPerDay", "100000000");
         _configure?.Invoke(builder);
     }
 }

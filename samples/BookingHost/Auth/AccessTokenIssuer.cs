@@ -2,6 +2,8 @@ using System.Security.Claims;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Scaling.Tenancy;
+using Scaling.Tenancy.Sharding;
 
 namespace BookingHost.Auth;
 
@@ -11,8 +13,11 @@ namespace BookingHost.Auth;
 /// <param name="TokenId">Its <c>jti</c>.</param>
 public sealed record AccessToken(string Token, DateTimeOffset ExpiresAt, string TokenId);
 
-/// <summary>Issues signed short-lived access tokens (HMAC-SHA256).</summary>
-public sealed class AccessTokenIssuer(IOptions<JwtOptions> options, TimeProvider time)
+/// <summary>
+/// Issues signed short-lived access tokens (HMAC-SHA256). A staff member's or owner's token carries their business's
+/// plan (from the shard map) unless the user has a plan of their own, so rate limits follow the tenant's plan.
+/// </summary>
+public sealed class AccessTokenIssuer(IOptions<JwtOptions> options, TimeProvider time, ShardMap map)
 {
     private readonly JsonWebTokenHandler _handler = new();
 
@@ -25,6 +30,11 @@ public sealed class AccessTokenIssuer(IOptions<JwtOptions> options, TimeProvider
     public AccessToken Issue(Guid userId, string role, string? tenant, string? plan = null)
     {
         var o = options.Value;
+        if (plan is null && tenant is not null && TenantId.TryParse(tenant, out var business) && map.TryGetTenant(business, out var placement))
+        {
+            plan = placement.Plan;
+        }
+
         var now = time.GetUtcNow();
         var expires = now + o.AccessTokenLifetime;
         var jti = Guid.NewGuid().ToString("N");

@@ -162,7 +162,8 @@ public sealed class AuthFlowTests(ServersFixture fixture)
         // Signed with another key.
         var forgedIssuer = new BookingHost.Auth.AccessTokenIssuer(
             Microsoft.Extensions.Options.Options.Create(new BookingHost.Auth.JwtOptions { SigningKey = "an-attacker-key-that-is-long-enough-0123456789" }),
-            TimeProvider.System);
+            TimeProvider.System,
+            app.Router.Map);
         var forged = forgedIssuer.Issue(Guid.NewGuid(), "platform-admin", null).Token;
         using (var response = await client.GetAsync("/api/v1/auth/me", forged))
         {

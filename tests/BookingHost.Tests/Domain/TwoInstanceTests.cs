@@ -102,6 +102,13 @@ public sealed class TwoInstanceTests(ServersFixture fixture)
         Assert.Equal(10, statuses.Count(s => s == HttpStatusCode.OK));
         Assert.Equal(6, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
         Assert.NotNull(rejected!.Headers.RetryAfter);
+
+        // Tiers: a premium business's staff count under the premium tier and their business's daily quota.
+        var premium = await a.CreateBusinessAsync("shard-2", plan: "premium");
+        using var staff = await a.ClientFor(premium, a.Token(BookingHost.Auth.BookingRoles.Staff, premium)).GetAsync("/api/v1/services");
+        var policies = string.Join(", ", staff.Headers.GetValues("RateLimit-Policy"));
+        Assert.Contains("\"premium\"", policies, StringComparison.Ordinal);
+        Assert.Contains("\"business-premium-daily\"", policies, StringComparison.Ordinal);
         Assert.Equal("application/problem+json", rejected.Content.Headers.ContentType?.MediaType);
         rejected.Dispose();
     }
