@@ -245,23 +245,14 @@ public static class BookingEndpoints
             return Problems.Validation(("limit", "limit must be between 1 and 100."));
         }
 
-        DateTimeOffset? fromTime = null, toTime = null;
-        if (from is not null && !DateTimeOffset.TryParse(from, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var f))
+        if (!TryParseTime(from, out var fromTime))
         {
             return Problems.Validation(("from", "from must be an ISO 8601 date or date and time."));
         }
-        else if (from is not null)
-        {
-            fromTime = DateTimeOffset.Parse(from, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-        }
 
-        if (to is not null && !DateTimeOffset.TryParse(to, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
+        if (!TryParseTime(to, out var toTime))
         {
             return Problems.Validation(("to", "to must be an ISO 8601 date or date and time."));
-        }
-        else if (to is not null)
-        {
-            toTime = DateTimeOffset.Parse(to, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
         }
 
         (DateTimeOffset At, Guid Id)? after = null;
@@ -384,6 +375,23 @@ public static class BookingEndpoints
         await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "booking." + status, null, booking), ct);
         ConsistencyTokens.Write(http, result.Token);
         return Results.Ok(booking);
+    }
+
+    private static bool TryParseTime(string? text, out DateTimeOffset? time)
+    {
+        time = null;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+        {
+            return false;
+        }
+
+        time = parsed;
+        return true;
     }
 
     private static bool CanSee(HttpContext http, BookingView booking)

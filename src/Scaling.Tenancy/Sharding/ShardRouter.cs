@@ -164,7 +164,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
         Func<NpgsqlConnection, CancellationToken, Task<T>> read,
         ShardConsistencyToken? token = null,
         CancellationToken cancellationToken = default)
-        => ReadCoreAsync(tenantId, read, token, onPrimary: false, cancellationToken);
+        => ReadCoreAsync(tenantId, read, token, primaryOnly: false, cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="read"/> as the tenant on the primary of its shard: for reads that must see every committed
@@ -178,18 +178,19 @@ public sealed partial class ShardRouter : IAsyncDisposable
     /// <exception cref="TenantNotFoundException">No such tenant.</exception>
     /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
     public Task<T> ReadFromPrimaryAsync<T>(TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken = default)
-        => ReadCoreAsync(tenantId, read, null, onPrimary: true, cancellationToken);
+        => ReadCoreAsync(tenantId, read, null, primaryOnly: true, cancellationToken);
 
     private async Task<T> ReadCoreAsync<T>(
         TenantId tenantId,
         Func<NpgsqlConnection, CancellationToken, Task<T>> read,
         ShardConsistencyToken? token,
-        bool onPrimary,
+        bool primaryOnly,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var placement = await RouteAsync(tenantId, cancellationToken);
+        var onPrimary = primaryOnly;
         for (var attempt = 1; ; attempt++)
         {
             var entry = GetEntry(placement.ShardId);
@@ -209,7 +210,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
             catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
             {
                 var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary);
-                onPrimary = ReferenceEquals(next, placement) || next.ShardId == placement.ShardId;
+                onPrimary = primaryOnly || next.ShardId == placement.ShardId;
                 placement = next;
             }
             catch (Exception e) when (e is PrimaryUnavailableException or ReadCapacityExceededException

@@ -49,6 +49,20 @@ public sealed class BookingFlowTests(ServersFixture fixture)
         var elsewhere = await anonymous.GetFromJsonAsync<JsonElement>($"/api/v1/availability?serviceId={kit.ServiceId}&resourceId={kit.ResourceId}&date={day}");
         Assert.DoesNotContain(BusinessKit.Tomorrow(10), elsewhere.GetProperty("slots").EnumerateArray().Select(s => s.GetDateTimeOffset()));
 
+        // Keyset pagination: one booking per page, the cursor leads to the next and then to none.
+        using (var later = await kit.BookAsync(client, BusinessKit.Tomorrow(15)))
+        {
+            Assert.Equal(HttpStatusCode.Created, later.StatusCode);
+            client.DefaultRequestHeaders.Remove("X-Consistency-Token");
+            client.DefaultRequestHeaders.Add("X-Consistency-Token", later.Headers.GetValues("X-Consistency-Token").Single());
+        }
+
+        var page1 = await client.GetFromJsonAsync<JsonElement>("/api/v1/bookings?limit=1");
+        var page2 = await client.GetFromJsonAsync<JsonElement>($"/api/v1/bookings?limit=1&cursor={page1.GetProperty("nextCursor").GetString()}");
+        Assert.Equal(id, Assert.Single(page1.GetProperty("items").EnumerateArray()).GetProperty("id").GetGuid());
+        Assert.Equal(BusinessKit.Tomorrow(15), Assert.Single(page2.GetProperty("items").EnumerateArray()).GetProperty("startsAt").GetDateTimeOffset());
+        Assert.Equal(JsonValueKind.Null, page2.GetProperty("nextCursor").ValueKind);
+
         // Cancel frees the slot; staff complete another booking.
         using var cancelled = await client.PostAsync($"/api/v1/bookings/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);

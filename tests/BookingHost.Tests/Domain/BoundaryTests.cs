@@ -72,6 +72,7 @@ public sealed class BoundaryTests(ServersFixture fixture)
             ("oversized body", () => client.PostAsync("/api/v1/bookings", new StringContent("{\"notes\":\"" + new string('x', 100_000) + "\"}", Encoding.UTF8, "application/json")), HttpStatusCode.RequestEntityTooLarge),
             ("bad cursor", () => client.GetAsync("/api/v1/bookings?cursor=%27%3B%20DROP%20TABLE%20bookings%3B--"), HttpStatusCode.BadRequest),
             ("bad limit", () => client.GetAsync("/api/v1/bookings?limit=100000"), HttpStatusCode.BadRequest),
+            ("bad from", () => client.GetAsync("/api/v1/bookings?from=yesterday"), HttpStatusCode.BadRequest),
             ("unknown tenant", () => app.ClientFor(Scaling.Tenancy.TenantId.Parse("no-such-business-x"), kit.Customer()).GetAsync("/api/v1/services"), HttpStatusCode.NotFound),
             ("malformed tenant", () => { var c = app.CreateClient(); c.DefaultRequestHeaders.Add("X-Tenant", "Robert'); DROP TABLE bookings;--"); return c.GetAsync("/api/v1/services"); }, HttpStatusCode.BadRequest),
         };

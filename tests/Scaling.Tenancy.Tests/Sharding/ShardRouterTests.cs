@@ -77,6 +77,22 @@ public sealed class ShardRouterTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task ReadFromPrimaryAsync_reads_the_primary_as_the_tenant_even_when_a_replica_is_healthy()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        var other = TenancyTestKit.NewTenantId();
+        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Router.CreateTenantAsync(other, "basic", "shard-1");
+        await kit.InsertNoteAsync(table, tenant, "mine");
+        await kit.InsertNoteAsync(table, other, "not mine");
+
+        var read = await kit.Router.ReadFromPrimaryAsync(tenant, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body || ' ' || inet_server_port() FROM {table}", ct));
+        Assert.Equal([$"mine {Servers.Shard1Primary.Port}"], read);
+    }
+
+    [Fact]
     public async Task Outside_a_tenant_transaction_the_tenant_role_sees_no_rows()
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
