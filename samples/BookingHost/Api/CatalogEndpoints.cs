@@ -87,13 +87,9 @@ public static class CatalogEndpoints
             var service = new ServiceView(Guid.NewGuid(), body.Name!, body.DurationMinutes!.Value, body.PriceCents!.Value);
             var result = await router.WriteAsync(tenant, async (tx, c) =>
             {
-                await using var insert = new NpgsqlCommand("INSERT INTO services (tenant_id, id, name, duration_minutes, price_cents) VALUES ($1, $2, $3, $4, $5)", tx.Connection, tx);
-                insert.Parameters.Add(new() { Value = tenant.Value });
-                insert.Parameters.Add(new() { Value = service.Id });
-                insert.Parameters.Add(new() { Value = service.Name });
-                insert.Parameters.Add(new() { Value = service.DurationMinutes });
-                insert.Parameters.Add(new() { Value = service.PriceCents });
-                return await insert.ExecuteNonQueryAsync(c);
+                await using var batch = new NpgsqlBatch(tx.Connection, tx);
+                CatalogWrites.AddService(batch, tenant, service);
+                return await batch.ExecuteNonQueryAsync(c);
             }, cancellationToken: ct);
             await catalog.InvalidateAsync(tenant, ct);
             ConsistencyTokens.Write(http, result.Token);
@@ -140,23 +136,7 @@ public static class CatalogEndpoints
             var result = await router.WriteAsync(tenant, async (tx, c) =>
             {
                 await using var batch = new NpgsqlBatch(tx.Connection, tx);
-                var insert = new NpgsqlBatchCommand("INSERT INTO resources (tenant_id, id, name, kind) VALUES ($1, $2, $3, $4)");
-                insert.Parameters.Add(new() { Value = tenant.Value });
-                insert.Parameters.Add(new() { Value = resource.Id });
-                insert.Parameters.Add(new() { Value = resource.Name });
-                insert.Parameters.Add(new() { Value = resource.Kind });
-                batch.BatchCommands.Add(insert);
-                foreach (var h in hours)
-                {
-                    var hour = new NpgsqlBatchCommand("INSERT INTO working_hours (tenant_id, resource_id, weekday, opens, closes) VALUES ($1, $2, $3, $4, $5)");
-                    hour.Parameters.Add(new() { Value = tenant.Value });
-                    hour.Parameters.Add(new() { Value = resource.Id });
-                    hour.Parameters.Add(new() { Value = (short)h.Weekday });
-                    hour.Parameters.Add(new() { Value = h.Opens });
-                    hour.Parameters.Add(new() { Value = h.Closes });
-                    batch.BatchCommands.Add(hour);
-                }
-
+                CatalogWrites.AddResource(batch, tenant, resource);
                 return await batch.ExecuteNonQueryAsync(c);
             }, cancellationToken: ct);
             await catalog.InvalidateAsync(tenant, ct);

@@ -20,75 +20,57 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
 
     /// <summary>The business's settings, or <see langword="null"/> when its business row is missing.</summary>
     public ValueTask<BusinessView?> GetBusinessAsync(TenantInfo tenant, CancellationToken cancellationToken)
-        => cache.GetOrCreateAsync(
-            TenantCacheKeys.Key(tenant.Id.Value, "business"),
-            (Router: router, Tenant: tenant),
-            static (state, ct) => new ValueTask<BusinessView?>(state.Router.ReadFromPrimaryAsync(state.Tenant.Id, async (c, ct2) =>
-            {
-                await using var command = new NpgsqlCommand("SELECT name, time_zone, slot_minutes FROM businesses", c);
-                await using var reader = await command.ExecuteReaderAsync(ct2);
-                return await reader.ReadAsync(ct2) ? new BusinessView(state.Tenant.Id.Value, reader.GetString(0), reader.GetString(1), reader.GetInt32(2), state.Tenant.Plan) : null;
-            }, ct)),
-            Entry,
-            [CatalogTag(tenant.Id)],
-            cancellationToken);
+        => CachedAsync(tenant.Id, "business", async (c, ct) =>
+        {
+            await using var command = new NpgsqlCommand("SELECT name, time_zone, slot_minutes FROM businesses", c);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            return await reader.ReadAsync(ct) ? new BusinessView(tenant.Id.Value, reader.GetString(0), reader.GetString(1), reader.GetInt32(2), tenant.Plan) : null;
+        }, cancellationToken);
 
     /// <summary>The business's active services.</summary>
     public ValueTask<List<ServiceView>> GetServicesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => cache.GetOrCreateAsync(
-            TenantCacheKeys.Key(tenant.Value, "services"),
-            (Router: router, Tenant: tenant),
-            static (state, ct) => new ValueTask<List<ServiceView>>(state.Router.ReadFromPrimaryAsync(state.Tenant, async (c, ct2) =>
+        => CachedAsync(tenant, "services", async (c, ct) =>
+        {
+            await using var command = new NpgsqlCommand("SELECT id, name, duration_minutes, price_cents FROM services WHERE active ORDER BY name, id", c);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            var list = new List<ServiceView>();
+            while (await reader.ReadAsync(ct))
             {
-                await using var command = new NpgsqlCommand("SELECT id, name, duration_minutes, price_cents FROM services WHERE active ORDER BY name, id", c);
-                await using var reader = await command.ExecuteReaderAsync(ct2);
-                var list = new List<ServiceView>();
-                while (await reader.ReadAsync(ct2))
-                {
-                    list.Add(new ServiceView(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3)));
-                }
+                list.Add(new ServiceView(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3)));
+            }
 
-                return list;
-            }, ct)),
-            Entry,
-            [CatalogTag(tenant)],
-            cancellationToken);
+            return list;
+        }, cancellationToken);
 
     /// <summary>The business's active resources with their working hours.</summary>
     public ValueTask<List<ResourceView>> GetResourcesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => cache.GetOrCreateAsync(
-            TenantCacheKeys.Key(tenant.Value, "resources"),
-            (Router: router, Tenant: tenant),
-            static (state, ct) => new ValueTask<List<ResourceView>>(state.Router.ReadFromPrimaryAsync(state.Tenant, async (c, ct2) =>
+        => CachedAsync(tenant, "resources", async (c, ct) =>
+        {
+            await using var command = new NpgsqlCommand(
+                """
+                SELECT r.id, r.name, r.kind, h.weekday, h.opens, h.closes
+                FROM resources r LEFT JOIN working_hours h ON h.tenant_id = r.tenant_id AND h.resource_id = r.id
+                WHERE r.active ORDER BY r.name, r.id, h.weekday
+                """,
+                c);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            var list = new List<ResourceView>();
+            while (await reader.ReadAsync(ct))
             {
-                await using var command = new NpgsqlCommand(
-                    """
-                    SELECT r.id, r.name, r.kind, h.weekday, h.opens, h.closes
-                    FROM resources r LEFT JOIN working_hours h ON h.tenant_id = r.tenant_id AND h.resource_id = r.id
-                    WHERE r.active ORDER BY r.name, r.id, h.weekday
-                    """,
-                    c);
-                await using var reader = await command.ExecuteReaderAsync(ct2);
-                var list = new List<ResourceView>();
-                while (await reader.ReadAsync(ct2))
+                var id = reader.GetGuid(0);
+                if (list.Count == 0 || list[^1].Id != id)
                 {
-                    var id = reader.GetGuid(0);
-                    if (list.Count == 0 || list[^1].Id != id)
-                    {
-                        list.Add(new ResourceView(id, reader.GetString(1), reader.GetString(2), new List<WorkingHoursView>()));
-                    }
-
-                    if (!reader.IsDBNull(3))
-                    {
-                        ((List<WorkingHoursView>)list[^1].Hours).Add(new WorkingHoursView(reader.GetInt16(3), reader.GetFieldValue<TimeOnly>(4), reader.GetFieldValue<TimeOnly>(5)));
-                    }
+                    list.Add(new ResourceView(id, reader.GetString(1), reader.GetString(2), new List<WorkingHoursView>()));
                 }
 
-                return list;
-            }, ct)),
-            Entry,
-            [CatalogTag(tenant)],
-            cancellationToken);
+                if (!reader.IsDBNull(3))
+                {
+                    ((List<WorkingHoursView>)list[^1].Hours).Add(new WorkingHoursView(reader.GetInt16(3), reader.GetFieldValue<TimeOnly>(4), reader.GetFieldValue<TimeOnly>(5)));
+                }
+            }
+
+            return list;
+        }, cancellationToken);
 
     /// <summary>Drops the cached catalog of a business on every instance.</summary>
     public ValueTask InvalidateAsync(TenantId tenant, CancellationToken cancellationToken) => cache.RemoveByTagAsync(CatalogTag(tenant), cancellationToken);
@@ -96,4 +78,14 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
     /// <summary>The business's time zone (a known zone: validated when set).</summary>
     public static TimeZoneInfo Zone(BusinessView business)
         => TimeZoneInfo.TryFindSystemTimeZoneById(business.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc;
+
+    /// <summary>One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant.</summary>
+    private ValueTask<T> CachedAsync<T>(TenantId tenant, string part, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+        => cache.GetOrCreateAsync(
+            TenantCacheKeys.Key(tenant.Value, part),
+            (Router: router, Tenant: tenant, Read: read),
+            static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Tenant, state.Read, ct)),
+            Entry,
+            [CatalogTag(tenant)],
+            cancellationToken);
 }

@@ -57,32 +57,14 @@ public sealed class DemoSeeder(BusinessDirectory directory, UserDirectory users,
             await using var batch = new NpgsqlBatch(tx.Connection, tx);
             foreach (var (service, minutes, cents) in services)
             {
-                var insert = new NpgsqlBatchCommand("INSERT INTO services (tenant_id, id, name, duration_minutes, price_cents) VALUES ($1, $2, $3, $4, $5)");
-                insert.Parameters.Add(new() { Value = id });
-                insert.Parameters.Add(new() { Value = Guid.NewGuid() });
-                insert.Parameters.Add(new() { Value = service });
-                insert.Parameters.Add(new() { Value = minutes });
-                insert.Parameters.Add(new() { Value = cents });
-                batch.BatchCommands.Add(insert);
+                CatalogWrites.AddService(batch, tenant, new ServiceView(Guid.NewGuid(), service, minutes, cents));
             }
 
+            var weekdays = Enumerable.Range(1, 6).Select(day => new WorkingHoursView(day, new TimeOnly(9, 0), new TimeOnly(17, 0))).ToArray();
             foreach (var person in staff)
             {
-                var resource = Guid.NewGuid();
-                var insert = new NpgsqlBatchCommand("INSERT INTO resources (tenant_id, id, name, kind) VALUES ($1, $2, $3, $4)");
-                insert.Parameters.Add(new() { Value = id });
-                insert.Parameters.Add(new() { Value = resource });
-                insert.Parameters.Add(new() { Value = person });
-                insert.Parameters.Add(new() { Value = person.StartsWith("Room", StringComparison.Ordinal) ? "room" : "staff" });
-                batch.BatchCommands.Add(insert);
-                for (short day = 1; day <= 6; day++)
-                {
-                    var hours = new NpgsqlBatchCommand("INSERT INTO working_hours (tenant_id, resource_id, weekday, opens, closes) VALUES ($1, $2, $3, '09:00', '17:00')");
-                    hours.Parameters.Add(new() { Value = id });
-                    hours.Parameters.Add(new() { Value = resource });
-                    hours.Parameters.Add(new() { Value = day });
-                    batch.BatchCommands.Add(hours);
-                }
+                var kind = person.StartsWith("Room", StringComparison.Ordinal) ? "room" : "staff";
+                CatalogWrites.AddResource(batch, tenant, new ResourceView(Guid.NewGuid(), person, kind, weekdays));
             }
 
             return await batch.ExecuteNonQueryAsync(c);

@@ -12,7 +12,7 @@ internal sealed class MigrationHistory
     {
         Schema = schema;
         Table = table;
-        QualifiedName = $"\"{schema}\".\"{table}\"";
+        QualifiedName = Sharding.Sql.Identifier(schema) + "." + Sharding.Sql.Identifier(table);
         LockKey = ComputeLockKey(schema, table);
         CreateSql = $"""
             CREATE TABLE IF NOT EXISTS {QualifiedName} (
