@@ -50,9 +50,6 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         }
     }
 
-    /// <summary>Raised after the cached map changed (a load found a new epoch). Handlers must be quick and must not throw.</summary>
-    public event Action<ShardMap>? Changed;
-
     /// <summary>Gets the epoch of the cached map; 0 before the first load.</summary>
     public long Epoch => _snapshot?.Epoch ?? 0;
 
@@ -340,7 +337,6 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
             TenancyInstruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "loaded"));
             TenancyLog.MapLoaded(_logger, epoch, shards.Count, tenants.Count, reason);
-            Changed?.Invoke(this);
             return true;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidCastException or FormatException)
