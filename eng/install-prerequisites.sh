@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the tests and the local run need when it is missing: redis-server, and PostgreSQL
-# (with contrib, for btree_gist) when no PostgreSQL server is installed. Needs the .NET 10 SDK.
+# Installs what the tests, the load test and the local run need when it is missing: redis-server, nginx (the load
+# test's reverse proxy), and PostgreSQL (with contrib, for btree_gist) when no PostgreSQL server is installed.
+# Needs the .NET 10 SDK.
 set -euo pipefail
 
 missing=()
 if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
   missing+=(redis-server)
+fi
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  missing+=(nginx-light)
 fi
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null 2>&1; then
   missing+=(postgresql postgresql-contrib)

@@ -18,6 +18,19 @@ dotnet test Scaling.sln -c Release --no-build --nologo --logger "trx" --logger "
 
 bash eng/package-smoke.sh || status=$?
 
+# The load test's smoke run (seconds, small numbers): two instances behind nginx, every invariant checked in
+# PostgreSQL, any unexpected answer fails it. Full runs are manual (docs/benchmarks.md).
+smoke=0
+rm -rf artifacts/loadtest/smoke
+LOADTEST_NO_BUILD=1 bash eng/load-test.sh --smoke --out artifacts/loadtest/smoke >artifacts/loadtest-smoke.log 2>&1 || smoke=$?
+if [ "$smoke" -eq 0 ]; then
+  echo "load test smoke run: passed, every invariant holds; $(grep -m1 '^| all |' artifacts/loadtest-smoke.log)"
+else
+  echo "load test smoke run: FAILED (exit code ${smoke}); its output:" >&2
+  tail -60 artifacts/loadtest-smoke.log >&2
+  status=1
+fi
+
 # One summary line over every test project (from the TRX files).
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do

@@ -27,6 +27,7 @@ public sealed class TestServers : IAsyncDisposable
     private const int MaxPortAttempts = 3;
     private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
     private readonly List<ServerProcess> _all = [];
+    private readonly List<int> _external = [];
     private readonly Lock _pidsLock = new();
     private Watchdog? _watchdog;
     private int _disposed;
@@ -113,6 +114,22 @@ public sealed class TestServers : IAsyncDisposable
         ["ConnectionStrings__RedisLockMasters"] = string.Join(',', Redis.Select(r => r.EndPoint)),
         ["SCALING_SERVERS_MANIFEST"] = Path.Combine(RootDirectory, ManifestFileName),
     };
+
+    /// <summary>
+    /// Adds a process the caller started (e.g. an application under test, a proxy) to the set's watchdog: if this
+    /// process dies without tearing the set down, the watchdog kills it with the servers. Stopping it normally is still
+    /// the caller's job.
+    /// </summary>
+    public void TrackExternalProcess(int processId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(processId);
+        lock (_pidsLock)
+        {
+            _external.Add(processId);
+        }
+
+        WritePidsFile();
+    }
 
     /// <summary>Kills every server, stops the watchdog and removes the temporary folder.</summary>
     public async ValueTask DisposeAsync()
@@ -258,7 +275,7 @@ public sealed class TestServers : IAsyncDisposable
                 return;
             }
 
-            var pids = _all.SelectMany(s => s.TrackedProcessIds()).Distinct()
+            var pids = _all.SelectMany(s => s.TrackedProcessIds()).Concat(_external).Distinct()
                 .Select(pid => pid.ToString(CultureInfo.InvariantCulture));
             var path = Path.Combine(RootDirectory, "pids");
             File.WriteAllLines(path + ".tmp", pids);

@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace Scaling.LoadTest;
+
+/// <summary>
+/// Counters read from every instance's <c>/metrics</c> (Prometheus text), summed over the instances, so a run can
+/// report what only the hosts know: the cache hit rate by tier.
+/// </summary>
+internal sealed class HostMetrics
+{
+    private readonly Dictionary<string, double> _series;
+
+    private HostMetrics(Dictionary<string, double> series) => _series = series;
+
+    public static async Task<HostMetrics> ScrapeAsync(IEnumerable<Uri> hosts, CancellationToken cancellationToken)
+    {
+        var series = new Dictionary<string, double>(StringComparer.Ordinal);
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var host in hosts)
+        {
+            var text = await client.GetStringAsync(new Uri(host, "/metrics"), cancellationToken);
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.Length == 0 || line[0] == '#')
+                {
+                    continue;
+                }
+
+                var space = line.LastIndexOf(' ');
+                if (space > 0 && double.TryParse(line.AsSpan(space + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                {
+                    var key = line[..space];
+                    series[key] = series.GetValueOrDefault(key) + value;
+                }
+            }
+        }
+
+        return new HostMetrics(series);
+    }
+
+    /// <summary>The sum of the series of <paramref name="name"/> whose labels include every one of <paramref name="labels"/>.</summary>
+    public double Sum(string name, params string[] labels)
+        => _series.Where(pair => (pair.Key == name || pair.Key.StartsWith(name + "{", StringComparison.Ordinal)) && labels.All(pair.Key.Contains))
+            .Sum(pair => pair.Value);
+
+    /// <summary>The change of a sum between two scrapes.</summary>
+    public static double Delta(HostMetrics before, HostMetrics after, string name, params string[] labels)
+        => after.Sum(name, labels) - before.Sum(name, labels);
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Scaling.LoadTest;
+
+/// <summary>Everything a finished run reports.</summary>
+internal sealed record RunResult
+{
+    public required LoadTestOptions Options { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required double MeasuredSeconds { get; init; }
+
+    /// <summary>When the measured window started, in <see cref="Recorder"/> ticks.</summary>
+    public required long MeasureStartTicks { get; init; }
+
+    public required IReadOnlyList<KindStats> Requests { get; init; }
+
+    public required long BookingsCreated { get; init; }
+
+    public required long StaleReads { get; init; }
+
+    public required long ReadsChecked { get; init; }
+
+    public required int StreamsOpen { get; init; }
+
+    public required long StreamConnectFailures { get; init; }
+
+    public required long StreamDrops { get; init; }
+
+    public required long Deliveries { get; init; }
+
+    public required Percentiles DeliveryLatency { get; init; }
+
+    public required double? CacheHitRate { get; init; }
+
+    public required double? CacheL1HitRate { get; init; }
+
+    public required IReadOnlyDictionary<string, double> CoresUsed { get; init; }
+
+    public required IReadOnlyList<(Phase Phase, IReadOnlyList<KindStats> Rows)> Phases { get; init; }
+
+    public required IReadOnlyList<InvariantResult> Invariants { get; init; }
+
+    public bool InvariantsHold => Invariants.All(i => i.Holds) && StaleReads == 0;
+
+    public long Errors => Requests.Single(r => r.Name == "all").Errors;
+}
+
+/// <summary>Writes a run's report: <c>summary.md</c> (also printed), <c>summary.json</c> and the time series as CSV.</summary>
+internal static class Report
+{
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerOptions.Web)
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static string Markdown(RunResult run)
+    {
+        var o = run.Options;
+        var text = new StringBuilder();
+        void Line(string line = "") => text.Append(line).Append('\n');
+        string Ms(double value) => double.IsNaN(value) ? "–" : value.ToString(value < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
+
+        Line($"# BookingHost load test, {run.StartedAt:yyyy-MM-dd HH:mm} UTC");
+        Line();
+        Line($"- Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}.");
+        Line($"- Load: {(o.OpenLoop ? $"open loop at {o.Rate:0} requests/s (at most {o.Clients} in flight)" : $"closed loop, {o.Clients} clients" + (o.Think > TimeSpan.Zero ? $", {o.Think.TotalMilliseconds:0} ms think time" : string.Empty))}; "
+            + $"{o.Duration.TotalSeconds:0} s measured after {o.Warmup.TotalSeconds:0} s of warm-up; {o.EventStreams} event streams.");
+        Line($"- System: {o.Instances} BookingHost instance(s) behind nginx; {o.Tenants} businesses on 2 shards (shard 1 with a streaming replica), {o.Resources} resources each; {o.Accounts} customer accounts.");
+        Line($"- Mix: {string.Join(", ", o.Mix.Where(m => m.Value > 0).Select(m => $"{m.Key.ToString().ToLowerInvariant()} {m.Value}"))}; {o.Hot:P0} of bookings aim at 4 popular slots.");
+        if (o.Fault)
+        {
+            Line($"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
+        }
+
+        Line();
+        Line("## Requests");
+        Line();
+        Line("| operation | requests | per second | p50 ms | p95 ms | p99 ms | max ms | errors | answers |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var row in run.Requests)
+        {
+            Line($"| {row.Name} | {row.Count} | {row.PerSecond:0.0} | {Ms(row.Latency.P50)} | {Ms(row.Latency.P95)} | {Ms(row.Latency.P99)} | {Ms(row.Latency.Max)} | {row.Errors} | {Statuses(row.Statuses)} |");
+        }
+
+        Line();
+        Line($"- Booking writes (201): {run.BookingsCreated / run.MeasuredSeconds:0.0}/s; availability reads: {run.Requests.FirstOrDefault(r => r.Name == nameof(RequestKind.Availability))?.PerSecond ?? 0:0.0}/s.");
+        Line($"- Read-your-writes: {run.ReadsChecked} reads carried a consistency token after the account's own booking; {run.StaleReads} missed it.");
+        Line($"- Cache hit rate (hosts' `scaling.cache` counters, measured window): {Rate(run.CacheHitRate)} overall, {Rate(run.CacheL1HitRate)} in L1.");
+        Line($"- Event streams: {run.StreamsOpen} open at the end, {run.StreamConnectFailures} failed to open, {run.StreamDrops} dropped and reopened; "
+            + $"{run.Deliveries} events delivered ({run.Deliveries / run.MeasuredSeconds:0}/s), latency p50 {Ms(run.DeliveryLatency.P50)} ms, p95 {Ms(run.DeliveryLatency.P95)} ms, p99 {Ms(run.DeliveryLatency.P99)} ms, max {Ms(run.DeliveryLatency.Max)} ms.");
+        Line($"- CPU (cores used on average over the measured window): {string.Join(", ", run.CoresUsed.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:0.00}"))}.");
+
+        if (run.Phases.Count > 0)
+        {
+            Line();
+            Line("## Fault phases");
+            Line();
+            Line("| phase | seconds | requests/s | errors | p50 ms | p99 ms | max ms | error answers |");
+            Line("|---|---|---:|---:|---:|---:|---:|---|");
+            foreach (var (phase, rows) in run.Phases)
+            {
+                var all = rows.Single(r => r.Name == "all");
+                var errors = rows.Where(r => r.Name != "all" && r.Errors > 0).Select(r => $"{r.Name}: {Statuses(r.ErrorAnswers)}");
+                Line($"| {phase.Name} | {Recorder.Seconds(phase.StartTicks - run.MeasureStartTicks):0}–{Recorder.Seconds(phase.EndTicks - run.MeasureStartTicks):0} | {all.PerSecond:0.0} | {all.Errors} | {Ms(all.Latency.P50)} | {Ms(all.Latency.P99)} | {Ms(all.Latency.Max)} | {string.Join("; ", errors)} |");
+            }
+        }
+
+        Line();
+        Line("## Invariants (checked in PostgreSQL after the run)");
+        Line();
+        Line("| invariant | checked | violations | detail | |");
+        Line("|---|---:|---:|---|---|");
+        foreach (var invariant in run.Invariants)
+        {
+            Line($"| {invariant.Name} | {invariant.Checked} | {invariant.Violations} | {invariant.Detail} | {(invariant.Holds ? "holds" : "**BROKEN**")} |");
+        }
+
+        Line($"| read-your-writes (token reads showing the account's own booking) | {run.ReadsChecked} | {run.StaleReads} | | {(run.StaleReads == 0 ? "holds" : "**BROKEN**")} |");
+        Line();
+        Line(run.InvariantsHold ? "Result: **every invariant holds**." : "Result: **AN INVARIANT IS BROKEN**.");
+        return text.ToString();
+    }
+
+    public static async Task WriteAsync(RunResult run, string directory, Recorder recorder, long from, long to, CancellationToken cancellationToken)
+    {
+        var samples = recorder.Samples();
+        await File.WriteAllTextAsync(Path.Combine(directory, "summary.md"), Markdown(run), cancellationToken);
+        var json = JsonSerializer.Serialize(
+            new
+            {
+                run.StartedAt,
+                options = new
+                {
+                    run.Options.Clients,
+                    durationSeconds = run.Options.Duration.TotalSeconds,
+                    warmupSeconds = run.Options.Warmup.TotalSeconds,
+                    run.Options.Rate,
+                    run.Options.EventStreams,
+                    run.Options.Tenants,
+                    run.Options.Resources,
+                    run.Options.Accounts,
+                    mix = run.Options.Mix.ToDictionary(m => m.Key.ToString(), m => m.Value),
+                    run.Options.Hot,
+                    run.Options.Instances,
+                    run.Options.Fault,
+                },
+                run.MeasuredSeconds,
+                run.Requests,
+                run.BookingsCreated,
+                run.StaleReads,
+                run.ReadsChecked,
+                streams = new { open = run.StreamsOpen, connectFailures = run.StreamConnectFailures, drops = run.StreamDrops, run.Deliveries, latency = run.DeliveryLatency },
+                run.CacheHitRate,
+                run.CacheL1HitRate,
+                run.CoresUsed,
+                phases = run.Phases.Select(p => new { p.Phase.Name, start = Recorder.Seconds(p.Phase.StartTicks - from), end = Recorder.Seconds(p.Phase.EndTicks - from), p.Rows }),
+                run.Invariants,
+                invariantsHold = run.InvariantsHold,
+            },
+            JsonOptions);
+        await File.WriteAllTextAsync(Path.Combine(directory, "summary.json"), json, cancellationToken);
+
+        var series = new StringBuilder("second,kind,requests,errors,p50_ms,p99_ms\n");
+        foreach (var (second, kind, count, errors, p50, p99) in Statistics.PerSecond(samples, from, to))
+        {
+            series.Append(CultureInfo.InvariantCulture, $"{second},{kind},{count},{errors},{p50:0.###},{p99:0.###}\n");
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(directory, "requests.csv"), series.ToString(), cancellationToken);
+
+        var deliveries = new StringBuilder("second,events,p50_ms,p99_ms\n");
+        foreach (var (second, count, p50, p99) in Statistics.DeliveriesPerSecond(recorder.Deliveries(), from, to))
+        {
+            deliveries.Append(CultureInfo.InvariantCulture, $"{second},{count},{p50:0.###},{p99:0.###}\n");
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(directory, "events.csv"), deliveries.ToString(), cancellationToken);
+
+        var phases = new StringBuilder("name,start_s,end_s\n");
+        foreach (var (phase, _) in run.Phases)
+        {
+            phases.Append(CultureInfo.InvariantCulture, $"{phase.Name},{Recorder.Seconds(phase.StartTicks - from):0.0},{Recorder.Seconds(phase.EndTicks - from):0.0}\n");
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(directory, "phases.csv"), phases.ToString(), cancellationToken);
+
+        var percentiles = new StringBuilder("kind,p50_ms,p95_ms,p99_ms,max_ms\n");
+        foreach (var row in run.Requests)
+        {
+            percentiles.Append(CultureInfo.InvariantCulture, $"{row.Name},{row.Latency.P50:0.###},{row.Latency.P95:0.###},{row.Latency.P99:0.###},{row.Latency.Max:0.###}\n");
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(directory, "percentiles.csv"), percentiles.ToString(), cancellationToken);
+    }
+
+    private static string Rate(double? rate) => rate is { } r && !double.IsNaN(r) ? r.ToString("P1", CultureInfo.InvariantCulture) : "–";
+
+    private static string Statuses(IReadOnlyDictionary<string, long> statuses) => string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"));
+}
