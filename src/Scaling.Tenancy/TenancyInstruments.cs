@@ -11,7 +11,7 @@ internal static class TenancyInstruments
     public static readonly Meter Meter = new(MeterName, typeof(TenancyInstruments).Assembly.GetName().Version?.ToString());
 
     public static readonly Counter<long> MapLoads = Meter.CreateCounter<long>(
-        "scaling.tenancy.map.loads", "{load}", "Loads of the shard map from the metadata database, by reason (startup, push, periodic, stale_route, change) and outcome.");
+        "scaling.tenancy.map.loads", "{load}", "Loads of the shard map from the metadata database, by reason (startup, push, periodic, stale_route, unknown_tenant, change) and outcome.");
 
     public static readonly Counter<long> StaleRoutes = Meter.CreateCounter<long>(
         "scaling.tenancy.routes.stale", "{route}", "Routes made from a stale map that the shard refused (the shard does not own the tenant) and that were corrected by a refresh.");

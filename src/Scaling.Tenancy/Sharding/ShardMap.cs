@@ -26,6 +26,8 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private volatile Snapshot? _snapshot;
     private Task<bool>? _loading;
+    private Task<bool>? _missRefresh;
+    private long _missRefreshStarted;
     private Task? _refreshLoop;
     private Task? _started;
     private int _disposed;
@@ -107,9 +109,15 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         return false;
     }
 
-    /// <summary>Finds a tenant, loading the map first if it was never loaded.</summary>
+    /// <summary>
+    /// Finds a tenant, loading the map first if it was never loaded. A tenant the cached map does not have is looked up
+    /// once more after an epoch check, so a tenant created a moment ago through another instance (its push still on the
+    /// way) is found rather than reported missing. Those checks are shared: at most one per
+    /// <see cref="MissRefreshInterval"/> whatever the number of unknown ids asked for, so made-up ids cannot flood the
+    /// metadata database.
+    /// </summary>
     /// <param name="tenantId">The tenant.</param>
-    /// <param name="cancellationToken">Cancels a first load.</param>
+    /// <param name="cancellationToken">Cancels a first load or the wait for the check.</param>
     /// <returns>The placement, or <see langword="null"/> when no such tenant exists.</returns>
     /// <exception cref="TenantUnavailableException">The map was never loaded and the metadata database cannot be reached.</exception>
     public async ValueTask<TenantPlacement?> GetTenantAsync(TenantId tenantId, CancellationToken cancellationToken = default)
@@ -120,7 +128,13 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             await EnsureLoadedAsync(tenantId, cancellationToken);
         }
 
-        return TryGetTenant(tenantId, out var placement) ? placement : null;
+        if (TryGetTenant(tenantId, out var placement))
+        {
+            return placement;
+        }
+
+        await RefreshOnMissAsync(cancellationToken);
+        return TryGetTenant(tenantId, out placement) ? placement : null;
     }
 
     /// <inheritdoc />
@@ -179,6 +193,28 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
         await _metadata.DisposeAsync();
         _stopping.Dispose();
+    }
+
+    /// <summary>The least time between two epoch checks made because an unknown tenant was asked for (1 s).</summary>
+    internal static TimeSpan MissRefreshInterval { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Joins the running miss check, or the one that finished less than <see cref="MissRefreshInterval"/> ago, or starts one.</summary>
+    private Task<bool> RefreshOnMissAsync(CancellationToken cancellationToken)
+    {
+        Task<bool> check;
+        lock (_gate)
+        {
+            var now = Environment.TickCount64;
+            if (_missRefresh is null || (_missRefresh.IsCompleted && now - _missRefreshStarted >= (long)MissRefreshInterval.TotalMilliseconds))
+            {
+                _missRefreshStarted = now;
+                _missRefresh = _loading is { IsCompleted: false } running ? running : _loading = LoadAsync("unknown_tenant", throwOnFailure: false);
+            }
+
+            check = _missRefresh;
+        }
+
+        return check.WaitAsync(cancellationToken);
     }
 
     internal Task<bool> RefreshAsync(string reason, CancellationToken cancellationToken)

@@ -48,6 +48,45 @@ public sealed class ShardMapTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_tenant_created_through_another_instance_is_found_before_any_push_or_periodic_refresh_and_unknown_ids_stay_unknown()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        var options = TenancyTestKit.NewOptions(Servers, o =>
+        {
+            o.RedisConfiguration = null; // no push
+            o.RefreshInterval = TimeSpan.FromMinutes(10); // no periodic refresh within the test
+        });
+        options.MetadataSchema = a.Options.MetadataSchema;
+        await using var b = await TenancyTestKit.ConnectAsync(options);
+
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        Assert.False(b.Map.TryGetTenant(tenant, out _)); // B's cached map has not seen it
+
+        var found = await b.Map.FindAsync(tenant);
+        Assert.NotNull(found);
+        Assert.True(b.Map.TryGetTenant(tenant, out var placement));
+        Assert.Equal("shard-2", placement.ShardId);
+
+        // Unknown ids: still no tenant, and one shared check per interval (made-up ids cannot flood the metadata
+        // database): a tenant created right after such a check is not seen until the interval has passed.
+        await Task.Delay(TimeSpan.FromSeconds(1.1)); // let the interval of the lookup above pass
+        var burst = System.Diagnostics.Stopwatch.StartNew();
+        var unknown = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => b.Map.GetTenantAsync(TenancyTestKit.NewTenantId("missing")).AsTask()));
+        Assert.All(unknown, Assert.Null);
+        var second = TenancyTestKit.NewTenantId();
+        await a.Router.CreateTenantAsync(second, "basic", "shard-1");
+        var early = await b.Map.FindAsync(second);
+        if (burst.Elapsed < TimeSpan.FromSeconds(0.8))
+        {
+            Assert.Null(early); // within the interval of the burst's check: no new check
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        Assert.NotNull(await b.Map.FindAsync(second));
+    }
+
+    [Fact]
     public async Task A_route_from_a_stale_map_is_refused_by_the_shard_corrected_by_a_refresh_and_never_served_from_the_wrong_shard()
     {
         await using var a = await TenancyTestKit.StartAsync(Servers);
