@@ -110,7 +110,16 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     {
         try
         {
+            var pending = !operation.IsCompleted;
             var value = await operation.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            if (pending)
+            {
+                // StackExchange.Redis 1.2.6 with PreserveAsyncOrder (kept on for the backplane's ordered messages)
+                // completes every command on one ordered thread: leave it at once, so the caller's code (the rest of a
+                // request) never runs there and holds up every other reply of this connection.
+                await Task.Yield();
+            }
+
             if (_breaker.OnSuccess() is not null)
             {
                 CacheLog.DistributedRecovered(_logger);
