@@ -15,6 +15,8 @@ namespace Scaling.Benchmarks.Cache;
 /// <c>StringGetAsync</c> plus System.Text.Json deserialization of the same value.
 /// </summary>
 [MemoryDiagnoser]
+[GroupBenchmarksBy(BenchmarkDotNet.Configs.BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
 public class CacheBenchmarks
 {
     private static readonly Func<CancellationToken, ValueTask<Booking>> NeverCalled =
@@ -83,7 +85,7 @@ public class CacheBenchmarks
     }
 
     /// <summary>The baseline of an L2 hit: <c>GET</c> and deserialize.</summary>
-    [Benchmark]
+    [Benchmark(Baseline = true)]
     [BenchmarkCategory("L2")]
     public async Task<Booking> Raw_StringGet_Deserialize()
     {
