@@ -20,16 +20,21 @@ bash eng/package-smoke.sh || status=$?
 
 # The load test's smoke run (seconds, small numbers): two instances behind nginx, every invariant checked in
 # PostgreSQL, any unexpected answer fails it. Full runs are manual (docs/benchmarks.md).
-smoke=0
-rm -rf artifacts/loadtest/smoke
-LOADTEST_NO_BUILD=1 bash eng/load-test.sh --smoke --out artifacts/loadtest/smoke >artifacts/loadtest-smoke.log 2>&1 || smoke=$?
-if [ "$smoke" -eq 0 ]; then
-  echo "load test smoke run: passed, every invariant holds; $(grep -m1 '^| all |' artifacts/loadtest-smoke.log)"
-else
-  echo "load test smoke run: FAILED (exit code ${smoke}); its output:" >&2
-  tail -60 artifacts/loadtest-smoke.log >&2
-  status=1
-fi
+# Once with closed-loop clients, once on an open-loop schedule.
+for run in closed open; do
+  args=(--smoke --out "artifacts/loadtest/smoke-${run}")
+  if [ "$run" = open ]; then args+=(--rate 150); fi
+  rm -rf "artifacts/loadtest/smoke-${run}"
+  smoke=0
+  LOADTEST_NO_BUILD=1 bash eng/load-test.sh "${args[@]}" >"artifacts/loadtest-smoke-${run}.log" 2>&1 || smoke=$?
+  if [ "$smoke" -eq 0 ]; then
+    echo "load test smoke run (${run} loop): passed, every invariant holds; $(grep -m1 '^| all |' "artifacts/loadtest-smoke-${run}.log")"
+  else
+    echo "load test smoke run (${run} loop): FAILED (exit code ${smoke}); its output:" >&2
+    tail -60 "artifacts/loadtest-smoke-${run}.log" >&2
+    status=1
+  fi
+done
 
 # One summary line over every test project (from the TRX files).
 passed=0; failed=0; skipped=0

@@ -184,7 +184,12 @@ internal static class LoadRun
         while (recorder.Now < ticks)
         {
             var wait = Math.Min(Recorder.Seconds(ticks - recorder.Now), 5);
-            await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken);
+            await Task.Delay(TimeSpan.FromSeconds(Math.Max(wait, 0.001)), cancellationToken);
+            if (wait < 1)
+            {
+                continue; // the last moments before the mark: no progress line for a sliver of a second
+            }
+
             var (completed, errors) = (recorder.Completed, recorder.Errors);
             log.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {(completed - lastCompleted) / wait,8:0} requests/s, {errors - lastErrors} unexpected answers");
             (lastCompleted, lastErrors) = (completed, errors);

@@ -68,7 +68,7 @@ internal sealed class Workload
     private long _readsChecked;
 
     /// <summary>Runs until <paramref name="stop"/> fires; requests in flight then finish (or time out).</summary>
-    public Task RunAsync(CancellationToken stop) => _options.OpenLoop ? RunOpenLoopAsync(stop) : RunClosedLoopAsync(stop);
+    public Task RunAsync(CancellationToken stop) => _options.OpenLoop ? Task.Run(() => RunOpenLoopAsync(stop), CancellationToken.None) : RunClosedLoopAsync(stop);
 
     private Task RunClosedLoopAsync(CancellationToken stop)
     {
@@ -113,17 +113,15 @@ internal sealed class Workload
             var now = _recorder.Now;
             if (next > now)
             {
-                var wait = TimeSpan.FromSeconds(Recorder.Seconds(next - now));
-                if (wait > TimeSpan.FromMilliseconds(1))
+                // Sleep until the next start is due (timers tick in milliseconds: what falls due meanwhile starts
+                // together, each still timed from its own due time).
+                try
                 {
-                    try
-                    {
-                        await Task.Delay(wait, stop);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
+                    await Task.Delay(TimeSpan.FromSeconds(Math.Max(Recorder.Seconds(next - now), 0.001)), stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
                 }
 
                 continue;
