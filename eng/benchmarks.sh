@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every package's micro-benchmark suite, each against its baseline in the same run (BenchmarkDotNet), plus the
 # cross-instance cache invalidation latency:
-#   bash eng/benchmarks.sh          # short mode: BenchmarkDotNet's short job (about 10 minutes here)
+#   bash eng/benchmarks.sh          # short mode: BenchmarkDotNet's short job (6 minutes here)
 #   bash eng/benchmarks.sh full     # full mode: BenchmarkDotNet's default job (an hour or more)
 #   bash eng/benchmarks.sh short '*Redlock*'   # one suite
 # Suites that need servers start the test servers themselves. Results: artifacts/benchmarks/<mode>/summary.md
