@@ -60,6 +60,14 @@ internal sealed class Deployment : IAsyncDisposable
         }
 
         var nginx = FindNginx();
+        var files = OpenFileLimit();
+        if (options.EventStreams + options.Clients + 1024 > files || options.EventStreams + options.Clients > NginxConfig.Capacity(files))
+        {
+            throw new EnvironmentException(
+                $"{options.EventStreams} streams and {options.Clients} clients need more open files than this machine allows ({files} per process, 'ulimit -n'): "
+                + "use fewer (--sse, --clients) or raise the limit.");
+        }
+
         log.WriteLine("Starting PostgreSQL (shard 1 primary + replica, shard 2, metadata) and 3 Redis masters...");
         TestServers servers;
         try
@@ -172,7 +180,7 @@ internal sealed class Deployment : IAsyncDisposable
         var directory = Path.Combine(OutputDirectory, "nginx");
         Directory.CreateDirectory(directory);
         var port = FreePort(Address);
-        var config = NginxConfig.Create(directory, Address, port, HostUris, options.EventStreams + options.Clients);
+        var config = NginxConfig.Create(directory, Address, port, HostUris, options.EventStreams + options.Clients, OpenFileLimit());
         var path = Path.Combine(directory, "nginx.conf");
         await File.WriteAllTextAsync(path, config, cancellationToken);
         _nginx = ChildProcess.Start("nginx", nginx, ["-p", directory, "-c", path], new Dictionary<string, string>(), Path.Combine(OutputDirectory, "nginx.log"));
@@ -250,6 +258,14 @@ internal sealed class Deployment : IAsyncDisposable
         }
 
         throw new EnvironmentException("nginx is not installed: 'apt-get install -y nginx-light' (eng/load-test.sh installs it when missing).");
+    }
+
+    /// <summary>This process's open-file limit (what nginx and the instances inherit), from <c>/proc/self/limits</c>.</summary>
+    public static long OpenFileLimit()
+    {
+        var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        var fields = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields is { Length: > 0 } && long.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var soft) ? soft : 65536;
     }
 
     private static int FreePort(IPAddress address)

@@ -11,11 +11,25 @@ namespace Scaling.LoadTest;
 /// </summary>
 internal static class NginxConfig
 {
-    public static string Create(string directory, IPAddress address, int port, IReadOnlyList<Uri> upstreams, int expectedConnections)
+    /// <summary>The most nginx worker processes a run starts.</summary>
+    public const int MaxWorkers = 8;
+
+    /// <summary>How many client connections nginx can carry under <paramref name="fileLimit"/> open files per process.</summary>
+    public static long Capacity(long fileLimit) => ((Math.Max(1024, fileLimit - 512) * MaxWorkers / 13 * 10) - 1024) / 2;
+
+    /// <summary>
+    /// The configuration for <paramref name="expectedConnections"/> client connections, with as many worker processes as
+    /// the open-file limit (<paramref name="fileLimit"/>, inherited by nginx) needs: every proxied connection takes two
+    /// descriptors (the client's and the upstream one), and one process cannot have more than the limit. With several
+    /// workers, <c>reuseport</c> spreads the connections over them.
+    /// </summary>
+    public static string Create(string directory, IPAddress address, int port, IReadOnlyList<Uri> upstreams, int expectedConnections, long fileLimit)
     {
-        var listen = address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
-        // Every proxied connection takes two descriptors (client side and upstream side), plus spare.
-        var connections = Math.Max(4096, (expectedConnections * 2) + 1024);
+        var needed = (expectedConnections * 2L) + 1024;
+        var usable = Math.Max(1024, fileLimit - 512);
+        var workers = (int)Math.Clamp((long)Math.Ceiling(needed * 1.3 / usable), 1, MaxWorkers);
+        var connections = (int)Math.Min(usable, Math.Max(4096, (long)Math.Ceiling(needed * 1.3 / workers)));
+        var listen = (address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}") + (workers > 1 ? " reuseport" : string.Empty);
         var servers = new StringBuilder();
         foreach (var upstream in upstreams)
         {
@@ -26,8 +40,8 @@ internal static class NginxConfig
         return $$"""
             # Written by the load test for one run.
             {{user}}daemon off;
-            worker_processes 1;
-            worker_rlimit_nofile {{connections + 1024}};
+            worker_processes {{workers}};
+            worker_rlimit_nofile {{fileLimit}};
             pid {{directory}}/nginx.pid;
             error_log {{directory}}/error.log warn;
             events {
