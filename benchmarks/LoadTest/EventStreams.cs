@@ -19,7 +19,6 @@ internal sealed class EventStreams : IAsyncDisposable
     private int _open;
     private long _connectFailures;
     private long _drops;
-    private long _events;
     private int _disposed;
 
     public EventStreams(HttpClient client, Fixture fixture, Recorder recorder)
@@ -34,8 +33,6 @@ internal sealed class EventStreams : IAsyncDisposable
     public long ConnectFailures => Interlocked.Read(ref _connectFailures);
 
     public long Drops => Interlocked.Read(ref _drops);
-
-    public long Events => Interlocked.Read(ref _events);
 
     /// <summary>Opens <paramref name="count"/> streams, a batch at a time, and returns once they are open (or failed).</summary>
     public async Task OpenAsync(int count, TimeSpan timeout, CancellationToken cancellationToken)
@@ -162,7 +159,6 @@ internal sealed class EventStreams : IAsyncDisposable
         var end = line.IndexOf('"', start);
         if (end > start && DateTimeOffset.TryParse(line.AsSpan(start, end - start), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var occurred))
         {
-            Interlocked.Increment(ref _events);
             _recorder.AddDelivery(now - occurred);
         }
     }

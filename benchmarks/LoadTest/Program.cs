@@ -157,7 +157,7 @@ internal static class LoadRun
             Phases = [.. phases.Select(p => (p, Statistics.ByKind(samples, p.StartTicks, p.EndTicks)))],
             Invariants = invariants,
         };
-        await Report.WriteAsync(result, output, recorder, measureStart, measureEnd, cancellationToken);
+        await Report.WriteAsync(result, output, samples, deliveries, measureStart, measureEnd, cancellationToken);
         return result;
     }
 

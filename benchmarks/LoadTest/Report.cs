@@ -127,9 +127,8 @@ internal static class Report
         return text.ToString();
     }
 
-    public static async Task WriteAsync(RunResult run, string directory, Recorder recorder, long from, long to, CancellationToken cancellationToken)
+    public static async Task WriteAsync(RunResult run, string directory, Sample[] samples, Delivery[] deliveries, long from, long to, CancellationToken cancellationToken)
     {
-        var samples = recorder.Samples();
         await File.WriteAllTextAsync(Path.Combine(directory, "summary.md"), Markdown(run), cancellationToken);
         var json = JsonSerializer.Serialize(
             new
@@ -174,13 +173,13 @@ internal static class Report
 
         await File.WriteAllTextAsync(Path.Combine(directory, "requests.csv"), series.ToString(), cancellationToken);
 
-        var deliveries = new StringBuilder("second,events,p50_ms,p99_ms\n");
-        foreach (var (second, count, p50, p99) in Statistics.DeliveriesPerSecond(recorder.Deliveries(), from, to))
+        var events = new StringBuilder("second,events,p50_ms,p99_ms\n");
+        foreach (var (second, count, p50, p99) in Statistics.DeliveriesPerSecond(deliveries, from, to))
         {
-            deliveries.Append(CultureInfo.InvariantCulture, $"{second},{count},{p50:0.###},{p99:0.###}\n");
+            events.Append(CultureInfo.InvariantCulture, $"{second},{count},{p50:0.###},{p99:0.###}\n");
         }
 
-        await File.WriteAllTextAsync(Path.Combine(directory, "events.csv"), deliveries.ToString(), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(directory, "events.csv"), events.ToString(), cancellationToken);
 
         var phases = new StringBuilder("name,start_s,end_s\n");
         foreach (var (phase, _) in run.Phases)
