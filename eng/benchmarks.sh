@@ -4,6 +4,7 @@
 #   bash eng/benchmarks.sh          # short mode: BenchmarkDotNet's short job (6 minutes here)
 #   bash eng/benchmarks.sh full     # full mode: BenchmarkDotNet's default job (an hour or more)
 #   bash eng/benchmarks.sh short '*Redlock*'   # one suite
+#   bash eng/benchmarks.sh dry '*Redlock*'     # dry mode: every benchmark once, to check that it runs (what CI does)
 # Suites that need servers start the test servers themselves. Results: artifacts/benchmarks/<mode>/summary.md
 # (BenchmarkDotNet's GitHub tables, one per suite) and the full BenchmarkDotNet artifacts beside it.
 set -euo pipefail
@@ -14,7 +15,8 @@ filter="${2:-*}"
 case "$mode" in
   short) job=(--job short); invalidations=500 ;;
   full) job=(); invalidations=5000 ;;
-  *) echo "usage: eng/benchmarks.sh [short|full] [filter]   (mode '$mode' is neither)" >&2; exit 2 ;;
+  dry) job=(--job dry); invalidations=50 ;;
+  *) echo "usage: eng/benchmarks.sh [short|full|dry] [filter]   (mode '$mode' is none of them)" >&2; exit 2 ;;
 esac
 
 bash eng/install-prerequisites.sh

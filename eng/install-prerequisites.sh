@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests, the load test and the local run need when it is missing: redis-server, nginx (the load
-# test's reverse proxy), and PostgreSQL (with contrib, for btree_gist) when no PostgreSQL server is installed.
+# test's reverse proxy), PostgreSQL (with contrib, for btree_gist) when no PostgreSQL server is installed, and curl and
+# jq (the run command's smoke test).
 # Needs the .NET 10 SDK.
 set -euo pipefail
 
@@ -11,6 +12,11 @@ fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   missing+=(nginx-light)
 fi
+for tool in curl jq; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    missing+=("$tool")
+  fi
+done
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null 2>&1; then
   missing+=(postgresql postgresql-contrib)
 fi

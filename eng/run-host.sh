@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs missing servers, builds, starts local PostgreSQL (shard 1 primary + replica, shard 2,
 # metadata) and three Redis masters with the test-server harness, and runs BookingHost against them.
-# Ctrl+C stops BookingHost and removes the servers. Port: BOOKINGHOST_PORT (default 5080).
+# Ctrl+C (or SIGTERM) stops BookingHost and removes the servers. Port: BOOKINGHOST_PORT (default 5080).
+# The console shows one readable line per log entry; BookingHost__JsonLogs=true gives the JSON lines of production.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
 
 bash eng/install-prerequisites.sh
 dotnet build samples/BookingHost/BookingHost.csproj -c Release -nologo -v quiet
@@ -14,6 +16,7 @@ url="http://127.0.0.1:${port}"
 # A fresh signing key per run (every instance of one deployment must share it; here there is one instance).
 export BookingHost__Jwt__SigningKey="${BOOKINGHOST_JWT_KEY:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}"
 export BookingHost__Seed=true
+export BookingHost__JsonLogs="${BookingHost__JsonLogs:-false}"
 cat <<EXAMPLES
 BookingHost will listen on ${url} with demo data: businesses acme-salon (shard-1) and city-clinic (shard-2);
 users customer@demo.test, admin@demo.test, owner@acme-salon.demo.test, staff@acme-salon.demo.test (password: demo-password).
@@ -38,4 +41,4 @@ Ctrl+C stops it and removes the servers. Try, in another shell:
 
 EXAMPLES
 exec dotnet tests/Scaling.TestServers/bin/Release/net10.0/Scaling.TestServers.dll exec -- \
-  dotnet samples/BookingHost/bin/Release/net10.0/BookingHost.dll --urls "${url}" --contentRoot samples/BookingHost/bin/Release/net10.0
+  dotnet samples/BookingHost/bin/Release/net10.0/BookingHost.dll --urls "${url}" --contentRoot "${root}/samples/BookingHost/bin/Release/net10.0"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite: installs missing servers, builds everything, runs every test project against
-# real PostgreSQL and Redis servers (started by the tests themselves), then packs the five libraries
-# and runs a consumer project that references them as NuGet packages.
+# real PostgreSQL and Redis servers (started by the tests themselves), packs the five libraries and
+# runs a consumer project that references them as NuGet packages, then smoke-runs every command the
+# README shows: the load test (two loops), the run command (eng/run-host.sh) and a benchmark suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,23 @@ for run in closed open; do
     status=1
   fi
 done
+
+# The README's run command as a user runs it (every example request; stopped by SIGINT, then by SIGTERM; nothing
+# left behind), and one benchmark suite in BenchmarkDotNet's dry mode, so every command the README shows runs here.
+if bash eng/smoke-run-host.sh int term >artifacts/run-host-smoke.log 2>&1; then
+  echo "run command smoke run: passed ($(grep -c '^  ok' artifacts/run-host-smoke.log) checks over two runs, stopped by SIGINT and by SIGTERM)"
+else
+  echo "run command smoke run: FAILED; its output:" >&2
+  tail -60 artifacts/run-host-smoke.log >&2
+  status=1
+fi
+if bash eng/benchmarks.sh dry '*Redlock*' >artifacts/benchmarks-dry.log 2>&1; then
+  echo "benchmarks dry run (Redlock suite): passed"
+else
+  echo "benchmarks dry run (Redlock suite): FAILED; its output:" >&2
+  tail -40 artifacts/benchmarks-dry.log >&2
+  status=1
+fi
 
 # One summary line over every test project (from the TRX files).
 passed=0; failed=0; skipped=0

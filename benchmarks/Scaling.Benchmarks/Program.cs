@@ -5,5 +5,28 @@ if (args.Length > 0 && args[0] == "cache-invalidation")
     return await Scaling.Benchmarks.Cache.InvalidationLatency.RunAsync(args);
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-return 0;
+if (args.Any(a => a is "--list" or "--help" or "-h" or "--info" or "--version"))
+{
+    BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    return 0;
+}
+
+// A run whose filter matched nothing, or in which any benchmark failed, ends with a non-zero exit code (scripts and
+// CI rely on it).
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args).ToList();
+if (summaries.Count == 0 || summaries.All(s => s.BenchmarksCases.Length == 0))
+{
+    Console.Error.WriteLine("No benchmark matched the filter.");
+    return 1;
+}
+
+var failed = summaries
+    .SelectMany(s => s.Reports.Where(r => !r.Success).Select(r => r.BenchmarkCase.DisplayInfo)
+        .Concat(s.HasCriticalValidationErrors ? [s.Title + ": critical validation errors"] : []))
+    .ToList();
+foreach (var failure in failed)
+{
+    Console.Error.WriteLine($"Benchmark failed: {failure}");
+}
+
+return failed.Count == 0 ? 0 : 1;

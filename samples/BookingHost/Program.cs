@@ -82,13 +82,13 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupServi
 var app = builder.Build();
 app.Services.GetRequiredService<PrometheusExporter>(); // listening from the start
 
+app.UseBookingRequestLog();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
 app.UseAuthentication();
 app.UseScalingTenantResolution();
 app.UseAuthorization();
-app.UseBookingRequestScope();
 app.UseScalingRateLimit();
 
 // Liveness: the process is up and serving requests; no dependency is consulted.

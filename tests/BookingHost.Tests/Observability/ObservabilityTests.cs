@@ -56,16 +56,52 @@ public sealed class ObservabilityTests(ServersFixture fixture)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         var entry = Assert.Single(provider.Entries, e => e.Category == "BookingHost.Requests" && e.Message.StartsWith("GET /api/v1/services 200", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Information, entry.Level);
         Assert.Equal(kit.Tenant.Value, entry.Scope["TenantId"]);
         Assert.Equal(user.ToString(), entry.Scope["UserId"]);
         Assert.False(string.IsNullOrEmpty(entry.Scope["RequestId"] as string));
+    }
+
+    [Fact]
+    public async Task Requests_refused_before_the_endpoint_are_logged_with_their_status_and_probes_only_at_debug()
+    {
+        var provider = new ScopeCapturingProvider();
+        await using var app = await BookingApp.StartAsync(Servers, configure: b => b
+            .UseSetting("Logging:LogLevel:BookingHost.Requests", "Debug")
+            .ConfigureServices(s => s.AddSingleton<ILoggerProvider>(provider)));
+        using var client = app.CreateClient();
+        using var unknown = new HttpRequestMessage(HttpMethod.Get, "/api/v1/services");
+        unknown.Headers.Add("X-Tenant", "no-such-business");
+        using (var response = await client.SendAsync(unknown))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+
+        using var malformed = new HttpRequestMessage(HttpMethod.Get, "/api/v1/services");
+        malformed.Headers.Add("X-Tenant", "Not A Tenant!");
+        using (var response = await client.SendAsync(malformed))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+
+        using (var response = await client.GetAsync("/health/live"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var requests = provider.Entries.Where(e => e.Category == "BookingHost.Requests").ToList();
+        var notFound = Assert.Single(requests, e => e.Message.StartsWith("GET /api/v1/services 404", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Information, notFound.Level);
+        Assert.False(string.IsNullOrEmpty(notFound.Scope["RequestId"] as string));
+        Assert.Equal(LogLevel.Information, Assert.Single(requests, e => e.Message.StartsWith("GET /api/v1/services 400", StringComparison.Ordinal)).Level);
+        Assert.Equal(LogLevel.Debug, Assert.Single(requests, e => e.Message.StartsWith("GET /health/live 200", StringComparison.Ordinal)).Level);
     }
 
     private sealed class ScopeCapturingProvider : ILoggerProvider, ISupportExternalScope
     {
         private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
 
-        public ConcurrentBag<(string Category, string Message, Dictionary<string, object?> Scope)> Entries { get; } = [];
+        public ConcurrentBag<(string Category, LogLevel Level, string Message, Dictionary<string, object?> Scope)> Entries { get; } = [];
 
         public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -97,7 +133,7 @@ public sealed class ObservabilityTests(ServersFixture fixture)
                         }
                     },
                     scope);
-                provider.Entries.Add((category, formatter(state, exception), scope));
+                provider.Entries.Add((category, logLevel, formatter(state, exception), scope));
             }
         }
     }
