@@ -8,6 +8,7 @@ using BookingHost.Observability;
 using BookingHost.Realtime;
 using BookingHost.Reminders;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Scaling.Locks;
 using Scaling.RateLimit;
 using Scaling.Tenancy;
@@ -17,8 +18,6 @@ using Scaling.Tenancy.Sharding;
 var builder = WebApplication.CreateBuilder(args);
 var configuration = builder.Configuration;
 var settings = configuration.GetSection(BookingHostOptions.SectionName).Get<BookingHostOptions>() ?? new BookingHostOptions();
-var redis = configuration.GetConnectionString("Redis");
-var lockMasters = configuration.GetConnectionString("RedisLockMasters") ?? redis;
 
 builder.AddBookingObservability();
 builder.Services.Configure<BookingHostOptions>(configuration.GetSection(BookingHostOptions.SectionName));
@@ -39,9 +38,10 @@ builder.Services.AddScalingTenancy(o =>
 {
     o.MetadataConnectionString = configuration.GetConnectionString("Metadata");
     o.MetadataSchema = settings.MetadataSchema;
-    o.RedisConfiguration = redis;
     o.TenantRole = settings.TenantRole;
 });
+builder.Services.TryAddSingleton<RedisConnections>();
+builder.Services.AddOptions<ScalingTenancyOptions>().Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
 builder.Services.AddOptions<ScalingTenancyOptions>().Configure<IEnumerable<MigrationContribution>>((o, parts) =>
 {
     foreach (var table in parts.SelectMany(p => p.TenantTables))
@@ -51,12 +51,20 @@ builder.Services.AddOptions<ScalingTenancyOptions>().Configure<IEnumerable<Migra
 });
 builder.Services.AddScalingTenantResolution(o => o.AddSubdomain(settings.HostTemplates).AddHeader().AddClaim());
 
-// Scaling.Cache, Scaling.Locks, Scaling.RateLimit.
-builder.Services.AddScalingCache(o => o.RedisConfiguration = redis);
-builder.Services.AddScalingLocks(o => o.AddEndpoints(lockMasters ?? string.Empty));
+// Scaling.Cache, Scaling.Locks, Scaling.RateLimit. Every package runs on the instance's one multiplexer per Redis
+// endpoint (RedisConnections), which it never closes.
+builder.Services.AddScalingCache(_ => { })
+    .Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
+builder.Services.AddScalingLocks(_ => { });
+builder.Services.AddOptions<RedlockOptions>().Configure<RedisConnections>((o, redis) =>
+{
+    foreach (var master in redis.LockMasters)
+    {
+        o.ConnectionMultiplexerFactories.Add(() => redis.GetAsync(master));
+    }
+});
 builder.Services.AddScalingRateLimit(o =>
 {
-    o.Redis = redis ?? string.Empty;
     o.KeyPrefix = settings.RateLimitKeyPrefix;
     o.AnonymousTier = new RateLimitTier("anonymous", settings.AnonymousPerMinute, TimeSpan.FromMinutes(1));
     o.AuthenticatedTier = new RateLimitTier("authenticated", settings.AuthenticatedPerMinute, TimeSpan.FromMinutes(1));
@@ -69,6 +77,7 @@ builder.Services.AddScalingRateLimit(o =>
         TenantQuota = new RateLimitTier("business-premium-daily", settings.PremiumBusinessPerDay, TimeSpan.FromDays(1)),
     };
 });
+builder.Services.AddOptions<RateLimitOptions>().Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
 
 // BookingHost's areas.
 builder.Services.AddBookingAuth(configuration);

@@ -24,6 +24,7 @@ internal sealed class CacheInstruments : IDisposable
         Stale = meter.CreateCounter<long>("scaling.cache.stale_served", "{lookup}", "Expired values served by fail-safe, by tier and reason (factory_failed, soft_timeout).");
         FactoryCalls = meter.CreateCounter<long>("scaling.cache.factory.calls", "{call}", "Factory calls, by outcome (success, failed).");
         BackplaneMessages = meter.CreateCounter<long>("scaling.cache.backplane.messages", "{message}", "Backplane messages, by direction (sent, received).");
+        OutOfOrder = meter.CreateCounter<long>("scaling.cache.backplane.out_of_order", "{message}", "Backplane messages that arrived after a later message of the same publisher (0 while messages are read in order).");
         Flushes = meter.CreateCounter<long>("scaling.cache.backplane.flushes", "{flush}", "L1 flushes because invalidations may have been missed, by reason (gap, reconnect).");
         DistributedErrors = meter.CreateCounter<long>("scaling.cache.l2.errors", "{operation}", "Redis operations that failed or timed out, by operation; skipped operations (breaker open) are not counted.");
         Corrupt = meter.CreateCounter<long>("scaling.cache.l2.corrupt", "{value}", "L2 values that could not be read (bad envelope or payload) and were treated as misses.");
@@ -38,6 +39,8 @@ internal sealed class CacheInstruments : IDisposable
     internal Counter<long> FactoryCalls { get; }
 
     internal Counter<long> BackplaneMessages { get; }
+
+    internal Counter<long> OutOfOrder { get; }
 
     internal Counter<long> Flushes { get; }
 

@@ -13,19 +13,19 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 {
     // Write (a value or a removal's tombstone) and announce in one round trip, so an invalidation is never
     // announced without its write, nor a write left unannounced.
-    internal const string SetAndPublishScript =
+    internal const string SetAndPublishScript = RedisDeadline.Guard +
         "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) redis.call('publish', ARGV[3], ARGV[4]) return 1";
 
     // A factory's result is written unless what is there (a value or a tombstone) was created after the factory
     // started reading: a slow factory never overwrites a newer Set or a Remove. Bytes 10-17 (1-based) of the
     // envelope are its creation time.
-    internal const string SetIfNotNewerScript =
+    internal const string SetIfNotNewerScript = RedisDeadline.Guard +
         "local cur = redis.call('get', KEYS[1]) " +
         "if cur and string.len(cur) >= 17 and struct.unpack('<i8', cur, 10) > tonumber(ARGV[3]) then return 0 end " +
         "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) return 1";
 
     // The new version is part of the message, so receivers need no second round trip.
-    internal const string InvalidateTagScript =
+    internal const string InvalidateTagScript = RedisDeadline.Guard +
         "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
 
     private readonly TimeSpan _timeout;
@@ -36,7 +36,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private readonly Action<RedisValue> _onMessage;
     private readonly Action _onSubscribed;
     private readonly Action _onRecovered;
-    private readonly RedisConnector _connector;
+    private readonly RedisConnection _connection;
+    private OrderedSubscription? _subscription;
     private int _subscribed;
     private int _probing;
     private int _disposed;
@@ -60,15 +61,20 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         TagVersionsKey = options.KeyPrefix + "tag-versions";
         Channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
         BreakSeconds = options.CircuitBreakDuration.TotalSeconds;
-        var configuration = ConfigurationOptions.Parse(options.RedisConfiguration!);
-        configuration.ClientName ??= "scaling-cache";
-        _connector = new RedisConnector(configuration, OnConnected, ex => Fail("connect", ex.Message));
+        _connection = new RedisConnection(
+            options.ConnectionMultiplexerFactory is null ? ConfigurationOptions.Parse(options.RedisConfiguration!) : null,
+            options.ConnectionMultiplexerFactory,
+            clientName: "scaling-cache",
+            onConnected: OnConnected,
+            onConnectFailed: ex => Fail("connect", ex.Message),
+            onFailed: _ => Fail("backplane", "connection lost"),
+            onRestored: _ => SubscribeOrResync()); // the multiplexer subscribes again itself; what was published meanwhile is lost
     }
 
     internal string Prefix { get; }
 
     /// <summary>Starts connecting (and subscribing) in the background; called once the owning cache is fully built.</summary>
-    internal void Start() => _connector.Start();
+    internal void Start() => _connection.Start();
 
     internal RedisKey TagVersionsKey { get; }
 
@@ -78,12 +84,15 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     /// <summary>True while the breaker is closed and the connection is up.</summary>
     internal bool IsAvailable =>
-        !_breaker.IsDegraded && _connector.IsConnected;
+        !_breaker.IsDegraded && _connection.IsConnected;
 
     /// <summary>True while the backplane subscription is in place.</summary>
     internal bool IsSubscribed => Volatile.Read(ref _subscribed) == 1 && IsAvailable;
 
     internal RedisKey EntryKey(string key) => Prefix + key;
+
+    /// <summary>The deadline of a write sent now (the last argument of every write script).</summary>
+    internal RedisValue Deadline() => _connection.Clock.Deadline(_timeout);
 
     /// <summary>
     /// The database to run one operation on, or null when Redis is not to be used now (breaker open, not
@@ -96,10 +105,18 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             return ValueTask.FromResult<IDatabase?>(null);
         }
 
-        var connecting = _connector.Connection();
-        return connecting.IsCompletedSuccessfully
-            ? ValueTask.FromResult(Database(connecting.Result, operation))
-            : WaitForConnectionAsync(connecting, operation, cancellationToken);
+        ValueTask<IDatabase> database;
+        try
+        {
+            database = _connection.DatabaseAsync(_timeout, cancellationToken);
+        }
+        catch (RedisException ex)
+        {
+            Fail(operation, ex.Message);
+            return ValueTask.FromResult<IDatabase?>(null);
+        }
+
+        return database.IsCompletedSuccessfully ? ValueTask.FromResult<IDatabase?>(database.Result) : WaitForConnectionAsync(database, operation, cancellationToken);
     }
 
     /// <summary>
@@ -110,16 +127,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     {
         try
         {
-            var pending = !operation.IsCompleted;
             var value = await operation.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
-            if (pending)
-            {
-                // StackExchange.Redis 1.2.6 with PreserveAsyncOrder (kept on for the backplane's ordered messages)
-                // completes every command on one ordered thread: leave it at once, so the caller's code (the rest of a
-                // request) never runs there and holds up every other reply of this connection.
-                await Task.Yield();
-            }
-
             if (_breaker.OnSuccess() is not null)
             {
                 CacheLog.DistributedRecovered(_logger);
@@ -137,7 +145,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
         {
             Observe(operation);
-            Fail(name, ex is TimeoutException ? string.Create(CultureInfo.InvariantCulture, $"no answer within {_timeout.TotalMilliseconds:0} ms") : ex.Message);
+            Fail(name, ex is TimeoutException || RedisDeadline.IsLate(ex) ? string.Create(CultureInfo.InvariantCulture, $"no answer within {_timeout.TotalMilliseconds:0} ms") : ex.Message);
             return (false, default);
         }
     }
@@ -155,38 +163,36 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         return ok ? entries : null;
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         Volatile.Write(ref _disposed, 1);
-        return _connector.DisposeAsync(static _ => { }); // closing a connection to a Redis that is gone: nothing to release
+        if (Interlocked.Exchange(ref _subscription, null) is { } subscription)
+        {
+            await subscription.DisposeAsync().ConfigureAwait(false); // a shared multiplexer keeps its other subscriptions
+        }
+
+        await _connection.DisposeAsync(static _ => { }).ConfigureAwait(false); // closing a connection to a Redis that is gone: nothing to release
     }
 
     public void Dispose()
     {
         Volatile.Write(ref _disposed, 1);
-        _connector.Dispose();
+        if (Interlocked.Exchange(ref _subscription, null) is { } subscription)
+        {
+            _ = subscription.DisposeAsync().AsTask();
+        }
+
+        _connection.Dispose();
     }
 
     private static void Observe(Task task) =>
         task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-    private IDatabase? Database(ConnectionMultiplexer connection, string operation)
-    {
-        if (connection.IsConnected)
-        {
-            return connection.GetDatabase();
-        }
-
-        Fail(operation, "not connected");
-        return null;
-    }
-
-    private async ValueTask<IDatabase?> WaitForConnectionAsync(Task<ConnectionMultiplexer> connecting, string operation, CancellationToken cancellationToken)
+    private async ValueTask<IDatabase?> WaitForConnectionAsync(ValueTask<IDatabase> connecting, string operation, CancellationToken cancellationToken)
     {
         try
         {
-            var connection = await connecting.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
-            return Database(connection, operation);
+            return await connecting.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -239,37 +245,40 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         }
     }
 
-    private Task OnConnected(ConnectionMultiplexer connection)
+    private Task OnConnected(IConnectionMultiplexer connection)
     {
-        connection.ConnectionFailed += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                Fail("backplane", e.FailureType.ToString());
-            }
-        };
-        connection.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                // The multiplexer re-sends its subscriptions itself; what was published meanwhile is lost.
-                _ = SubscribeOrResyncAsync(connection);
-            }
-        };
-        _ = SubscribeOrResyncAsync(connection);
+        SubscribeOrResync();
         return Task.CompletedTask;
     }
 
-    private async Task SubscribeOrResyncAsync(ConnectionMultiplexer connection)
+    private void SubscribeOrResync() => _ = SubscribeOrResyncAsync();
+
+    private async Task SubscribeOrResyncAsync()
     {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
         if (Volatile.Read(ref _subscribed) == 0)
         {
             try
             {
-                await connection.GetSubscriber()
-                    .SubscribeAsync(Channel, (_, message) => _onMessage(message))
-                    .WaitAsync(_timeout).ConfigureAwait(false);
-                Volatile.Write(ref _subscribed, 1);
+                var connection = await _connection.Multiplexer().WaitAsync(_timeout).ConfigureAwait(false);
+                var subscription = await OrderedSubscription.SubscribeAsync(connection, Channel, _onMessage, _timeout).ConfigureAwait(false);
+                if (Interlocked.CompareExchange(ref _subscribed, 1, 0) != 0)
+                {
+                    await subscription.DisposeAsync().ConfigureAwait(false); // another call subscribed first
+                }
+                else
+                {
+                    Volatile.Write(ref _subscription, subscription);
+                    if (Volatile.Read(ref _disposed) == 1 && Interlocked.Exchange(ref _subscription, null) is { } late)
+                    {
+                        await late.DisposeAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
             {

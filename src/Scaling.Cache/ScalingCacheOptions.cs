@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Caching.Hybrid;
+using StackExchange.Redis;
 
 namespace Scaling.Cache;
 
@@ -11,9 +12,17 @@ public sealed class ScalingCacheOptions
 {
     /// <summary>
     /// The StackExchange.Redis configuration string of the Redis server that holds L2 and carries the
-    /// backplane (for example <c>127.0.0.1:6379</c>). Required.
+    /// backplane (for example <c>127.0.0.1:6379</c>); the cache makes its own multiplexer from it. Required unless
+    /// <see cref="ConnectionMultiplexerFactory"/> is set.
     /// </summary>
     public string? RedisConfiguration { get; set; }
+
+    /// <summary>
+    /// Gets the application's own multiplexer (taking precedence over <see cref="RedisConfiguration"/>), as in
+    /// <c>Microsoft.Extensions.Caching.StackExchangeRedis</c>: the cache uses it for L2 and the backplane, and never
+    /// closes it nor changes its settings. Called once; a failure is retried on a later cache call.
+    /// </summary>
+    public Func<Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
 
     /// <summary>
     /// The prefix of every Redis key and of the backplane channel, so several caches (or applications) can
@@ -87,8 +96,8 @@ public sealed class ScalingCacheOptions
     public int MaxPayloadBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// The longest one Redis operation may take before it counts as failed (StackExchange.Redis 1.x does not
-    /// bound asynchronous commands itself). Default 500 ms.
+    /// The longest one Redis operation may take before it counts as failed (and the circuit breaker opens); a write
+    /// that reaches Redis later than this is refused there. Default 500 ms.
     /// </summary>
     public TimeSpan DistributedCacheTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
 

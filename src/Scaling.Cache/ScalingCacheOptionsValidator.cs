@@ -11,9 +11,9 @@ public sealed class ScalingCacheOptionsValidator : IValidateOptions<ScalingCache
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.RedisConfiguration))
+        if (string.IsNullOrWhiteSpace(options.RedisConfiguration) && options.ConnectionMultiplexerFactory is null)
         {
-            errors.Add("ScalingCacheOptions.RedisConfiguration is required (for example \"127.0.0.1:6379\").");
+            errors.Add("ScalingCacheOptions.RedisConfiguration is required (for example \"127.0.0.1:6379\"), unless ScalingCacheOptions.ConnectionMultiplexerFactory gives the application's own multiplexer.");
         }
 
         if (string.IsNullOrEmpty(options.KeyPrefix) || options.KeyPrefix.Length > 64 || !CacheKeyValidator.IsValid(options.KeyPrefix))

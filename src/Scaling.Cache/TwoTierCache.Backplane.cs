@@ -22,7 +22,7 @@ public sealed partial class TwoTierCache
                 (database, header) => database.ScriptEvaluateAsync(
                     RedisTier.SetAndPublishScript,
                     [_redis.EntryKey(key)],
-                    [payload, Milliseconds(ttl), (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.KeyChanged + "|" + key]),
+                    [payload, Milliseconds(ttl), (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.KeyChanged + "|" + key, _redis.Deadline()]),
                 cancellationToken).ConfigureAwait(false))
         {
             _pending.AddKey(key);
@@ -38,7 +38,7 @@ public sealed partial class TwoTierCache
             async (database, header) => version = (long)await database.ScriptEvaluateAsync(
                 RedisTier.InvalidateTagScript,
                 [_redis.TagVersionsKey],
-                [tag, (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.TagInvalidated + "|"]).ConfigureAwait(false),
+                [tag, (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.TagInvalidated + "|", _redis.Deadline()]).ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
         if (ok)
         {
@@ -108,12 +108,16 @@ public sealed partial class TwoTierCache
             _publishers.Clear(); // publishers come and go with instances; forgetting one costs one unchecked message
         }
 
-        // Messages are handled one at a time, in order (the multiplexer preserves their order).
+        // Messages are handled one at a time, in the order Redis delivered them (an ordered subscription).
         var known = _publishers.TryGetValue(message.Publisher, out var last);
         var gap = known && message.Sequence > last + 1;
         if (!known || message.Sequence > last)
         {
             _publishers[message.Publisher] = message.Sequence;
+        }
+        else
+        {
+            _instruments.OutOfOrder.Add(1); // applied all the same: an invalidation is never harmful
         }
 
         if (gap)

@@ -253,7 +253,7 @@ public sealed partial class TwoTierCache
                     database.ScriptEvaluateAsync(
                         RedisTier.SetIfNotNewerScript,
                         [_redis.EntryKey(key)],
-                        [payload, Milliseconds(distributed + FailSafeWindow), startedUnix]),
+                        [payload, Milliseconds(distributed + FailSafeWindow), startedUnix, _redis.Deadline()]),
                     "set",
                     CancellationToken.None).ConfigureAwait(false);
             }

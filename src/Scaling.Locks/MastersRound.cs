@@ -5,9 +5,10 @@ namespace Scaling.Locks;
 
 /// <summary>
 /// One command sent to every master at once (a lock round), collecting the answers until the outcome is
-/// certain: a quorum granted, or a quorum can no longer be reached. One timer bounds the whole round
-/// (StackExchange.Redis 1.x does not bound asynchronous commands); masters that have not answered when it
-/// fires are TimedOut, those that had not answered when the outcome became certain are Pending.
+/// certain: a quorum granted, or a quorum can no longer be reached. One timer bounds the whole round (much shorter
+/// than StackExchange.Redis's own command timeout); masters that have not answered when it fires are TimedOut, those
+/// that had not answered when the outcome became certain are Pending. Writes sent by a round carry its deadline, so a
+/// master that gets one after the round gave up refuses it.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Design",
@@ -111,8 +112,7 @@ internal sealed class MastersRound
         }
     }
 
-    private static bool IsGranted(Task answered) =>
-        answered is Task<bool> set ? set.Result : (long)((Task<RedisResult>)answered).Result == 1;
+    private static bool IsGranted(Task answered) => (long)((Task<RedisResult>)answered).Result == 1;
 
     private void OnAnswer(int index, Task answered)
     {

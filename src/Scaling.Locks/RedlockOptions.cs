@@ -1,3 +1,5 @@
+using StackExchange.Redis;
+
 namespace Scaling.Locks;
 
 /// <summary>
@@ -18,6 +20,15 @@ public sealed class RedlockOptions
     /// other, not one cluster): the lock is only as safe as their independence.
     /// </summary>
     public IList<string> Endpoints { get; } = [];
+
+    /// <summary>
+    /// The independent Redis masters as the application's own multiplexers, one factory per master, instead of
+    /// <see cref="Endpoints"/> (use one or the other): a positive odd number of them, each connected to a different
+    /// independent master. The provider never closes them nor changes their settings; the connection and password
+    /// options below then do not apply. Writes stay safe on a multiplexer with the default backlog policy: each one
+    /// carries its deadline and is refused by the master once its round has given up.
+    /// </summary>
+    public IList<Func<Task<IConnectionMultiplexer>>> ConnectionMultiplexerFactories { get; } = [];
 
     /// <summary>The password sent to every master, or <see langword="null"/> for none.</summary>
     public string? Password { get; set; }
@@ -68,6 +79,16 @@ public sealed class RedlockOptions
         return this;
     }
 
+    /// <summary>Adds the application's own multiplexer for one more independent master (it is never closed by the provider).</summary>
+    /// <param name="connection">A multiplexer connected to that master alone.</param>
+    /// <returns>These options, for chaining.</returns>
+    public RedlockOptions AddMaster(IConnectionMultiplexer connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ConnectionMultiplexerFactories.Add(() => Task.FromResult(connection));
+        return this;
+    }
+
     internal RedlockOptions Clone()
     {
         var copy = new RedlockOptions
@@ -83,6 +104,11 @@ public sealed class RedlockOptions
         foreach (var endpoint in Endpoints)
         {
             copy.Endpoints.Add(endpoint);
+        }
+
+        foreach (var factory in ConnectionMultiplexerFactories)
+        {
+            copy.ConnectionMultiplexerFactories.Add(factory);
         }
 
         return copy;

@@ -22,16 +22,26 @@ public sealed class RedlockOptionsValidator : IValidateOptions<RedlockOptions>
     internal static List<string> Failures(RedlockOptions options)
     {
         var failures = new List<string>();
+        var factories = options.ConnectionMultiplexerFactories.Count;
         var count = options.Endpoints.Count;
-        if (count == 0)
+        if (count > 0 && factories > 0)
         {
-            failures.Add("RedlockOptions.Endpoints is empty: add the host:port of each independent Redis master (a positive odd number of them).");
+            failures.Add("RedlockOptions.Endpoints and RedlockOptions.ConnectionMultiplexerFactories are both set: give the masters one way, as host:port or as the application's multiplexers.");
         }
-        else if (count % 2 == 0)
+        else if (count == 0 && factories == 0)
+        {
+            failures.Add("RedlockOptions.Endpoints is empty: add the host:port of each independent Redis master (a positive odd number of them), or the application's multiplexers to RedlockOptions.ConnectionMultiplexerFactories.");
+        }
+        else if ((count + factories) % 2 == 0)
         {
             failures.Add(string.Create(
                 CultureInfo.InvariantCulture,
-                $"RedlockOptions.Endpoints holds {count} masters: use an odd number (1, 3, 5, ...) so that a strict majority is well defined; an even count tolerates no more failures than one master fewer."));
+                $"RedlockOptions.{(count > 0 ? nameof(RedlockOptions.Endpoints) : nameof(RedlockOptions.ConnectionMultiplexerFactories))} holds {count + factories} masters: use an odd number (1, 3, 5, ...) so that a strict majority is well defined; an even count tolerates no more failures than one master fewer."));
+        }
+
+        if (options.ConnectionMultiplexerFactories.Any(f => f is null))
+        {
+            failures.Add("RedlockOptions.ConnectionMultiplexerFactories holds a null factory.");
         }
 
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

@@ -26,7 +26,6 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     private readonly RedlockOptions _options;
     private readonly IFencingTokenSource? _fencingTokens;
     private readonly RedisLockNode[] _nodes;
-    private readonly SocketManager _socketManager;
     private int _disposed;
 
     /// <summary>Creates the provider and starts connecting to every master in the background.</summary>
@@ -48,8 +47,9 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         _fencingTokens = fencingTokens;
         Logger = logger ?? NullLogger<RedlockProvider>.Instance;
         Metrics = new LockMetrics(meterFactory);
-        _socketManager = new SocketManager("scaling-locks");
-        _nodes = [.. _options.Endpoints.Select(e => new RedisLockNode(e, _options, _socketManager, Logger))];
+        _nodes = _options.ConnectionMultiplexerFactories.Count > 0
+            ? [.. _options.ConnectionMultiplexerFactories.Select((f, i) => new RedisLockNode(f, i, _options, Logger))]
+            : [.. _options.Endpoints.Select(e => new RedisLockNode(e, _options, Logger))];
         Quorum = RedlockTiming.Quorum(_nodes.Length);
     }
 
@@ -147,7 +147,10 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the connections to every master. Locks still held are not released (they free themselves at their TTL).</summary>
+    /// <summary>
+    /// Closes the connections to every master that the provider made (the application's own multiplexers are left
+    /// open). Locks still held are not released (they free themselves at their TTL).
+    /// </summary>
     /// <returns>A task that completes when the connections are closed.</returns>
     public async ValueTask DisposeAsync()
     {
@@ -156,8 +159,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
             return;
         }
 
-        await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask()));
-        _socketManager.Dispose();
+        await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask())).ConfigureAwait(false);
         Metrics.Dispose();
     }
 
@@ -174,7 +176,6 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
             node.Dispose();
         }
 
-        _socketManager.Dispose();
         Metrics.Dispose();
     }
 

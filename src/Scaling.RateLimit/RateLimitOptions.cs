@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using StackExchange.Redis;
 
 namespace Scaling.RateLimit;
 
@@ -16,9 +17,17 @@ public sealed class RateLimitOptions
 
     /// <summary>
     /// The StackExchange.Redis configuration string of the Redis that holds the counters, e.g.
-    /// <c>10.0.0.5:6379,password=…</c>. Read once, at start-up.
+    /// <c>10.0.0.5:6379,password=…</c>; the limiter makes its own multiplexer from it. Required unless
+    /// <see cref="ConnectionMultiplexerFactory"/> is set. Read once, at start-up.
     /// </summary>
     public string Redis { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Gets the application's own multiplexer (taking precedence over <see cref="Redis"/>), as in
+    /// <c>Microsoft.Extensions.Caching.StackExchangeRedis</c>: the limiter never closes it nor changes its settings.
+    /// Read once, at start-up; a failure is retried on a later check.
+    /// </summary>
+    public Func<Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
 
     /// <summary>The prefix of every key, without <c>{</c> or <c>}</c>. Default <c>rl:</c>. Read once, at start-up.</summary>
     public string KeyPrefix { get; set; } = "rl:";

@@ -23,9 +23,9 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
     internal static List<string> Failures(RateLimitOptions options)
     {
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.Redis))
+        if (string.IsNullOrWhiteSpace(options.Redis) && options.ConnectionMultiplexerFactory is null)
         {
-            failures.Add("RateLimitOptions.Redis is empty: set the StackExchange.Redis configuration string of the Redis that holds the counters, e.g. host:6379.");
+            failures.Add("RateLimitOptions.Redis is empty: set the StackExchange.Redis configuration string of the Redis that holds the counters, e.g. host:6379, or give the application's own multiplexer in RateLimitOptions.ConnectionMultiplexerFactory.");
         }
 
         if (options.KeyPrefix is null || options.KeyPrefix.Length > RateLimitOptions.MaxKeyPrefixLength || options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)

@@ -13,11 +13,15 @@ namespace Scaling.RateLimit;
 /// circuit breaker keeps calls away from it and each policy applies its <see cref="RateLimitTier.WhenRedisUnavailable"/>
 /// mode; normal service resumes by itself when a probe call succeeds.
 /// </summary>
-/// <remarks>Thread-safe; create one per application (it owns one Redis connection) and dispose it at shutdown.</remarks>
+/// <remarks>
+/// Thread-safe; create one per application and dispose it at shutdown (it closes the multiplexer it made, never the
+/// application's own). A check that reaches Redis after its <see cref="RateLimitOptions.RedisTimeout"/> counts nothing
+/// there: its caller has already been answered with the failure mode.
+/// </remarks>
 public sealed class RedisRateLimiter : IAsyncDisposable
 {
     private readonly Func<RateLimitOptions> _options;
-    private readonly RedisConnector _connector;
+    private readonly RedisConnection _connection;
     private readonly string _keyPrefix;
     private readonly ILogger _logger;
     private readonly RedisCircuitBreaker _breaker = new();
@@ -42,19 +46,21 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         _keyPrefix = initial.KeyPrefix;
         _logger = logger ?? NullLogger.Instance;
         _metrics = new RateLimitMetrics(meterFactory, _breaker);
-        var configuration = ConfigurationOptions.Parse(initial.Redis);
-        configuration.ClientName ??= "scaling-ratelimit";
-        configuration.ConnectRetry = 1;
-        var connectTimeout = TimeSpan.FromMilliseconds(Math.Max(configuration.ConnectTimeout, 1));
-        _connector = new RedisConnector(
+        ConfigurationOptions? configuration = null;
+        if (initial.ConnectionMultiplexerFactory is null)
+        {
+            configuration = ConfigurationOptions.Parse(initial.Redis);
+            configuration.ConnectRetry = 1;
+        }
+
+        var connectTimeout = TimeSpan.FromMilliseconds(Math.Max(configuration?.ConnectTimeout ?? 5000, 1));
+        _connection = new RedisConnection(
             configuration,
-            async connection =>
-            {
-                connection.PreserveAsyncOrder = false; // independent checks: complete each reply as it arrives
-                await PreloadScriptAsync(connection, connectTimeout).ConfigureAwait(false);
-            },
-            ex => Log.CheckFailed(_logger, "connecting: " + ex.Message));
-        _connector.Start();
+            initial.ConnectionMultiplexerFactory,
+            clientName: "scaling-ratelimit",
+            onConnected: connection => PreloadScriptAsync(connection, connectTimeout),
+            onConnectFailed: ex => Log.CheckFailed(_logger, "connecting: " + ex.Message));
+        _connection.Start();
     }
 
     /// <summary>
@@ -65,11 +71,11 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// <returns>Whether the connection is up.</returns>
     public async Task<bool> ConnectAsync(CancellationToken cancellationToken = default)
     {
-        var timeout = _connector.ConnectTimeout;
+        var timeout = _connection.ConnectTimeout;
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var connection = await _connector.Connection().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            var connection = await _connection.Multiplexer().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
             while (!connection.IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
             {
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
@@ -77,7 +83,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
             return connection.IsConnected;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or InvalidOperationException)
         {
             Log.CheckFailed(_logger, "connecting: " + ex.Message);
             return false;
@@ -169,7 +175,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
 
         _metrics.Dispose();
-        await _connector.DisposeAsync(ex => Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message)).ConfigureAwait(false);
+        await _connection.DisposeAsync(ex => Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message)).ConfigureAwait(false);
     }
 
     /// <summary>The Redis key of one rule: <c>prefix{partition}:policy[:subject]</c>.</summary>
@@ -189,7 +195,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     {
         var rules = check.Rules;
         var keys = new RedisKey[rules.Count];
-        var values = new RedisValue[2 + (rules.Count * 3)];
+        var values = new RedisValue[3 + (rules.Count * 3)];
         values[0] = permits;
         values[1] = HasLog(rules) ? Guid.NewGuid().ToString("N") : RedisValue.EmptyString; // sliding-log member ids only
         for (var i = 0; i < rules.Count; i++)
@@ -201,16 +207,9 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             values[4 + (i * 3)] = policy.Algorithm == RateLimitAlgorithm.SlidingLog ? 1 : 0;
         }
 
-        var connecting = _connector.Connection();
-        var connection = connecting.IsCompletedSuccessfully
-            ? connecting.Result
-            : await connecting.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        if (!connection.IsConnected)
-        {
-            throw new InvalidOperationException("Not connected to Redis.");
-        }
-
-        var database = connection.GetDatabase();
+        // Taken before the wait for a connection: a check that reaches Redis after its caller gave up counts nothing.
+        values[^1] = _connection.Clock.Deadline(timeout);
+        var database = await _connection.DatabaseAsync(timeout, cancellationToken).ConfigureAwait(false);
         try
         {
             return await database.ScriptEvaluateAsync(SlidingWindowScript.Sha1, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
@@ -325,14 +324,14 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// Loads the script into every reachable server's script cache, so that the first checks (possibly many at once)
     /// do not all meet <c>NOSCRIPT</c>. Best effort: a server that is down is skipped; <c>NOSCRIPT</c> is handled anyway.
     /// </summary>
-    private async Task PreloadScriptAsync(ConnectionMultiplexer connection, TimeSpan timeout)
+    private async Task PreloadScriptAsync(IConnectionMultiplexer connection, TimeSpan timeout)
     {
         foreach (var endPoint in connection.GetEndPoints())
         {
             try
             {
                 var server = connection.GetServer(endPoint);
-                if (server.IsConnected && !server.IsSlave)
+                if (server.IsConnected && !server.IsReplica)
                 {
                     await server.ScriptLoadAsync(SlidingWindowScript.Source).WaitAsync(timeout).ConfigureAwait(false);
                 }

@@ -9,7 +9,9 @@ namespace Scaling.RateLimit;
 /// </summary>
 /// <remarks>
 /// <para>KEYS: one per policy (all with the same hash tag). ARGV[1]: permits; ARGV[2]: a unique id of the call
-/// (sliding-log members); then per policy: limit, window in milliseconds, algorithm (0 counter, 1 log).</para>
+/// (sliding-log members); then per policy: limit, window in milliseconds, algorithm (0 counter, 1 log); last, the
+/// caller's deadline on Redis's clock (milliseconds since the Unix epoch): a check that reaches Redis after it counts
+/// nothing and answers an error starting with <c>LATE</c> (its caller has already applied the failure mode).</para>
 /// <para>Returns <c>{allowed, retryAfterMicros, nowMicros, rejectingPolicy (1-based, 0 when allowed), remaining1, resetMicros1, ...}</c>.</para>
 /// <para>Counter: one small string per key (MessagePack): the current fixed window's index and, for the current and the
 /// previous window, each of their <c>B</c> = 16 sub-windows' count and the offset (whole milliseconds, rounded up) just
@@ -39,6 +41,9 @@ internal static class SlidingWindowScript
         end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        if math.floor(now / 1000) > tonumber(ARGV[#ARGV]) then
+          return redis.error_reply('LATE the caller gave up before this check reached Redis')
+        end
         local permits = tonumber(ARGV[1])
         local id = ARGV[2]
         local n = #KEYS

@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using Scaling.Data;
 using Scaling.Tenancy.Sharding;
 
@@ -21,6 +22,13 @@ public sealed class ScalingTenancyOptions
     /// from stale routes detected on use.
     /// </summary>
     public string? RedisConfiguration { get; set; }
+
+    /// <summary>
+    /// Gets or sets the application's own multiplexer for the push (taking precedence over
+    /// <see cref="RedisConfiguration"/>), as in <c>Microsoft.Extensions.Caching.StackExchangeRedis</c>: the map never
+    /// closes it nor changes its settings.
+    /// </summary>
+    public Func<Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
 
     /// <summary>Gets or sets the Redis pub/sub channel of map changes; <c>scaling:tenancy:map</c> by default.</summary>
     public string MapChannel { get; set; } = "scaling:tenancy:map";

@@ -68,7 +68,7 @@ internal sealed class CacheTestKit : IAsyncDisposable
     public async Task PublishRawAsync(string message)
     {
         await RawAsync();
-        await _raw!.GetSubscriber().PublishAsync(Prefix + "backplane", message);
+        await _raw!.GetSubscriber().PublishAsync(RedisChannel.Literal(Prefix + "backplane"), message);
     }
 
     public async ValueTask DisposeAsync()

@@ -280,7 +280,7 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
     {
         await Eventually.TrueAsync(
             async () => (await _probe.GetAllAsync(resource)).All(v => v is not null),
-            TimeSpan.FromSeconds(1),
+            TimeSpan.FromSeconds(5),
             "the lock key on every master");
         return await _probe.GetAllAsync(resource);
     }

@@ -19,8 +19,6 @@ public class RedlockBenchmarks
     private TestServers _servers = null!;
     private ConnectionMultiplexer _single = null!;
     private IDatabase _singleDb = null!;
-    private ConnectionMultiplexer _singleDefault = null!;
-    private IDatabase _singleDefaultDb = null!;
     private RedlockProvider _redlock = null!;
     private RedlockProvider _redlockAutoExtend = null!;
 
@@ -31,10 +29,7 @@ public class RedlockBenchmarks
         _servers = TestServers.StartAsync().GetAwaiter().GetResult();
         var endpoints = string.Join(',', _servers.Redis.Select(r => r.EndPoint));
         _single = ConnectionMultiplexer.Connect(_servers.Redis[0].EndPoint);
-        _single.PreserveAsyncOrder = false; // the same client tuning as the lock's own connections
         _singleDb = _single.GetDatabase();
-        _singleDefault = ConnectionMultiplexer.Connect(_servers.Redis[0].EndPoint);
-        _singleDefaultDb = _singleDefault.GetDatabase();
         _redlock = new RedlockProvider(new RedlockOptions { AutoExtend = false }.AddEndpoints(endpoints));
         _redlockAutoExtend = new RedlockProvider(new RedlockOptions { AutoExtend = true }.AddEndpoints(endpoints));
         for (var i = 0; i < 20; i++)
@@ -52,7 +47,6 @@ public class RedlockBenchmarks
         _redlock.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _redlockAutoExtend.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _single.Dispose();
-        _singleDefault.Dispose();
         _servers.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
@@ -62,15 +56,6 @@ public class RedlockBenchmarks
     {
         var acquired = await _singleDb.StringSetAsync("bench:single", "owner", Ttl, When.NotExists);
         await _singleDb.KeyDeleteAsync("bench:single");
-        return acquired;
-    }
-
-    /// <summary>The same single-node lock on a connection with StackExchange.Redis 1.x defaults (ordered completions).</summary>
-    [Benchmark]
-    public async Task<bool> SingleNode_SetNx_Del_DefaultClient()
-    {
-        var acquired = await _singleDefaultDb.StringSetAsync("bench:single-default", "owner", Ttl, When.NotExists);
-        await _singleDefaultDb.KeyDeleteAsync("bench:single-default");
         return acquired;
     }
 

@@ -34,7 +34,6 @@ public class RateLimitBenchmarks
         _servers = TestServers.StartAsync().GetAwaiter().GetResult();
         var endpoint = _servers.Redis[0].EndPoint;
         _raw = ConnectionMultiplexer.Connect(endpoint + ",allowAdmin=true");
-        _raw.PreserveAsyncOrder = false; // the same client tuning as the limiter's own connection
         _rawDb = _raw.GetDatabase();
         _limiter = new RedisRateLimiter(new RateLimitOptions { Redis = endpoint, KeyPrefix = "bench:" });
         if (!_limiter.ConnectAsync().GetAwaiter().GetResult())

@@ -1,47 +1,23 @@
+using BookingHost.Infrastructure;
 using StackExchange.Redis;
 
 namespace BookingHost.Auth;
 
 /// <summary>
-/// The host's own connection to the shared Redis (<c>ConnectionStrings:Redis</c>) for the revocation list and the
-/// idempotency store. Connects in the background and keeps reconnecting; every operation is bounded by
-/// <see cref="OperationTimeout"/> so a dead or paused Redis costs a request at most that long.
+/// The revocation list's and the idempotency store's way to the shared Redis (<c>ConnectionStrings:Redis</c>, the
+/// instance's one multiplexer for it, see <see cref="RedisConnections"/>). Every operation is bounded by
+/// <see cref="OperationTimeout"/>, so a dead or paused Redis costs a request at most that long, and every write carries
+/// that deadline: Redis refuses a write that reaches it later (see <see cref="WriteAsync"/>), so nothing is revoked or
+/// claimed after its caller was answered with a failure.
 /// </summary>
-public sealed class BookingRedisConnection : IAsyncDisposable
+public sealed class BookingRedisConnection(RedisConnections connections)
 {
-    private readonly Lazy<Task<ConnectionMultiplexer>> _connection;
-
-    /// <summary>Creates the connection (lazily connected on first use).</summary>
-    /// <param name="configuration">The host configuration (reads <c>ConnectionStrings:Redis</c>).</param>
-    public BookingRedisConnection(IConfiguration configuration)
-    {
-        var endpoint = configuration.GetConnectionString("Redis")
-            ?? throw new InvalidOperationException("ConnectionStrings:Redis is required (the revocation list and the idempotency store are shared by every instance through it).");
-        _connection = new Lazy<Task<ConnectionMultiplexer>>(() =>
-        {
-            var options = ConfigurationOptions.Parse(endpoint);
-            options.AbortOnConnectFail = false;
-            options.ConnectTimeout = 2000;
-            options.SyncTimeout = 2000;
-            return ConnectAsync(options);
-        });
-    }
-
-    private static async Task<ConnectionMultiplexer> ConnectAsync(ConfigurationOptions options)
-    {
-        var connection = await ConnectionMultiplexer.ConnectAsync(options);
-
-        // StackExchange.Redis 1.x completes replies in order on one thread by default, running each awaiting request's
-        // continuation inline there: under load every request would queue behind the others. These reads and writes
-        // are independent, so each completes as its reply arrives.
-        connection.PreserveAsyncOrder = false;
-        return connection;
-    }
+    private readonly RedisConnection _connection = connections.Connection(connections.Primary);
 
     /// <summary>Gets the longest time one Redis operation may take before it counts as a failure.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Runs one operation against the database, bounded by <see cref="OperationTimeout"/>.</summary>
+    /// <summary>Runs one read against the database, bounded by <see cref="OperationTimeout"/>.</summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="operation">The operation.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
@@ -51,32 +27,32 @@ public sealed class BookingRedisConnection : IAsyncDisposable
     public async Task<T> RunAsync<T>(Func<IDatabase, Task<T>> operation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        var connect = _connection.Value;
-        var connection = await connect.WaitAsync(OperationTimeout, cancellationToken);
-
-        // A disconnected multiplexer fails the operation at once with a RedisConnectionException.
-        return await operation(connection.GetDatabase()).WaitAsync(OperationTimeout, cancellationToken);
+        var database = await _connection.DatabaseAsync(OperationTimeout, cancellationToken);
+        return await operation(database).WaitAsync(OperationTimeout, cancellationToken);
     }
+
+    /// <summary>
+    /// Runs one write script, bounded by <see cref="OperationTimeout"/>. The script must begin with
+    /// <see cref="DeadlineGuard"/>; the deadline is appended to <paramref name="values"/> as the last argument, so
+    /// Redis refuses the write if it arrives after this call has given up.
+    /// </summary>
+    /// <param name="script">The Lua script (starting with <see cref="DeadlineGuard"/>).</param>
+    /// <param name="keys">The keys.</param>
+    /// <param name="values">The arguments.</param>
+    /// <param name="cancellationToken">Cancels the wait (the write may still happen before its deadline).</param>
+    /// <returns>The script's result.</returns>
+    /// <exception cref="RedisException">Redis could not be reached, answered with an error, or refused the late write.</exception>
+    /// <exception cref="TimeoutException">Redis did not answer in time.</exception>
+    public Task<RedisResult> WriteAsync(string script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken)
+    {
+        var deadline = _connection.Clock.Deadline(OperationTimeout);
+        return RunAsync(db => db.ScriptEvaluateAsync(script, keys, RedisDeadline.WithDeadline(values, deadline)), cancellationToken);
+    }
+
+    /// <summary>The first statement of every script given to <see cref="WriteAsync"/>: it refuses a write past its deadline.</summary>
+    public const string DeadlineGuard = RedisDeadline.Guard;
 
     /// <summary>Whether an exception means "Redis is unavailable" (as opposed to a bug).</summary>
     /// <param name="exception">The exception.</param>
     public static bool IsUnavailable(Exception exception) => exception is RedisException or TimeoutException;
-
-    /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        if (_connection.IsValueCreated)
-        {
-            try
-            {
-                var connection = await _connection.Value;
-                await connection.CloseAsync(allowCommandsToComplete: false);
-                connection.Dispose();
-            }
-            catch (Exception e) when (IsUnavailable(e))
-            {
-                // nothing to close
-            }
-        }
-    }
 }

@@ -11,6 +11,9 @@ public sealed class TokenRevocationList(BookingRedisConnection redis, TimeProvid
 {
     private const string KeyPrefix = "booking:auth:revoked:";
 
+    // SET with a time to live, refused by Redis past the caller's deadline (a logout answered 503 revokes nothing later).
+    private const string RevokeScript = BookingRedisConnection.DeadlineGuard + "redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) return 1";
+
     /// <summary>The clock skew token validation allows; a revocation outlives the token by this much.</summary>
     internal static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(5);
 
@@ -30,7 +33,7 @@ public sealed class TokenRevocationList(BookingRedisConnection redis, TimeProvid
             return; // expired already: validation refuses it anyway
         }
 
-        await redis.RunAsync(db => db.StringSetAsync(KeyPrefix + tokenId, "1", ttl), cancellationToken);
+        await redis.WriteAsync(RevokeScript, [KeyPrefix + tokenId], [(long)Math.Ceiling(ttl.TotalMilliseconds)], cancellationToken);
     }
 
     /// <summary>Whether an access token is revoked (one <c>EXISTS</c>).</summary>

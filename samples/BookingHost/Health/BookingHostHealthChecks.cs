@@ -1,3 +1,4 @@
+using BookingHost.Infrastructure;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace BookingHost.Health;
@@ -28,12 +29,15 @@ public static class BookingHostHealthChecks
             }
         }
 
-        var redisEndpoints = (configuration.GetConnectionString("RedisLockMasters") ?? configuration.GetConnectionString("Redis") ?? string.Empty)
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var redisEndpoints = (configuration.GetConnectionString("RedisLockMasters") ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Prepend(configuration.GetConnectionString("Redis") ?? string.Empty)
+            .Where(e => !string.IsNullOrWhiteSpace(e))
+            .Distinct(StringComparer.OrdinalIgnoreCase);
         foreach (var endpoint in redisEndpoints)
         {
             checks.Add(new HealthCheckRegistration(
-                "redis-" + endpoint, _ => new RedisHealthCheck(endpoint), HealthStatus.Unhealthy, [ReadyTag], TimeSpan.FromSeconds(5)));
+                "redis-" + endpoint, sp => new RedisHealthCheck(sp.GetRequiredService<RedisConnections>(), endpoint), HealthStatus.Unhealthy, [ReadyTag], TimeSpan.FromSeconds(5)));
         }
 
         return services;

@@ -6,18 +6,19 @@ namespace BookingHost.Idempotency;
 /// <summary>
 /// The idempotency records in Redis, shared by every instance. A key holds either a pending marker
 /// (<c>pending:{owner}:{fingerprint}</c>, short-lived) or a completed response (<c>done:{json}</c>, kept for the
-/// retention period). Begin is one atomic script: read the record, or claim the key when there is none.
+/// retention period). Begin is one atomic script: read the record, or claim the key when there is none. Claims and
+/// completions carry the caller's deadline: Redis refuses one that arrives after the request was answered with a failure.
 /// </summary>
 public sealed class IdempotencyStore(BookingRedisConnection redis)
 {
-    private const string BeginScript = """
+    private const string BeginScript = BookingRedisConnection.DeadlineGuard + """
         local v = redis.call('GET', KEYS[1])
-        if v then return v end
+        if v then return {1, v} end
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-        return false
+        return {0}
         """;
 
-    private const string CompleteScript = """
+    private const string CompleteScript = BookingRedisConnection.DeadlineGuard + """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
           return 1
@@ -42,10 +43,8 @@ public sealed class IdempotencyStore(BookingRedisConnection redis)
     /// <exception cref="TimeoutException">Redis did not answer in time.</exception>
     public async Task<string?> BeginAsync(string key, string pending, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var result = await redis.RunAsync(
-            db => db.ScriptEvaluateAsync(BeginScript, [key], [pending, (long)timeout.TotalMilliseconds]),
-            cancellationToken);
-        return result.IsNull ? null : (string?)result;
+        var result = (RedisResult[])(await redis.WriteAsync(BeginScript, [key], [pending, (long)timeout.TotalMilliseconds], cancellationToken))!;
+        return (long)result[0] == 1 ? (string?)result[1] : null;
     }
 
     /// <summary>Replaces the pending marker with the completed response, if the marker is still this request's.</summary>
@@ -57,9 +56,7 @@ public sealed class IdempotencyStore(BookingRedisConnection redis)
     /// <returns>Whether it was stored (false: the marker had expired and another request claimed the key).</returns>
     public async Task<bool> CompleteAsync(string key, string pending, string completed, TimeSpan retention, CancellationToken cancellationToken)
     {
-        var result = await redis.RunAsync(
-            db => db.ScriptEvaluateAsync(CompleteScript, [key], [pending, completed, (long)retention.TotalMilliseconds]),
-            cancellationToken);
+        var result = await redis.WriteAsync(CompleteScript, [key], [pending, completed, (long)retention.TotalMilliseconds], cancellationToken);
         return (long)result == 1;
     }
 

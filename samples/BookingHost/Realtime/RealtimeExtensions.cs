@@ -22,6 +22,7 @@ public static class RealtimeExtensions
             .Validate(o => o.ClientRetry >= TimeSpan.Zero && o.ClientRetry <= TimeSpan.FromMinutes(5), "BookingHost:Realtime:ClientRetry must be between 0 and 5 minutes.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<BookingHost.Infrastructure.RedisConnections>();
         services.AddSingleton<RealtimeHub>();
         services.AddSingleton<RedisBookingEvents>();
         services.AddSingleton<IBookingEvents>(sp => sp.GetRequiredService<RedisBookingEvents>());

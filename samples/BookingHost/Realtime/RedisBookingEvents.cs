@@ -1,3 +1,4 @@
+using BookingHost.Infrastructure;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -6,7 +7,9 @@ namespace BookingHost.Realtime;
 /// <summary>
 /// <see cref="IBookingEvents"/> over Redis pub/sub: an event goes straight to this instance's streams and is published
 /// on one channel that every instance subscribes to once (the business is in the message, so an instance holds one
-/// subscription however many streams and businesses it serves). An instance ignores its own messages when they come
+/// subscription however many streams and businesses it serves), on the instance's shared multiplexer (see
+/// <see cref="RedisConnections"/>). Messages are handled one at a time, in the order Redis delivered them, so a client
+/// sees another instance's events in the order they were published. An instance ignores its own messages when they come
 /// back. Redis being down never fails the caller: the event still reaches this instance's clients, the failure is
 /// logged (once per outage) and counted. The multiplexer reconnects and resubscribes by itself.
 /// </summary>
@@ -14,12 +17,13 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
 {
     private readonly RealtimeHub _hub;
     private readonly RealtimeOptions _options;
-    private readonly string? _configuration;
+    private readonly RedisConnections? _connections;
     private readonly ILogger<RedisBookingEvents> _logger;
     private readonly RedisChannel _channel;
     private readonly string _origin = $"{Environment.ProcessId}-{Guid.NewGuid():N}";
     private readonly CancellationTokenSource _stopping = new();
-    private Task<ConnectionMultiplexer?>? _connecting;
+    private RedisConnection? _connection;
+    private OrderedSubscription? _subscription;
     private Task? _subscribing;
     private int _publishFailing;
     private int _disposed;
@@ -28,12 +32,13 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
     /// <param name="hub">This instance's streams.</param>
     /// <param name="options">The options.</param>
     /// <param name="configuration">The host's configuration (<c>ConnectionStrings:Redis</c>; without it events stay on this instance).</param>
+    /// <param name="services">Gives the instance's Redis multiplexers.</param>
     /// <param name="logger">The logger.</param>
-    public RedisBookingEvents(RealtimeHub hub, IOptions<RealtimeOptions> options, IConfiguration configuration, ILogger<RedisBookingEvents> logger)
+    public RedisBookingEvents(RealtimeHub hub, IOptions<RealtimeOptions> options, IConfiguration configuration, IServiceProvider services, ILogger<RedisBookingEvents> logger)
     {
         _hub = hub;
         _options = options.Value;
-        _configuration = configuration.GetConnectionString("Redis");
+        _connections = configuration.GetConnectionString("Redis") is null ? null : services.GetRequiredService<RedisConnections>();
         _logger = logger;
         _channel = new RedisChannel(_options.Channel, RedisChannel.PatternMode.Literal);
     }
@@ -52,7 +57,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         var json = EventFrame.Serialize(bookingEvent);
         _hub.Dispatch(EventFrame.Create(bookingEvent, json));
 
-        var connecting = _connecting;
+        var connecting = _connection?.Multiplexer();
         if (connecting is null || !connecting.IsCompletedSuccessfully || connecting.Result is not { IsConnected: true } connection)
         {
             PublishFailed("disconnected", null);
@@ -86,9 +91,16 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
     /// <summary>Connects to Redis and subscribes in the background (start-up does not wait for Redis).</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_configuration is not null)
+        if (_connections is { } connections)
         {
-            _connecting = Task.Run(ConnectAsync, CancellationToken.None);
+            _connection = new RedisConnection(
+                configuration: null,
+                () => connections.GetAsync(connections.Primary),
+                clientName: "bookinghost",
+                onConnected: static _ => Task.CompletedTask,
+                onConnectFailed: e => RealtimeLog.SubscribeFailed(_logger, _options.Channel, e),
+                onFailed: _ => _hub.IsSubscribed = false,
+                onRestored: _ => OnRestored());
             _subscribing = Task.Run(SubscribeAsync, CancellationToken.None);
         }
 
@@ -119,29 +131,16 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         await CloseAsync();
     }
 
-    private async Task<ConnectionMultiplexer?> ConnectAsync()
+    private void OnRestored()
     {
-        var options = ConfigurationOptions.Parse(_configuration!);
-        options.AbortOnConnectFail = false; // a Redis that is down at start-up is connected to when it comes up
-        var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        if (Volatile.Read(ref _subscription) is null)
+        {
+            return; // the subscribing loop is still at it
+        }
 
-        connection.ConnectionFailed += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                _hub.IsSubscribed = false;
-            }
-        };
-        connection.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                // The multiplexer sends its subscriptions again on the restored connection.
-                RealtimeLog.ConnectionRestored(_logger);
-                _hub.IsSubscribed = true;
-            }
-        };
-        return connection;
+        // The multiplexer sends its subscriptions again on the restored connection.
+        RealtimeLog.ConnectionRestored(_logger);
+        _hub.IsSubscribed = true;
     }
 
     private async Task SubscribeAsync()
@@ -151,9 +150,10 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         {
             try
             {
-                var connection = await _connecting!.WaitAsync(stopping);
-                await connection!.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnMessage(message)).WaitAsync(TimeSpan.FromSeconds(5), stopping);
-                _hub.IsSubscribed = true;
+                var connection = await _connection!.Multiplexer().WaitAsync(stopping);
+                var subscription = await OrderedSubscription.SubscribeAsync(connection, _channel, OnMessage, TimeSpan.FromSeconds(5)).WaitAsync(stopping);
+                Volatile.Write(ref _subscription, subscription);
+                _hub.IsSubscribed = connection.IsConnected;
                 RealtimeLog.Subscribed(_logger, _options.Channel);
                 return;
             }
@@ -207,24 +207,15 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
 
     private async Task CloseAsync()
     {
-        var connecting = Interlocked.Exchange(ref _connecting, null);
         _hub.IsSubscribed = false;
-        if (connecting is null)
+        if (Interlocked.Exchange(ref _subscription, null) is { } subscription)
         {
-            return;
+            await subscription.DisposeAsync(); // the shared multiplexer keeps its other subscriptions
         }
 
-        try
+        if (Interlocked.Exchange(ref _connection, null) is { } connection)
         {
-            if (await connecting.WaitAsync(TimeSpan.FromSeconds(5)) is { } connection)
-            {
-                await connection.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(5));
-                connection.Dispose();
-            }
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            RealtimeLog.SubscribeFailed(_logger, _options.Channel, e);
+            await connection.DisposeAsync(); // the multiplexer is the instance's (RedisConnections closes it)
         }
     }
 }

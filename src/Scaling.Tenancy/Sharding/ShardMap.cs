@@ -20,7 +20,8 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     private readonly ScalingTenancyOptions _options;
     private readonly MetadataSchema _schema;
     private readonly NpgsqlDataSource _metadata;
-    private readonly RedisConnector? _redis;
+    private readonly RedisConnection? _redis;
+    private OrderedSubscription? _subscription;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -46,9 +47,15 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         builder.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
         builder.ConnectionStringBuilder.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
         _metadata = builder.Build();
-        if (options.RedisConfiguration is { } redis)
+        if (options.ConnectionMultiplexerFactory is not null || options.RedisConfiguration is not null)
         {
-            _redis = new RedisConnector(ConfigurationOptions.Parse(redis), OnRedisConnected, e => TenancyLog.SubscribeFailed(_logger, e));
+            _redis = new RedisConnection(
+                options.ConnectionMultiplexerFactory is null ? ConfigurationOptions.Parse(options.RedisConfiguration!) : null,
+                options.ConnectionMultiplexerFactory,
+                clientName: "scaling-tenancy",
+                onConnected: OnRedisConnected,
+                onConnectFailed: e => TenancyLog.SubscribeFailed(_logger, e),
+                onRestored: _ => OnRedisRestored());
         }
     }
 
@@ -61,7 +68,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     /// <summary>Gets when the cached map was last confirmed current with the metadata database (UTC), or <see langword="null"/> before the first load.</summary>
     public DateTimeOffset? LastConfirmed => _snapshot?.Confirmed;
 
-    /// <summary>Gets whether the Redis push of map changes is connected (always <see langword="false"/> without <see cref="ScalingTenancyOptions.RedisConfiguration"/>).</summary>
+    /// <summary>Gets whether the Redis push of map changes is connected (always <see langword="false"/> without a Redis).</summary>
     public bool IsPushConnected => _redis?.IsConnected ?? false;
 
     /// <summary>Gets the shards of the cached map, ordered by id.</summary>
@@ -184,6 +191,11 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         if (_refreshLoop is { } loop)
         {
             await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (Interlocked.Exchange(ref _subscription, null) is { } subscription)
+        {
+            await subscription.DisposeAsync(); // a shared multiplexer keeps its other subscriptions
         }
 
         if (_redis is not null)
@@ -397,9 +409,9 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
         try
         {
-            var connection = await _redis.Connection().WaitAsync(_options.MetadataTimeout);
+            var connection = await _redis.Multiplexer().WaitAsync(_options.MetadataTimeout);
             await connection.GetSubscriber()
-                .PublishAsync(_options.MapChannel, epoch.ToString(CultureInfo.InvariantCulture))
+                .PublishAsync(Channel, epoch.ToString(CultureInfo.InvariantCulture))
                 .WaitAsync(_options.MetadataTimeout);
         }
         catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
@@ -409,32 +421,38 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         }
     }
 
-    private Task OnRedisConnected(ConnectionMultiplexer connection)
-    {
-        connection.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                // What was pushed while the subscription was down is lost: check the epoch now.
-                _ = RefreshAsync("push", CancellationToken.None);
-            }
-        };
-        _ = SubscribeAsync(connection);
-        return Task.CompletedTask;
-    }
+    private RedisChannel Channel => new(_options.MapChannel, RedisChannel.PatternMode.Literal);
 
-    private async Task SubscribeAsync(ConnectionMultiplexer connection)
+    private async Task OnRedisConnected(IConnectionMultiplexer connection)
     {
         try
         {
-            await connection.GetSubscriber()
-                .SubscribeAsync(_options.MapChannel, (_, message) => OnPushed(message))
-                .WaitAsync(_options.MetadataTimeout);
+            var subscription = await OrderedSubscription.SubscribeAsync(connection, Channel, OnPushed, _options.MetadataTimeout);
+            if (Interlocked.CompareExchange(ref _subscription, subscription, null) is not null || _disposed != 0)
+            {
+                await subscription.DisposeAsync();
+                return;
+            }
+
             _ = RefreshAsync("push", CancellationToken.None);
         }
         catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
         {
+            // Redis is down at start-up: the map works without the push (periodic refresh, stale routes corrected on
+            // use); the next start-up or restore subscribes.
             TenancyLog.SubscribeFailed(_logger, e);
+        }
+    }
+
+    private void OnRedisRestored()
+    {
+        if (Volatile.Read(ref _subscription) is null && _redis?.Multiplexer() is { IsCompletedSuccessfully: true } connected)
+        {
+            _ = OnRedisConnected(connected.Result); // Redis was down at start-up: subscribe now (and check the epoch)
+        }
+        else
+        {
+            _ = RefreshAsync("push", CancellationToken.None); // what was pushed while the connection was down is lost: check the epoch now
         }
     }
 

@@ -109,6 +109,11 @@ public sealed class ShardMapTests(ServersFixture fixture)
             $"UPDATE {a.Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {a.Options.MetadataSchema}.tenants SET shard_id = 'shard-2', epoch = (SELECT epoch FROM {a.Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
             PostgresServer.MetadataDatabase);
 
+        // A replica that has not replayed the ownership change yet would rightly serve its earlier snapshot (a read
+        // without a token may lag); this test is about the stale route, so shard 1's replica catches up first.
+        var flipped = await Servers.Shard1Primary.GetCurrentWalLsnAsync();
+        await Eventually.TrueAsync(async () => await Servers.Shard1Replica.GetReplayLsnAsync() >= flipped, TimeSpan.FromSeconds(10), "shard 1's replica replays the ownership change");
+
         using var stale_routes = new TenancyCounter("scaling.tenancy.routes.stale");
         var read = await b.Router.ReadAsync(tenant, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct));
         Assert.Equal(["after the move"], read);
@@ -209,8 +214,8 @@ public sealed class ShardMapTests(ServersFixture fixture)
             var read = await Assert.ThrowsAsync<TenantUnavailableException>(() => kit.Router.ReadAsync(down, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct)));
             Assert.Equal(TenantUnavailableReason.ShardUnavailable, read.Reason);
 
-            await kit.InsertNoteAsync(table, up, "still fine");
-            Assert.Equal(["still fine"], await kit.Router.ReadAsync(up, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct)));
+            var written = await kit.InsertNoteAsync(table, up, "still fine");
+            Assert.Equal(["still fine"], await kit.Router.ReadAsync(up, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct), written.Token));
         }
         finally
         {

@@ -90,8 +90,8 @@ internal sealed class TenancyTestKit : IAsyncDisposable
         return table;
     }
 
-    public async Task InsertNoteAsync(string table, TenantId tenant, string body)
-        => await Router.WriteAsync(tenant, async (tx, ct) =>
+    public Task<ShardWriteResult<int>> InsertNoteAsync(string table, TenantId tenant, string body)
+        => Router.WriteAsync(tenant, async (tx, ct) =>
         {
             await using var command = new NpgsqlCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, $2)", tx.Connection, tx);
             command.Parameters.Add(new() { Value = tenant.Value });

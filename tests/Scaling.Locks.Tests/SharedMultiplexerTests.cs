@@ -1,0 +1,61 @@
+using Scaling.Testing;
+
+namespace Scaling.Locks.Tests;
+
+/// <summary>Redlock on the application's own multiplexers (one per master): no connection of its own, and the multiplexers left as they were.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class SharedMultiplexerTests(ServersFixture fixture)
+{
+    [Fact]
+    public async Task The_provider_locks_on_the_application_multiplexers_and_leaves_them_open_and_unchanged()
+    {
+        var apps = await Task.WhenAll(fixture.Servers.Redis.Select(r => ApplicationMultiplexer.ConnectAsync(r.EndPoint)));
+        try
+        {
+            var options = new RedlockOptions();
+            foreach (var app in apps)
+            {
+                options.AddMaster(app.Connection);
+            }
+
+            var provider = new RedlockProvider(options, logger: LockTestKit.Log);
+            var resource = LockTestKit.Resource("shared");
+            var handle = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+            var result = await provider.TryAcquireDetailedAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.Zero);
+            Assert.Equal(LockAttemptStatus.Conflicted, result.Status);
+            Assert.Equal(fixture.Servers.Redis.Select(r => r.EndPoint), result.Nodes.Select(n => n.EndPoint)); // each master named by its endpoint
+            await handle.DisposeAsync();
+            foreach (var app in apps)
+            {
+                Assert.DoesNotContain(await app.OtherClientNamesAsync(), n => n.StartsWith("scaling-", StringComparison.Ordinal));
+            }
+
+            await provider.DisposeAsync();
+            foreach (var app in apps)
+            {
+                await app.AssertUntouchedAsync();
+            }
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public void Masters_given_both_ways_or_in_an_even_number_are_refused_naming_the_option()
+    {
+        var options = new RedlockOptions().AddEndpoints("127.0.0.1:1");
+        options.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
+        var failure = Assert.Throws<ArgumentException>(() => new RedlockProvider(options));
+        Assert.Contains("RedlockOptions.Endpoints and RedlockOptions.ConnectionMultiplexerFactories are both set", failure.Message, StringComparison.Ordinal);
+
+        var even = new RedlockOptions();
+        even.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
+        even.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
+        Assert.Contains("RedlockOptions.ConnectionMultiplexerFactories holds 2 masters", Assert.Throws<ArgumentException>(() => new RedlockProvider(even)).Message, StringComparison.Ordinal);
+    }
+}
