@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
-# Packs the five libraries into artifacts/packages with a unique version, then builds and runs
-# tests/Scaling.PackageConsumer, which references them as NuGet packages (through nuget.config's
-# local source) and makes real calls against the harness's servers.
+# Packs the five libraries into artifacts/packages with a unique version, compiled against the lowest StackExchange.Redis
+# they support (StackExchangeRedisFloorVersion in Directory.Packages.props, which NuGet then declares as their minimum),
+# then builds and runs tests/Scaling.PackageConsumer twice, referencing them as NuGet packages (through nuget.config's
+# local source) and making real calls against the harness's servers:
+#   1. on that lowest StackExchange.Redis;
+#   2. on the newest (StackExchangeRedisVersion), with FusionCache's Redis backplane beside the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+floor=$(sed -nE 's|.*<StackExchangeRedisFloorVersion>([^<]+)</StackExchangeRedisFloorVersion>.*|\1|p' Directory.Packages.props)
+newest=$(sed -nE 's|.*<StackExchangeRedisVersion [^>]*>([^<]+)</StackExchangeRedisVersion>.*|\1|p' Directory.Packages.props)
+if [ -z "$floor" ] || [ -z "$newest" ]; then
+  echo "Directory.Packages.props names no StackExchangeRedisFloorVersion or StackExchangeRedisVersion." >&2
+  exit 1
+fi
+
 version="0.1.0-local.$(date -u +%Y%m%d%H%M%S)"
+mkdir -p artifacts/packages
 find artifacts/packages -name 'Scaling.*.nupkg' -delete -o -name 'Scaling.*.snupkg' -delete
 for project in src/*/*.csproj; do
-  dotnet pack "$project" -c Release -nologo -v quiet -p:Version="$version"
+  dotnet pack "$project" -c Release -nologo -v quiet -p:Version="$version" -p:StackExchangeRedisVersion="$floor"
 done
-echo "Packed: $(cd artifacts/packages && ls Scaling.*."$version".nupkg | tr '\n' ' ')"
+echo "Packed against StackExchange.Redis $floor: $(cd artifacts/packages && ls Scaling.*."$version".nupkg | tr '\n' ' ')"
 
 dotnet build tests/Scaling.TestServers -c Release -nologo -v quiet
-dotnet build tests/Scaling.PackageConsumer -c Release -nologo -v quiet -p:ScalingPackageVersion="$version"
-dotnet tests/Scaling.TestServers/bin/Release/net10.0/Scaling.TestServers.dll exec -- \
-  dotnet tests/Scaling.PackageConsumer/bin/Release/net10.0/Scaling.PackageConsumer.dll
+for consumer in "$floor false" "$newest true"; do
+  read -r redis fusion <<<"$consumer"
+  echo "Package consumer on StackExchange.Redis $redis$([ "$fusion" = true ] && echo ' with FusionCache and its Redis backplane'):"
+  dotnet build tests/Scaling.PackageConsumer -c Release -nologo -v quiet \
+    -p:ScalingPackageVersion="$version" -p:ConsumerRedisVersion="$redis" -p:WithFusionCache="$fusion"
+  dotnet tests/Scaling.TestServers/bin/Release/net10.0/Scaling.TestServers.dll exec -- \
+    dotnet tests/Scaling.PackageConsumer/bin/Release/net10.0/Scaling.PackageConsumer.dll
+done

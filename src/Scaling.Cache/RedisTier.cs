@@ -5,9 +5,10 @@ using StackExchange.Redis;
 namespace Scaling.Cache;
 
 /// <summary>
-/// The Redis side of the cache: one multiplexer (connected in the background, so a Redis that is down at
-/// start-up blocks nothing), a circuit breaker in front of every L2 operation, a timeout on each (StackExchange.Redis
-/// 1.x does not bound asynchronous commands), and the backplane subscription with its reconnect signal.
+/// The Redis side of the cache: the multiplexer (the application's, or one made in the background so a Redis that is
+/// down at start-up blocks nothing), a circuit breaker in front of every L2 operation, a timeout on each, a deadline on
+/// each write (a write that reaches Redis after its timeout is refused there, see <see cref="RedisDeadline"/>), and the
+/// backplane subscription, read in order, with its reconnect signal.
 /// </summary>
 internal sealed class RedisTier : IAsyncDisposable, IDisposable
 {

@@ -6,6 +6,11 @@ using Scaling.Locks;
 using Scaling.RateLimit;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
+using StackExchange.Redis;
+#if FUSIONCACHE
+using ZiggyCreatures.Caching.Fusion;
+using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
+#endif
 
 // Real calls into each package, referenced from NuGet; run under the test-server harness so the
 // Scaling.Data call works on a real PostgreSQL WAL position (Npgsql arrives as Scaling.Data's dependency).
@@ -18,6 +23,11 @@ void Check(bool condition, string what)
         failures.Add(what);
     }
 }
+
+// The StackExchange.Redis this application runs on is the one it asked for (the packages only set a minimum).
+var expectedRedis = typeof(Program).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ConsumerRedisVersion").Value!;
+var redisInUse = typeof(ConnectionMultiplexer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
+Check(redisInUse.StartsWith(expectedRedis, StringComparison.Ordinal), $"StackExchange.Redis in use: {redisInUse} (the application's {expectedRedis})");
 
 var accessor = new TenantContextAccessor();
 using (accessor.BeginScope(new TenantInfo(TenantId.Parse("acme-salon"), "premium")))
@@ -166,6 +176,58 @@ await using (var router = new ShardRouter(map, tenancyOptions))
         return (long)(await count.ExecuteScalarAsync(ct))!;
     });
     Check(visible == 1, "Scaling.Tenancy: after the move the tenant reads its row (row-level security hides every other tenant's)");
+}
+
+// The application's own multiplexer, shared by every package: each works on it and none closes it.
+await using (var shared = await ConnectionMultiplexer.ConnectAsync(redis + ",name=consumer-app"))
+{
+    Func<Task<IConnectionMultiplexer>> factory = () => Task.FromResult<IConnectionMultiplexer>(shared);
+    var sharedCache = Microsoft.Extensions.Options.Options.Create(new ScalingCacheOptions { ConnectionMultiplexerFactory = factory, KeyPrefix = "consumer-shared:" });
+    await using (var one = new TwoTierCache(sharedCache))
+    await using (var two = new TwoTierCache(sharedCache))
+    await using (var limiter = new RedisRateLimiter(new RateLimitOptions { ConnectionMultiplexerFactory = factory, KeyPrefix = "consumer-shared-rl:" }))
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!(one.IsBackplaneConnected && two.IsBackplaneConnected) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        await Task.Delay(100);
+        await one.SetAsync("menu", "v1");
+        Check(await two.GetOrCreateAsync("menu", _ => ValueTask.FromResult("factory")) == "v1", "shared multiplexer: Scaling.Cache reads another instance's value");
+        await one.SetAsync("menu", "v2");
+        var seen = "";
+        for (var i = 0; i < 100 && seen != "v2"; i++)
+        {
+            seen = await two.GetOrCreateAsync("menu", _ => ValueTask.FromResult("factory"));
+            await Task.Delay(seen == "v2" ? 0 : 10);
+        }
+
+        Check(seen == "v2", "shared multiplexer: Scaling.Cache's backplane invalidated the other instance");
+        Check(await limiter.ConnectAsync() && !(await limiter.CheckAsync(new RateLimitCheck("shared", "test").Add(new RateLimitTier("shared", 10, TimeSpan.FromMinutes(1))))).IsDegraded, "shared multiplexer: Scaling.RateLimit counts in Redis");
+    }
+
+#if FUSIONCACHE
+    // FusionCache with its Redis backplane on the same multiplexer, beside Scaling.Cache.
+    using var fusionA = new FusionCache(new FusionCacheOptions { CacheName = "consumer-fusion" });
+    using var fusionB = new FusionCache(new FusionCacheOptions { CacheName = "consumer-fusion" });
+    fusionA.SetupBackplane(new RedisBackplane(new RedisBackplaneOptions { ConnectionMultiplexerFactory = factory }));
+    fusionB.SetupBackplane(new RedisBackplane(new RedisBackplaneOptions { ConnectionMultiplexerFactory = factory }));
+    Check(await fusionB.GetOrSetAsync("menu", _ => Task.FromResult("b-local")) == "b-local", "FusionCache: B caches its own value");
+    await Task.Delay(200); // both backplanes subscribed
+    await fusionA.SetAsync("menu", "a-value");
+    var fusionSeen = "";
+    for (var i = 0; i < 200 && fusionSeen != "refetched"; i++)
+    {
+        fusionSeen = await fusionB.GetOrSetAsync("menu", _ => Task.FromResult("refetched"));
+        await Task.Delay(fusionSeen == "refetched" ? 0 : 10);
+    }
+
+    Check(fusionSeen == "refetched", "FusionCache: A's set evicted B's entry over its Redis backplane, beside the Scaling packages");
+#endif
+
+    Check(shared.IsConnected && (await shared.GetDatabase().PingAsync()) >= TimeSpan.Zero, "shared multiplexer: still open after the packages were disposed");
 }
 
 var version = typeof(ConsistencyToken).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
