@@ -71,7 +71,7 @@ public sealed class LateCommandTests(ServersFixture fixture)
         }
 
         await using var probe = await ConnectionMultiplexer.ConnectAsync(redis.EndPoint + ",abortConnect=false,connectTimeout=2000,allowAdmin=true");
-        await Eventually.TrueAsync(async () => (await client.GetAsync("/api/v1/auth/me", token)).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15), "BookingHost uses Redis again");
+        await Eventually.TrueAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15), "BookingHost reaches Redis again");
         await Task.Delay(TimeSpan.FromSeconds(1));
         var database = probe.GetDatabase();
         Assert.False(await database.KeyExistsAsync("booking:auth:revoked:" + TokenId(token)), "the failed logout revoked the token afterwards");
