@@ -135,7 +135,12 @@ internal static class LoadRun
         var l1Hits = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("hits"), "tier=\"l1\"");
         var l1Misses = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("misses"), "tier=\"l1\"");
         var l2Hits = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("hits"), "tier=\"l2\"");
-        var lookups = l1Hits + l1Misses;
+        foreach (var failure in metricsBefore.Failures.Concat(metricsAfter.Failures))
+        {
+            log.WriteLine($"No /metrics from {failure}: the cache hit rate is not reported.");
+        }
+
+        var lookups = metricsBefore.Failures.Count + metricsAfter.Failures.Count == 0 ? l1Hits + l1Misses : 0;
         var result = new RunResult
         {
             Options = options,

@@ -112,15 +112,16 @@ public sealed class StallingProxy : IAsyncDisposable
             var target = to.GetStream();
             while (!_stop.IsCancellationRequested)
             {
-                if (stallable)
-                {
-                    await _flowing.Task.WaitAsync(_stop.Token); // stalled: read nothing, so the server's buffers fill
-                }
-
                 var read = await source.ReadAsync(buffer, _stop.Token);
                 if (read == 0)
                 {
                     break;
+                }
+
+                if (stallable)
+                {
+                    // Stalled: hold what was read and read nothing more, so the server's buffers fill.
+                    await _flowing.Task.WaitAsync(_stop.Token);
                 }
 
                 await target.WriteAsync(buffer.AsMemory(0, read), _stop.Token);

@@ -52,7 +52,8 @@ public static partial class ObservabilityExtensions
         return app.Use(async (context, next) =>
         {
             var started = Stopwatch.GetTimestamp();
-            using (logger.BeginScope(new RequestLogScope(context)))
+            var scope = new RequestLogScope(context);
+            using (logger.BeginScope(scope))
             {
                 try
                 {
@@ -70,6 +71,8 @@ public static partial class ObservabilityExtensions
                     {
                         LogRequest(logger, context.Request.Method, path.Value ?? "/", context.Response.StatusCode, elapsed);
                     }
+
+                    scope.Freeze();
                 }
             }
         });

@@ -13,15 +13,20 @@ namespace Scaling;
 /// Redis's clock as seen from this process: the offset of Redis's <c>TIME</c> from the local clock, measured with one
 /// round trip (the midpoint rule, so the error is at most half of that round trip) when the multiplexer is made, then
 /// again in the background once a minute and after a reconnect. Used to put a deadline on writes in Redis's own clock
-/// (see <see cref="RedisDeadline"/>), whatever the skew between the two machines. Until a first measurement succeeds
-/// the clocks are taken to agree. Shared as source by the packages that talk to Redis.
+/// (see <see cref="RedisDeadline"/>), whatever the skew between the two machines. A measurement whose round trip took
+/// more than 20 ms (a busy process or server) is not used: its error would eat the deadline's budget, and every write
+/// would be refused as late. Until a first usable measurement the clocks are taken to agree. Shared as source by the
+/// packages that talk to Redis.
 /// </summary>
 internal sealed class RedisClock
 {
     private const string TimeScript = "return redis.call('TIME')";
     private static readonly TimeSpan Remeasure = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan RetryAfterUnusable = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxUsableRoundTrip = TimeSpan.FromMilliseconds(20);
 
     private Measurement? _measurement;
+    private long _lastAttempt;
     private int _measuring;
 
     /// <summary>
@@ -42,7 +47,8 @@ internal sealed class RedisClock
     internal void RefreshIfStale(IConnectionMultiplexer connection, TimeSpan timeout)
     {
         var measurement = Volatile.Read(ref _measurement);
-        if (measurement is null || Stopwatch.GetElapsedTime(measurement.TakenAt) > Remeasure)
+        if ((measurement is null || Stopwatch.GetElapsedTime(measurement.TakenAt) > Remeasure)
+            && Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastAttempt)) > RetryAfterUnusable)
         {
             _ = MeasureAsync(connection, timeout);
         }
@@ -67,6 +73,7 @@ internal sealed class RedisClock
 
         try
         {
+            Interlocked.Exchange(ref _lastAttempt, Stopwatch.GetTimestamp());
             if (!connection.IsConnected)
             {
                 return;
@@ -76,6 +83,11 @@ internal sealed class RedisClock
             var started = Stopwatch.GetTimestamp();
             var reply = (RedisResult[])(await connection.GetDatabase().ScriptEvaluateAsync(TimeScript).WaitAsync(timeout).ConfigureAwait(false))!;
             var roundTrip = Stopwatch.GetElapsedTime(started);
+            if (roundTrip > MaxUsableRoundTrip)
+            {
+                return; // too uncertain: keep the last usable measurement, try again later
+            }
+
             var redisMicros = (long.Parse((string)reply[0]!, System.Globalization.CultureInfo.InvariantCulture) * 1_000_000)
                 + long.Parse((string)reply[1]!, System.Globalization.CultureInfo.InvariantCulture);
             var localMidpointMicros = (sent.ToUnixTimeMilliseconds() * 1000) + (long)(roundTrip.TotalMicroseconds / 2);

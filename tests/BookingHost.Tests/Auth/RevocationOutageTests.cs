@@ -51,6 +51,12 @@ public sealed class RevocationOutageTests(ServersFixture fixture)
             using var logout = await openClient.SendAsync(HttpMethod.Post, "/api/v1/auth/logout", token);
             return logout.StatusCode == HttpStatusCode.NoContent;
         });
+        // The fail-closed instance refuses the token as revoked once its own connection is back (until then: invalid).
+        await WaitUntilAsync(async () =>
+        {
+            using var response = await closedClient.GetAsync("/api/v1/auth/me", token);
+            return (await response.Content.ReadAsStringAsync()).Contains("token-revoked", StringComparison.Ordinal);
+        });
         using var revoked = await closedClient.GetAsync("/api/v1/auth/me", token);
         await revoked.AssertProblemAsync(HttpStatusCode.Unauthorized, "token-revoked");
     }
