@@ -91,20 +91,20 @@ internal sealed class DataServer : IAsyncDisposable
         => _breaker.ExecuteAsync(
             static async (state, ct) =>
             {
-                var connection = await state.Server.DataSource.OpenConnectionAsync(ct);
+                var connection = await state.Server.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
                 try
                 {
-                    var value = await state.Work(connection, ct);
+                    var value = await state.Work(connection, ct).ConfigureAwait(false);
                     if (!state.KeepOpen)
                     {
-                        await connection.DisposeAsync();
+                        await connection.DisposeAsync().ConfigureAwait(false);
                     }
 
                     return value;
                 }
                 catch
                 {
-                    await connection.DisposeAsync();
+                    await connection.DisposeAsync().ConfigureAwait(false);
                     throw;
                 }
             },

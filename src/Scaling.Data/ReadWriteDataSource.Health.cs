@@ -25,7 +25,7 @@ public sealed partial class ReadWriteDataSource
         {
             try
             {
-                await CheckReplicasAsync(cancellationToken);
+                await CheckReplicasAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -42,14 +42,14 @@ public sealed partial class ReadWriteDataSource
                 DataLog.MonitorFailed(_logger, Name, e);
             }
         }
-        while (await WaitForNextTickAsync(timer, cancellationToken));
+        while (await WaitForNextTickAsync(timer, cancellationToken).ConfigureAwait(false));
     }
 
     private static async Task<bool> WaitForNextTickAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
         try
         {
-            return await timer.WaitForNextTickAsync(cancellationToken);
+            return await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -65,7 +65,7 @@ public sealed partial class ReadWriteDataSource
                 _primary,
                 PrimaryProbeSql,
                 static reader => (reader.GetBoolean(0), reader.IsDBNull(1) ? (ulong?)null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1)),
-                cancellationToken);
+                cancellationToken).ConfigureAwait(false);
             if (inRecovery)
             {
                 DataLog.PrimaryInRecovery(_logger, Name, _primary.Name);
@@ -85,10 +85,12 @@ public sealed partial class ReadWriteDataSource
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.HealthCheckTimeout);
-        await using var connection = await server.DataSource.OpenConnectionAsync(timeout.Token);
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync(timeout.Token);
-        await reader.ReadAsync(timeout.Token);
+        var connection = await server.DataSource.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
+        using var command = new NpgsqlCommand(sql, connection);
+        var reader = await command.ExecuteReaderAsync(timeout.Token).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
+        await reader.ReadAsync(timeout.Token).ConfigureAwait(false);
         return read(reader);
     }
 
@@ -103,7 +105,7 @@ public sealed partial class ReadWriteDataSource
                 replica,
                 ProbeSql,
                 static reader => (reader.GetBoolean(0), reader.IsDBNull(1) ? (ulong?)null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1), reader.GetDouble(2)),
-                cancellationToken);
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
         {
@@ -162,7 +164,7 @@ public sealed partial class ReadWriteDataSource
         replica.HealthyStreak = healthy ? replica.HealthyStreak + 1 : 0;
         if (replica.HealthyStreak >= _options.ReadmitAfterHealthyChecks)
         {
-            await replica.CloseCircuitAsync();
+            await replica.CloseCircuitAsync().ConfigureAwait(false);
             replica.Reason = null;
             replica.HealthyStreak = 0;
             replica.Health = ReplicaHealth.Healthy;

@@ -59,7 +59,7 @@ public sealed partial class ReadWriteDataSource
 
                 try
                 {
-                    var value = await replica.RunAsync(work, keepOpen, cancellationToken);
+                    var value = await replica.RunAsync(work, keepOpen, cancellationToken).ConfigureAwait(false);
                     DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
                     return (value, replica);
                 }
@@ -76,20 +76,20 @@ public sealed partial class ReadWriteDataSource
                     var (reached, value) = await behind.RunAsync(
                         async (connection, ct) =>
                         {
-                            if (!await HasReachedAsync(behind, connection, needed, ct))
+                            if (!await HasReachedAsync(behind, connection, needed, ct).ConfigureAwait(false))
                             {
                                 if (keepOpen)
                                 {
-                                    await connection.DisposeAsync();
+                                    await connection.DisposeAsync().ConfigureAwait(false);
                                 }
 
                                 return (false, default(T)!);
                             }
 
-                            return (true, await work(connection, ct));
+                            return (true, await work(connection, ct).ConfigureAwait(false));
                         },
                         keepOpen,
-                        cancellationToken);
+                        cancellationToken).ConfigureAwait(false);
                     if (reached)
                     {
                         DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
@@ -104,16 +104,16 @@ public sealed partial class ReadWriteDataSource
 
             var reason = token is not null && _replicas.Any(r => r.TakesReads && !attempt.Failed(r)) ? "token_not_reached" : "no_replica_available";
             DataInstruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
-            return (await ReadOnPrimaryWithinBoundAsync(work, keepOpen, cancellationToken), _primary);
+            return (await ReadOnPrimaryWithinBoundAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
         }
 
         DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
-        return (await RunOnPrimaryAsync(work, keepOpen, cancellationToken), _primary);
+        return (await RunOnPrimaryAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
     }
 
     private async Task<T> ReadOnPrimaryWithinBoundAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool keepOpen, CancellationToken cancellationToken)
     {
-        if (!await _fallbackSlots.WaitAsync(_options.PrimaryFallbackWaitTimeout, cancellationToken))
+        if (!await _fallbackSlots.WaitAsync(_options.PrimaryFallbackWaitTimeout, cancellationToken).ConfigureAwait(false))
         {
             DataInstruments.Rejections.Add(1, DataInstruments.Tags(Name, "reason", "fallback_limit"));
             DataLog.ReadRejected(_logger, Name, _options.MaxPrimaryFallbackReads);
@@ -129,14 +129,14 @@ public sealed partial class ReadWriteDataSource
                 keepOpen
                     ? async (connection, ct) =>
                     {
-                        var result = await work(connection, ct);
+                        var result = await work(connection, ct).ConfigureAwait(false);
                         ReleaseSlotWhenClosed(connection);
                         releaseHere = false;
                         return result;
                     }
                     : work,
                 keepOpen,
-                cancellationToken);
+                cancellationToken).ConfigureAwait(false);
             DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
             return value;
         }
@@ -165,7 +165,7 @@ public sealed partial class ReadWriteDataSource
     {
         try
         {
-            return await _primary.RunAsync(work, keepOpen, cancellationToken);
+            return await _primary.RunAsync(work, keepOpen, cancellationToken).ConfigureAwait(false);
         }
         catch (BrokenCircuitException e)
         {
@@ -175,8 +175,8 @@ public sealed partial class ReadWriteDataSource
 
     private static async Task<bool> HasReachedAsync(DataServer replica, NpgsqlConnection connection, ConsistencyToken token, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(ReplayLsnSql, connection);
-        if (await command.ExecuteScalarAsync(cancellationToken) is NpgsqlLogSequenceNumber replay)
+        using var command = new NpgsqlCommand(ReplayLsnSql, connection);
+        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is NpgsqlLogSequenceNumber replay)
         {
             replica.ObserveReplayLsn((ulong)replay);
             return token.IsReachedBy(replay);
@@ -192,7 +192,7 @@ public sealed partial class ReadWriteDataSource
         IReadOnlyList<object?>? parameters,
         CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        using var command = new NpgsqlCommand(sql, connection, transaction);
         if (parameters is not null)
         {
             foreach (var value in parameters)
@@ -201,7 +201,8 @@ public sealed partial class ReadWriteDataSource
             }
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
         var columns = new string[reader.FieldCount];
         for (var i = 0; i < columns.Length; i++)
         {
@@ -209,25 +210,25 @@ public sealed partial class ReadWriteDataSource
         }
 
         var rows = new List<object?[]>();
-        while (await reader.ReadAsync(cancellationToken))
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var row = new object?[columns.Length];
             for (var i = 0; i < row.Length; i++)
             {
-                row[i] = await reader.IsDBNullAsync(i, cancellationToken) ? null : reader.GetValue(i);
+                row[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : reader.GetValue(i);
             }
 
             rows.Add(row);
         }
 
-        await reader.CloseAsync();
+        await reader.CloseAsync().ConfigureAwait(false);
         return new StatementRows(columns, rows, reader.RecordsAffected);
     }
 
     private static async Task<ConsistencyToken> ReadInsertLsnAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(InsertLsnSql, connection);
-        var lsn = (NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken))!;
+        using var command = new NpgsqlCommand(InsertLsnSql, connection);
+        var lsn = (NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         return ConsistencyToken.FromLsn(lsn);
     }
 
@@ -240,14 +241,15 @@ public sealed partial class ReadWriteDataSource
         using var timeout = new CancellationTokenSource(_options.HealthCheckTimeout);
         try
         {
-            return await ReadInsertLsnAsync(connection, timeout.Token);
+            return await ReadInsertLsnAsync(connection, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException)
         {
             try
             {
-                await using var fresh = await _primary.DataSource.OpenConnectionAsync(timeout.Token);
-                return await ReadInsertLsnAsync(fresh, timeout.Token);
+                var fresh = await _primary.DataSource.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+                await using var freshLifetime = fresh.ConfigureAwait(false);
+                return await ReadInsertLsnAsync(fresh, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception again) when (TransientErrors.IsConnectionFailure(again) || again is OperationCanceledException)
             {

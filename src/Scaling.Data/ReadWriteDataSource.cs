@@ -106,7 +106,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         try
         {
-            return await _openRetry.ExecuteAsync(static (primary, ct) => primary.OpenAsync(ct), _primary, cancellationToken);
+            return await _openRetry.ExecuteAsync(static (primary, ct) => primary.OpenAsync(ct), _primary, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
         {
@@ -125,7 +125,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     public async ValueTask<NpgsqlConnection> OpenReadConnectionAsync(ConsistencyToken? token = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var (connection, _) = await ReadWithRetriesAsync(static (c, _) => Task.FromResult(c), keepOpen: true, token, cancellationToken);
+        var (connection, _) = await ReadWithRetriesAsync(static (c, _) => Task.FromResult(c), keepOpen: true, token, cancellationToken).ConfigureAwait(false);
         return connection;
     }
 
@@ -144,7 +144,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var (value, _) = await ReadWithRetriesAsync(read, keepOpen: false, token, cancellationToken);
+        var (value, _) = await ReadWithRetriesAsync(read, keepOpen: false, token, cancellationToken).ConfigureAwait(false);
         return value;
     }
 
@@ -179,21 +179,23 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                 {
                     var self = state.Self;
                     ctx.Properties.Set(PhaseKey, WritePhase.Open);
-                    await using var connection = await self._primary.OpenAsync(ctx.CancellationToken);
+                    var connection = await self._primary.OpenAsync(ctx.CancellationToken).ConfigureAwait(false);
+                    await using var connectionLifetime = connection.ConfigureAwait(false);
                     ctx.Properties.Set(PhaseKey, WritePhase.Transaction);
                     T value;
-                    await using (var transaction = await connection.BeginTransactionAsync(state.IsolationLevel, ctx.CancellationToken))
+                    var transaction = await connection.BeginTransactionAsync(state.IsolationLevel, ctx.CancellationToken).ConfigureAwait(false);
+                    await using (transaction.ConfigureAwait(false))
                     {
-                        value = await state.Write(transaction, ctx.CancellationToken);
-                        await transaction.CommitAsync(ctx.CancellationToken);
+                        value = await state.Write(transaction, ctx.CancellationToken).ConfigureAwait(false);
+                        await transaction.CommitAsync(ctx.CancellationToken).ConfigureAwait(false);
                     }
 
                     ctx.Properties.Set(PhaseKey, WritePhase.Committed);
-                    var token = await self.TryReadTokenAfterCommitAsync(connection);
+                    var token = await self.TryReadTokenAfterCommitAsync(connection).ConfigureAwait(false);
                     return new WriteResult<T>(value, token);
                 },
                 context,
-                (Self: this, Write: write, IsolationLevel: isolationLevel));
+                (Self: this, Write: write, IsolationLevel: isolationLevel)).ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsConnectionFailure(e)
             && context.Properties.GetValue(PhaseKey, WritePhase.Open) == WritePhase.Open
@@ -233,7 +235,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                 throw new ArgumentException("A consistency token only applies to reads; a write always runs on the primary.", nameof(token));
             }
 
-            var result = await WriteAsync((tx, ct) => RunStatementAsync(tx.Connection!, tx, sql, parameters, ct), cancellationToken: cancellationToken);
+            var result = await WriteAsync((tx, ct) => RunStatementAsync(tx.Connection!, tx, sql, parameters, ct), cancellationToken: cancellationToken).ConfigureAwait(false);
             return new QueryResult(result.Value.Columns, result.Value.Rows, result.Value.RowsAffected, ServerRole.Primary, result.Token);
         }
 
@@ -241,7 +243,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             (connection, ct) => RunStatementAsync(connection, null, sql, parameters, ct),
             keepOpen: false,
             token,
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
         return new QueryResult(rows.Columns, rows.Rows, rows.RowsAffected, server.Role, null);
     }
 
@@ -257,11 +259,12 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         if (primaryConnection is not null)
         {
-            return await ReadInsertLsnAsync(primaryConnection, cancellationToken);
+            return await ReadInsertLsnAsync(primaryConnection, cancellationToken).ConfigureAwait(false);
         }
 
-        await using var connection = await OpenWriteConnectionAsync(cancellationToken);
-        return await ReadInsertLsnAsync(connection, cancellationToken);
+        var connection = await OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
+        return await ReadInsertLsnAsync(connection, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -274,11 +277,11 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     public async Task CheckReplicasAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        await _checkGate.WaitAsync(cancellationToken);
+        await _checkGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var primaryLsn = await ProbePrimaryAsync(cancellationToken);
-            await Task.WhenAll(_replicas.Select(r => CheckReplicaAsync(r, primaryLsn, cancellationToken)));
+            var primaryLsn = await ProbePrimaryAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(_replicas.Select(r => CheckReplicaAsync(r, primaryLsn, cancellationToken))).ConfigureAwait(false);
         }
         finally
         {
@@ -291,7 +294,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         try
         {
-            var inRecovery = await ProbeAsync(_primary, "SELECT pg_is_in_recovery()", static reader => reader.GetBoolean(0), cancellationToken);
+            var inRecovery = await ProbeAsync(_primary, "SELECT pg_is_in_recovery()", static reader => reader.GetBoolean(0), cancellationToken).ConfigureAwait(false);
             return inRecovery
                 ? (false, $"primary {_primary.Name} is in recovery (a standby)")
                 : (true, $"primary {_primary.Name} is up");
@@ -311,10 +314,10 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         }
 
         DataInstruments.Untrack(this);
-        await _primary.DisposeAsync();
+        await _primary.DisposeAsync().ConfigureAwait(false);
         foreach (var replica in _replicas)
         {
-            await replica.DisposeAsync();
+            await replica.DisposeAsync().ConfigureAwait(false);
         }
 
         _fallbackSlots.Dispose();

@@ -14,7 +14,7 @@ public sealed class ReadWriteDataSourceHealthCheck(ReadWriteDataSource dataSourc
     /// <inheritdoc />
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var (primaryHealthy, primaryDescription) = await dataSource.ProbePrimaryHealthAsync(cancellationToken);
+        var (primaryHealthy, primaryDescription) = await dataSource.ProbePrimaryHealthAsync(cancellationToken).ConfigureAwait(false);
         var data = new Dictionary<string, object>(StringComparer.Ordinal) { ["primary"] = primaryDescription };
         var degraded = new List<string>();
         foreach (var replica in dataSource.GetReplicaStatuses())

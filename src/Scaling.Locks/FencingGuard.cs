@@ -41,9 +41,9 @@ public static class FencingGuard
         var connection = transaction.Connection
             ?? throw new ArgumentException("The transaction is already completed; check the token inside the open transaction of the write.", nameof(transaction));
 
-        await using var command = new NpgsqlCommand(CheckSql, connection, transaction);
+        using var command = new NpgsqlCommand(CheckSql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        var latest = await command.ExecuteScalarAsync(cancellationToken) as long?;
+        var latest = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?;
         if (latest != token)
         {
             throw new StaleFencingTokenException(resource, token, latest);

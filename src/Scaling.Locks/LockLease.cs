@@ -87,7 +87,7 @@ internal sealed class LockLease : IAsyncDisposable
         }
 
         var start = Now();
-        var round = await _provider.ExtendOnMastersAsync(Key, Value, Ttl, cancellationToken);
+        var round = await _provider.ExtendOnMastersAsync(Key, Value, Ttl, cancellationToken).ConfigureAwait(false);
         var validity = RedlockTiming.Validity(Ttl, Now() - start);
         if (round.Granted >= _provider.Quorum && validity > TimeSpan.Zero)
         {
@@ -136,12 +136,12 @@ internal sealed class LockLease : IAsyncDisposable
         _stop.Cancel(); // synchronous: the extension loop ends inline, no thread-pool hop
         if (_extensionLoop is { } loop)
         {
-            await loop;
+            await loop.ConfigureAwait(false);
         }
 
         Interlocked.CompareExchange(ref _state, Released, Held);
         SignalLost();
-        await _provider.ReleaseOnAllMastersAsync(Resource, Key, Value);
+        await _provider.ReleaseOnAllMastersAsync(Resource, Key, Value).ConfigureAwait(false);
         _stop.Dispose();
 
         // _lost is not disposed: LostToken stays usable after release, and its timer ended when it was cancelled.
@@ -156,7 +156,7 @@ internal sealed class LockLease : IAsyncDisposable
             try
             {
                 var due = Now() + delay;
-                await Task.Delay(delay, lease._stop.Token);
+                await Task.Delay(delay, lease._stop.Token).ConfigureAwait(false);
                 if (!handle.TryGetTarget(out _))
                 {
                     // Nobody can dispose this lock any more: stop extending it and let its TTL free it.
@@ -170,7 +170,7 @@ internal sealed class LockLease : IAsyncDisposable
                 }
 
                 var started = Now();
-                var extended = await lease.ExtendAsync(lease._stop.Token);
+                var extended = await lease.ExtendAsync(lease._stop.Token).ConfigureAwait(false);
                 var late = started - due;
                 var took = Now() - started;
                 if (late + took > interval / 2)

@@ -105,7 +105,7 @@ internal sealed class MastersRound
     /// <summary>Completes when the outcome is certain; throws <see cref="OperationCanceledException"/> if the caller cancelled.</summary>
     internal async Task DecidedAsync(CancellationToken cancellationToken)
     {
-        await _decided.Task;
+        await _decided.Task.ConfigureAwait(false);
         if (Cancelled)
         {
             throw new OperationCanceledException(cancellationToken);

@@ -46,8 +46,9 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
         {
             try
             {
-                await using var command = _dataSource.CreateCommand(CreateTableSql);
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                var command = _dataSource.CreateCommand(CreateTableSql);
+                await using var commandLifetime = command.ConfigureAwait(false);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 _schemaReady = true;
                 return;
             }
@@ -64,11 +65,12 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
         LockResourceName.Validate(resource);
         if (!_schemaReady)
         {
-            await EnsureSchemaAsync(cancellationToken);
+            await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var command = _dataSource.CreateCommand(NextSql);
+        var command = _dataSource.CreateCommand(NextSql);
+        await using var commandLifetime = command.ConfigureAwait(false);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 }

@@ -63,12 +63,12 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
 
     /// <inheritdoc />
     public async Task<IDistributedLockHandle?> TryAcquireAsync(string resource, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default) =>
-        (await TryAcquireDetailedAsync(resource, ttl, wait, cancellationToken)).Handle;
+        (await TryAcquireDetailedAsync(resource, ttl, wait, cancellationToken).ConfigureAwait(false)).Handle;
 
     /// <inheritdoc />
     public async Task<IDistributedLockHandle> AcquireAsync(string resource, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default)
     {
-        var result = await TryAcquireDetailedAsync(resource, ttl, wait, cancellationToken);
+        var result = await TryAcquireDetailedAsync(resource, ttl, wait, cancellationToken).ConfigureAwait(false);
         return result.Handle ?? throw new LockTimeoutException(resource, wait, result);
     }
 
@@ -92,12 +92,12 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 attempts++;
                 var value = (RedisValue)RandomNumberGenerator.GetHexString(32, lowercase: true);
                 var attemptStart = LockLease.Now();
-                var round = await SetOnMastersAsync(key, value, ttl, cancellationToken);
+                var round = await SetOnMastersAsync(key, value, ttl, cancellationToken).ConfigureAwait(false);
                 var validity = RedlockTiming.Validity(ttl, LockLease.Now() - attemptStart);
                 if (round.Granted >= Quorum && validity > TimeSpan.Zero)
                 {
                     Metrics.Attempts.Add(1, new KeyValuePair<string, object?>("status", "acquired"));
-                    var fencingToken = await TakeFencingTokenAsync(resource, key, value, round, cancellationToken);
+                    var fencingToken = await TakeFencingTokenAsync(resource, key, value, round, cancellationToken).ConfigureAwait(false);
                     var lease = new LockLease(this, resource, key, value, ttl, attemptStart, validity, fencingToken);
                     var handle = new RedlockHandle(lease, _options.AutoExtend);
                     var elapsed = LockLease.Now() - started;
@@ -116,7 +116,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                     Metrics.Contention.Add(1);
                 }
 
-                await ReleaseAfterAsync(round, key, value);
+                await ReleaseAfterAsync(round, key, value).ConfigureAwait(false);
                 var spent = LockLease.Now() - started;
                 if (wait != Timeout.InfiniteTimeSpan && spent >= wait)
                 {
@@ -131,7 +131,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                     delay = wait - spent;
                 }
 
-                await Task.Delay(delay, cancellationToken);
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -183,7 +183,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     {
         var round = MastersRound.Start(
             this, _nodes, _options.NodeTimeout, (node, _, expired) => node.ScriptAsync(extend: true, key, value, ttl, expired), cancellationToken);
-        await round.DecidedAsync(cancellationToken);
+        await round.DecidedAsync(cancellationToken).ConfigureAwait(false);
         return round;
     }
 
@@ -196,7 +196,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     {
         var round = MastersRound.Start(
             this, _nodes, _options.NodeTimeout, (node, _, expired) => node.ScriptAsync(extend: false, key, value, TimeSpan.Zero, expired), CancellationToken.None);
-        await round.DecidedAsync(CancellationToken.None);
+        await round.DecidedAsync(CancellationToken.None).ConfigureAwait(false);
         if (round.Granted < Quorum)
         {
             Log.ReleaseIncomplete(Logger, resource, round.Granted, _nodes.Length);
@@ -230,12 +230,12 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         var round = MastersRound.Start(this, _nodes, _options.NodeTimeout, (node, _, expired) => node.SetAsync(key, value, ttl, expired), cancellationToken);
         try
         {
-            await round.DecidedAsync(cancellationToken);
+            await round.DecidedAsync(cancellationToken).ConfigureAwait(false);
             return round;
         }
         catch (OperationCanceledException)
         {
-            await ReleaseAfterAsync(round, key, value);
+            await ReleaseAfterAsync(round, key, value).ConfigureAwait(false);
             throw;
         }
     }
@@ -249,12 +249,12 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
 
         try
         {
-            return await _fencingTokens.NextAsync(resource, cancellationToken);
+            return await _fencingTokens.NextAsync(resource, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // Without its token the holder could not write safely: give the lock back and report the failure.
-            await ReleaseAfterAsync(round, key, value);
+            await ReleaseAfterAsync(round, key, value).ConfigureAwait(false);
             if (ex is not OperationCanceledException)
             {
                 Log.FencingTokenFailed(Logger, resource, ex);
@@ -284,7 +284,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                     TaskScheduler.Default).Unwrap(),
             CancellationToken.None,
             waitForAll: true);
-        await release.DecidedAsync(CancellationToken.None);
+        await release.DecidedAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     private TimeSpan RetryDelay()

@@ -53,7 +53,7 @@ public sealed class PartitionMaintainer
         var results = new List<PartitionMaintenanceResult>();
         foreach (var table in tables)
         {
-            results.Add(await MaintainAsync(table, cancellationToken));
+            results.Add(await MaintainAsync(table, cancellationToken).ConfigureAwait(false));
         }
 
         return results;
@@ -67,18 +67,23 @@ public sealed class PartitionMaintainer
     public async Task<PartitionMaintenanceResult> MaintainAsync(PartitionedTable table, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(table);
-        await using var connection = await _primary.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock(hashtextextended('scaling.partitions:' || $1, 0))", cancellationToken, table.Name);
+        var connection = await _primary.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionLifetime = transaction.ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock(hashtextextended('scaling.partitions:' || $1, 0))", cancellationToken, table.Name).ConfigureAwait(false);
 
-        var keyType = await ReadKeyTypeAsync(connection, transaction, table, cancellationToken);
+        var keyType = await ReadKeyTypeAsync(connection, transaction, table, cancellationToken).ConfigureAwait(false);
         var existing = new HashSet<string>(StringComparer.Ordinal);
-        await using (var command = new NpgsqlCommand(PartitionsSql, connection, transaction) { Parameters = { new() { Value = table.QualifiedName } } })
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        using (var command = new NpgsqlCommand(PartitionsSql, connection, transaction) { Parameters = { new() { Value = table.QualifiedName } } })
         {
-            while (await reader.ReadAsync(cancellationToken))
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                existing.Add(reader.GetString(0));
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    existing.Add(reader.GetString(0));
+                }
             }
         }
 
@@ -94,7 +99,7 @@ public sealed class PartitionMaintainer
             }
 
             var sql = $"CREATE TABLE {table.QualifiedPartitionName(name)} PARTITION OF {table.QualifiedName} FOR VALUES FROM ({Literal(month, keyType)}) TO ({Literal(month.AddMonths(1), keyType)})";
-            await ExecuteAsync(connection, transaction, sql, cancellationToken);
+            await ExecuteAsync(connection, transaction, sql, cancellationToken).ConfigureAwait(false);
             created.Add(name);
         }
 
@@ -107,18 +112,18 @@ public sealed class PartitionMaintainer
             {
                 if (TryParseMonth(table, name, out var month) && month.AddMonths(1) <= cutoff)
                 {
-                    await ExecuteAsync(connection, transaction, $"ALTER TABLE {table.QualifiedName} DETACH PARTITION {table.QualifiedPartitionName(name)}", cancellationToken);
+                    await ExecuteAsync(connection, transaction, $"ALTER TABLE {table.QualifiedName} DETACH PARTITION {table.QualifiedPartitionName(name)}", cancellationToken).ConfigureAwait(false);
                     detached.Add(name);
                     if (table.DropDetached)
                     {
-                        await ExecuteAsync(connection, transaction, $"DROP TABLE {table.QualifiedPartitionName(name)}", cancellationToken);
+                        await ExecuteAsync(connection, transaction, $"DROP TABLE {table.QualifiedPartitionName(name)}", cancellationToken).ConfigureAwait(false);
                         dropped.Add(name);
                     }
                 }
             }
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         if (created.Count + detached.Count > 0)
         {
             DataLog.PartitionsMaintained(_logger, table.Name, string.Join(", ", created), string.Join(", ", detached), string.Join(", ", dropped));
@@ -142,7 +147,7 @@ public sealed class PartitionMaintainer
             {
                 try
                 {
-                    await MaintainAsync(table, cancellationToken);
+                    await MaintainAsync(table, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -158,7 +163,7 @@ public sealed class PartitionMaintainer
 
             try
             {
-                if (!await timer.WaitForNextTickAsync(cancellationToken))
+                if (!await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
@@ -173,9 +178,10 @@ public sealed class PartitionMaintainer
 
     private static async Task<string> ReadKeyTypeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PartitionedTable table, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(KeySql, connection, transaction) { Parameters = { new() { Value = table.QualifiedName } } };
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        using var command = new NpgsqlCommand(KeySql, connection, transaction) { Parameters = { new() { Value = table.QualifiedName } } };
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             throw new InvalidOperationException($"Partition maintenance: {DisplayText.Quote(table.Name)} does not exist or is not a partitioned table (create it with PARTITION BY RANGE on a date or timestamp column).");
         }
@@ -206,12 +212,12 @@ public sealed class PartitionMaintainer
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params object[] parameters)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        using var command = new NpgsqlCommand(sql, connection, transaction);
         foreach (var value in parameters)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = value });
         }
 
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

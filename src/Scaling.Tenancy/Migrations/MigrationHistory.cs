@@ -59,17 +59,18 @@ internal sealed class MigrationHistory
     public async Task<SortedDictionary<long, (string Name, string Checksum)>> ReadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var applied = new SortedDictionary<long, (string Name, string Checksum)>();
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection) { Parameters = { new() { Value = QualifiedName } } })
+        using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection) { Parameters = { new() { Value = QualifiedName } } })
         {
-            if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
+            if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
             {
                 return applied;
             }
         }
 
-        await using var command = new NpgsqlCommand(SelectSql, connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        using var command = new NpgsqlCommand(SelectSql, connection);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             applied[reader.GetInt64(0)] = (reader.GetString(1), reader.GetString(2));
         }
@@ -80,9 +81,9 @@ internal sealed class MigrationHistory
     /// <summary>Creates the schema and table if missing (call under the lock).</summary>
     public async Task EnsureCreatedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection) { Parameters = { new() { Value = QualifiedName } } })
+        using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection) { Parameters = { new() { Value = QualifiedName } } })
         {
-            if ((bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
+            if ((bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
             {
                 return;
             }
@@ -92,18 +93,19 @@ internal sealed class MigrationHistory
         {
             try
             {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await using (var command = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS \"{Schema}\"", connection, transaction))
+                var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using var transactionLifetime = transaction.ConfigureAwait(false);
+                using (var command = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS \"{Schema}\"", connection, transaction))
                 {
-                    await command.ExecuteNonQueryAsync(cancellationToken);
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await using (var command = new NpgsqlCommand(CreateSql, connection, transaction))
+                using (var command = new NpgsqlCommand(CreateSql, connection, transaction))
                 {
-                    await command.ExecuteNonQueryAsync(cancellationToken);
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await transaction.CommitAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
             catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateSchema)
@@ -115,7 +117,7 @@ internal sealed class MigrationHistory
 
     public async Task InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, SqlMigration migration, TimeSpan duration, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(InsertSql, connection, transaction)
+        using var command = new NpgsqlCommand(InsertSql, connection, transaction)
         {
             Parameters =
             {
@@ -126,6 +128,6 @@ internal sealed class MigrationHistory
                 new() { Value = (long)duration.TotalMilliseconds },
             },
         };
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

@@ -72,7 +72,7 @@ public sealed class MigrationRunner
         await Parallel.ForEachAsync(
             Enumerable.Range(0, targetList.Count),
             new ParallelOptions { MaxDegreeOfParallelism = _maxParallelism, CancellationToken = cancellationToken },
-            async (i, token) => results[i] = await MigrateAsync(targetList[i], set, token));
+            async (i, token) => results[i] = await MigrateAsync(targetList[i], set, token).ConfigureAwait(false)).ConfigureAwait(false);
         var duration = Stopwatch.GetElapsedTime(started);
         var failed = results.Count(r => !r.Succeeded);
         MigrationLog.RunFinished(_logger, duration.TotalMilliseconds, results.Length - failed, failed);
@@ -98,7 +98,7 @@ public sealed class MigrationRunner
         await Parallel.ForEachAsync(
             Enumerable.Range(0, targetList.Count),
             new ParallelOptions { MaxDegreeOfParallelism = _maxParallelism, CancellationToken = cancellationToken },
-            async (i, token) => results[i] = await ReadStatusAsync(targetList[i], set, token));
+            async (i, token) => results[i] = await ReadStatusAsync(targetList[i], set, token).ConfigureAwait(false)).ConfigureAwait(false);
         return new MigrationStatusReport(results);
     }
 
@@ -128,18 +128,18 @@ public sealed class MigrationRunner
         NpgsqlConnection connection;
         try
         {
-            connection = await target.DataSource.OpenConnectionAsync(cancellationToken);
+            connection = await target.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (!IsCancellation(e, cancellationToken))
         {
             return new MigrationTargetStatus(target.Name, target.Kind, false, null, 0, [], [], [], $"Target {target.Name} could not be reached: {e.Message}");
         }
 
-        await using (connection)
+        await using (connection.ConfigureAwait(false))
         {
             try
             {
-                var applied = await _history.ReadAsync(connection, cancellationToken);
+                var applied = await _history.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
                 var plan = Plan(target, set, applied);
                 return new MigrationTargetStatus(target.Name, target.Kind, true, plan.Version, applied.Count, plan.Pending, plan.Mismatches, plan.Unknown, null);
             }
@@ -163,18 +163,18 @@ public sealed class MigrationRunner
         {
             try
             {
-                connection = await target.DataSource.OpenConnectionAsync(cancellationToken);
+                connection = await target.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!IsCancellation(e, cancellationToken))
             {
                 throw new MigrationException(target.Name, MigrationFailureReason.Unreachable, null, null, $"Target {target.Name} could not be reached: {e.Message}", e);
             }
 
-            await LockAsync(connection, target, cancellationToken);
+            await LockAsync(connection, target, cancellationToken).ConfigureAwait(false);
             try
             {
-                await _history.EnsureCreatedAsync(connection, cancellationToken);
-                var history = await _history.ReadAsync(connection, cancellationToken);
+                await _history.EnsureCreatedAsync(connection, cancellationToken).ConfigureAwait(false);
+                var history = await _history.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
                 var plan = Plan(target, set, history);
                 before = after = plan.Version;
                 unknown = plan.Unknown;
@@ -196,7 +196,7 @@ public sealed class MigrationRunner
                 foreach (var migration in plan.Pending)
                 {
                     current = migration;
-                    var duration = await ApplyAsync(connection, migration, cancellationToken);
+                    var duration = await ApplyAsync(connection, migration, cancellationToken).ConfigureAwait(false);
                     applied.Add(new AppliedMigration(migration.Version, migration.Name, duration, migration.Transactional));
                     after = Math.Max(after.Value, migration.Version);
                     current = null;
@@ -205,7 +205,7 @@ public sealed class MigrationRunner
             }
             finally
             {
-                await UnlockAsync(connection, target);
+                await UnlockAsync(connection, target).ConfigureAwait(false);
             }
 
             return new MigrationTargetResult(target.Name, target.Kind, before, after, applied, unknown, null);
@@ -220,7 +220,7 @@ public sealed class MigrationRunner
         {
             if (connection is not null)
             {
-                await connection.DisposeAsync();
+                await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -290,33 +290,34 @@ public sealed class MigrationRunner
         TimeSpan duration;
         if (migration.Transactional)
         {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
             var started = Stopwatch.GetTimestamp();
-            await using (var command = new NpgsqlCommand(migration.Sql, connection, transaction) { CommandTimeout = _commandTimeoutSeconds })
+            using (var command = new NpgsqlCommand(migration.Sql, connection, transaction) { CommandTimeout = _commandTimeoutSeconds })
             {
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             duration = Stopwatch.GetElapsedTime(started);
-            await _history.InsertAsync(connection, transaction, migration, duration, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            await _history.InsertAsync(connection, transaction, migration, duration, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         else
         {
             var started = Stopwatch.GetTimestamp();
-            await using (var command = new NpgsqlCommand(migration.Sql, connection) { CommandTimeout = _commandTimeoutSeconds })
+            using (var command = new NpgsqlCommand(migration.Sql, connection) { CommandTimeout = _commandTimeoutSeconds })
             {
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             duration = Stopwatch.GetElapsedTime(started);
-            await _history.InsertAsync(connection, null, migration, duration, cancellationToken);
+            await _history.InsertAsync(connection, null, migration, duration, cancellationToken).ConfigureAwait(false);
         }
 
         // A script's SET (without LOCAL) must not leak into the next migration on this connection.
-        await using (var reset = new NpgsqlCommand("RESET ALL", connection))
+        using (var reset = new NpgsqlCommand("RESET ALL", connection))
         {
-            await reset.ExecuteNonQueryAsync(cancellationToken);
+            await reset.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return duration;
@@ -324,9 +325,9 @@ public sealed class MigrationRunner
 
     private async Task LockAsync(NpgsqlConnection connection, MigrationTarget target, CancellationToken cancellationToken)
     {
-        await using (var attempt = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection) { Parameters = { new() { Value = _history.LockKey } } })
+        using (var attempt = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection) { Parameters = { new() { Value = _history.LockKey } } })
         {
-            if ((bool)(await attempt.ExecuteScalarAsync(cancellationToken))!)
+            if ((bool)(await attempt.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
             {
                 return;
             }
@@ -337,21 +338,22 @@ public sealed class MigrationRunner
         // A session-level lock taken inside a transaction outlives the transaction; the transaction only scopes lock_timeout.
         try
         {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using (var timeout = new NpgsqlCommand("SELECT set_config('lock_timeout', $1, true)", connection, transaction)
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
+            using (var timeout = new NpgsqlCommand("SELECT set_config('lock_timeout', $1, true)", connection, transaction)
             {
                 Parameters = { new() { Value = ((long)_lockTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms" } },
             })
             {
-                await timeout.ExecuteNonQueryAsync(cancellationToken);
+                await timeout.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await using (var wait = new NpgsqlCommand("SELECT pg_advisory_lock($1)", connection, transaction) { CommandTimeout = 0, Parameters = { new() { Value = _history.LockKey } } })
+            using (var wait = new NpgsqlCommand("SELECT pg_advisory_lock($1)", connection, transaction) { CommandTimeout = 0, Parameters = { new() { Value = _history.LockKey } } })
             {
-                await wait.ExecuteNonQueryAsync(cancellationToken);
+                await wait.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
         {
@@ -366,8 +368,8 @@ public sealed class MigrationRunner
     {
         try
         {
-            await using var command = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection) { CommandTimeout = 15, Parameters = { new() { Value = _history.LockKey } } };
-            await command.ExecuteNonQueryAsync(CancellationToken.None);
+            using var command = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection) { CommandTimeout = 15, Parameters = { new() { Value = _history.LockKey } } };
+            await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
         {

@@ -60,7 +60,7 @@ public static partial class SqlMigrationLoader
                 folderScope = parsed;
             }
 
-            var sql = await File.ReadAllTextAsync(file, Encoding.UTF8, cancellationToken);
+            var sql = await File.ReadAllTextAsync(file, Encoding.UTF8, cancellationToken).ConfigureAwait(false);
             migrations.Add(Create(Path.GetFileName(file), file, folderScope, sql));
         }
 
@@ -99,10 +99,11 @@ public static partial class SqlMigrationLoader
         var resources = new List<(string Name, string Sql)>();
         foreach (var name in names)
         {
-            await using var stream = assembly.GetManifestResourceStream(name)
+            var stream = assembly.GetManifestResourceStream(name)
                 ?? throw new MigrationLoadException(name, $"The embedded resource '{name}' could not be opened.", null);
+            await using var streamLifetime = stream.ConfigureAwait(false);
             using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-            resources.Add((name, await reader.ReadToEndAsync(cancellationToken)));
+            resources.Add((name, await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false)));
         }
 
         return FromResources(resources, resourcePrefix);

@@ -79,14 +79,14 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
 
         try
         {
-            await foreach (var row in channel.Reader.ReadAllAsync(cancellationToken))
+            await foreach (var row in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 yield return row;
             }
         }
         finally
         {
-            await all.CancelAsync();
+            await all.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
@@ -99,19 +99,21 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
         try
         {
             var dataSource = _router.GetShard(shardId);
-            await using var connection = _options.ReadFromPrimary
-                ? await dataSource.OpenWriteConnectionAsync(timeout.Token)
-                : await dataSource.OpenReadConnectionAsync(null, timeout.Token);
-            await using var command = new NpgsqlCommand(_sql, connection);
+            var connection = _options.ReadFromPrimary
+                ? await dataSource.OpenWriteConnectionAsync(timeout.Token).ConfigureAwait(false)
+                : await dataSource.OpenReadConnectionAsync(null, timeout.Token).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            using var command = new NpgsqlCommand(_sql, connection);
             foreach (var value in _parameters)
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
             }
 
-            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
-            while (await reader.ReadAsync(timeout.Token))
+            var reader = await command.ExecuteReaderAsync(timeout.Token).ConfigureAwait(false);
+            await using var readerLifetime = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(timeout.Token).ConfigureAwait(false))
             {
-                await writer.WriteAsync(new ShardRow<T>(shardId, _readRow(reader)), timeout.Token);
+                await writer.WriteAsync(new ShardRow<T>(shardId, _readRow(reader)), timeout.Token).ConfigureAwait(false);
                 rows++;
             }
 
@@ -127,7 +129,7 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
             TenancyLog.FanOutShardFailed(_logger, shardId, error);
             if (_options.Policy == FanOutPolicy.Complete)
             {
-                await all.CancelAsync();
+                await all.CancelAsync().ConfigureAwait(false);
             }
         }
         catch (Exception) when (all.IsCancellationRequested)

@@ -132,7 +132,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         ThrowIfDefault(tenantId);
         if (_snapshot is null)
         {
-            await EnsureLoadedAsync(tenantId, cancellationToken);
+            await EnsureLoadedAsync(tenantId, cancellationToken).ConfigureAwait(false);
         }
 
         if (TryGetTenant(tenantId, out var placement))
@@ -140,7 +140,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             return placement;
         }
 
-        await RefreshOnMissAsync(cancellationToken);
+        await RefreshOnMissAsync(cancellationToken).ConfigureAwait(false);
         return TryGetTenant(tenantId, out placement) ? placement : null;
     }
 
@@ -152,7 +152,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             return cached.Info;
         }
 
-        return (await GetTenantAsync(tenantId, cancellationToken))?.Info;
+        return (await GetTenantAsync(tenantId, cancellationToken).ConfigureAwait(false))?.Info;
     }
 
     /// <summary>Finds a shard in the cached map.</summary>
@@ -187,7 +187,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             return;
         }
 
-        await _stopping.CancelAsync();
+        await _stopping.CancelAsync().ConfigureAwait(false);
         if (_refreshLoop is { } loop)
         {
             await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -195,15 +195,15 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
         if (Interlocked.Exchange(ref _subscription, null) is { } subscription)
         {
-            await subscription.DisposeAsync(); // a shared multiplexer keeps its other subscriptions
+            await subscription.DisposeAsync().ConfigureAwait(false); // a shared multiplexer keeps its other subscriptions
         }
 
         if (_redis is not null)
         {
-            await _redis.DisposeAsync();
+            await _redis.DisposeAsync().ConfigureAwait(false);
         }
 
-        await _metadata.DisposeAsync();
+        await _metadata.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }
 
@@ -248,32 +248,35 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     internal async Task<long> ChangeAsync(Func<NpgsqlConnection, long, CancellationToken, Task> change, CancellationToken cancellationToken)
     {
         long epoch;
-        await using (var connection = await _metadata.OpenConnectionAsync(cancellationToken))
+        var connection = await _metadata.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
         {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using (var bump = new NpgsqlCommand(_schema.BumpEpochSql, connection))
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
+            using (var bump = new NpgsqlCommand(_schema.BumpEpochSql, connection))
             {
-                epoch = (long)(await bump.ExecuteScalarAsync(cancellationToken))!;
+                epoch = (long)(await bump.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
             }
 
-            await change(connection, epoch, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            await change(connection, epoch, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await PublishAsync(epoch);
-        await LoadAsync("change", throwOnFailure: false);
+        await PublishAsync(epoch).ConfigureAwait(false);
+        await LoadAsync("change", throwOnFailure: false).ConfigureAwait(false);
         return epoch;
     }
 
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
-        await using (var connection = await _metadata.OpenConnectionAsync(cancellationToken))
+        var connection = await _metadata.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
         {
-            await using var command = new NpgsqlCommand(_schema.CreateSql, connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            using var command = new NpgsqlCommand(_schema.CreateSql, connection);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await LoadAsync("startup", throwOnFailure: true).WaitAsync(cancellationToken);
+        await LoadAsync("startup", throwOnFailure: true).WaitAsync(cancellationToken).ConfigureAwait(false);
         _redis?.Start();
         lock (_gate)
         {
@@ -285,7 +288,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     {
         try
         {
-            await StartAsync(cancellationToken);
+            await StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
@@ -305,7 +308,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         {
             try
             {
-                await Task.Delay(_options.RefreshInterval, token);
+                await Task.Delay(_options.RefreshInterval, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -325,12 +328,14 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(_options.MetadataTimeout);
             var ct = timeout.Token;
-            await using var connection = await _metadata.OpenConnectionAsync(ct);
-            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+            var connection = await _metadata.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
             long epoch;
-            await using (var command = new NpgsqlCommand(_schema.EpochSql, connection))
+            using (var command = new NpgsqlCommand(_schema.EpochSql, connection))
             {
-                epoch = (long)(await command.ExecuteScalarAsync(ct))!;
+                epoch = (long)(await command.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
             }
 
             if (before is not null && before.Epoch == epoch)
@@ -340,33 +345,39 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
             }
 
             var shards = new List<ShardInfo>();
-            await using (var command = new NpgsqlCommand(_schema.ShardsSql, connection))
-            await using (var reader = await command.ExecuteReaderAsync(ct))
+            using (var command = new NpgsqlCommand(_schema.ShardsSql, connection))
             {
-                while (await reader.ReadAsync(ct))
+                var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
                 {
-                    shards.Add(new ShardInfo(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2), ParseShardState(reader.GetString(3))));
+                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        shards.Add(new ShardInfo(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2), ParseShardState(reader.GetString(3))));
+                    }
                 }
             }
 
             var tenants = new Dictionary<string, TenantPlacement>(StringComparer.Ordinal);
-            await using (var command = new NpgsqlCommand(_schema.TenantsSql, connection))
-            await using (var reader = await command.ExecuteReaderAsync(ct))
+            using (var command = new NpgsqlCommand(_schema.TenantsSql, connection))
             {
-                while (await reader.ReadAsync(ct))
+                var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
                 {
-                    var id = TenantId.Parse(reader.GetString(0));
-                    tenants[id.Value] = new TenantPlacement(
-                        id,
-                        reader.GetString(1),
-                        reader.GetString(2),
-                        ParseTenantState(reader.GetString(3)),
-                        reader.IsDBNull(4) ? null : reader.GetString(4),
-                        reader.GetInt64(5));
+                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        var id = TenantId.Parse(reader.GetString(0));
+                        tenants[id.Value] = new TenantPlacement(
+                            id,
+                            reader.GetString(1),
+                            reader.GetString(2),
+                            ParseTenantState(reader.GetString(3)),
+                            reader.IsDBNull(4) ? null : reader.GetString(4),
+                            reader.GetInt64(5));
+                    }
                 }
             }
 
-            await transaction.CommitAsync(ct);
+            await transaction.CommitAsync(ct).ConfigureAwait(false);
             var snapshot = new Snapshot(
                 epoch,
                 shards.ToFrozenDictionary(s => s.Id, StringComparer.Ordinal),
@@ -409,10 +420,10 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
         try
         {
-            var connection = await _redis.Multiplexer().WaitAsync(_options.MetadataTimeout);
+            var connection = await _redis.Multiplexer().WaitAsync(_options.MetadataTimeout).ConfigureAwait(false);
             await connection.GetSubscriber()
                 .PublishAsync(Channel, epoch.ToString(CultureInfo.InvariantCulture))
-                .WaitAsync(_options.MetadataTimeout);
+                .WaitAsync(_options.MetadataTimeout).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
         {
@@ -427,10 +438,10 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     {
         try
         {
-            var subscription = await OrderedSubscription.SubscribeAsync(connection, Channel, OnPushed, _options.MetadataTimeout);
+            var subscription = await OrderedSubscription.SubscribeAsync(connection, Channel, OnPushed, _options.MetadataTimeout).ConfigureAwait(false);
             if (Interlocked.CompareExchange(ref _subscription, subscription, null) is not null || _disposed != 0)
             {
-                await subscription.DisposeAsync();
+                await subscription.DisposeAsync().ConfigureAwait(false);
                 return;
             }
 

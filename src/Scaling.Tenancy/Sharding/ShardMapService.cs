@@ -23,7 +23,7 @@ public sealed class ShardMapService(ShardMap map, IOptions<ScalingTenancyOptions
         {
             try
             {
-                await map.StartAsync(stoppingToken);
+                await map.StartAsync(stoppingToken).ConfigureAwait(false);
                 return;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException && !stoppingToken.IsCancellationRequested)

@@ -73,7 +73,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
             return placement;
         }
 
-        return await Map.GetTenantAsync(tenantId, cancellationToken) ?? throw new TenantNotFoundException(tenantId);
+        return await Map.GetTenantAsync(tenantId, cancellationToken).ConfigureAwait(false) ?? throw new TenantNotFoundException(tenantId);
     }
 
     /// <summary>
@@ -99,7 +99,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(write);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var placement = await RouteAsync(tenantId, cancellationToken);
+        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         for (var attempt = 1; ; attempt++)
         {
             if (placement.State == TenantState.ReadOnly)
@@ -110,13 +110,13 @@ public sealed partial class ShardRouter : IAsyncDisposable
             var entry = GetEntry(placement.ShardId);
             try
             {
-                await entry.EnsureSafeAsync(cancellationToken);
+                await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
                 var result = await entry.DataSource.WriteAsync(
                     async (transaction, ct) =>
                     {
                         try
                         {
-                            await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct);
+                            await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct).ConfigureAwait(false);
                         }
                         catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !ct.IsCancellationRequested)
                         {
@@ -124,16 +124,16 @@ public sealed partial class ShardRouter : IAsyncDisposable
                             throw new EnterFailedException(e);
                         }
 
-                        return await write(transaction, ct);
+                        return await write(transaction, ct).ConfigureAwait(false);
                     },
                     idempotent,
                     isolationLevel,
-                    cancellationToken);
+                    cancellationToken).ConfigureAwait(false);
                 return new ShardWriteResult<T>(result.Value, result.Token is { } token ? new ShardConsistencyToken(placement.ShardId, token) : null);
             }
             catch (PostgresException e) when (e.SqlState is ShardSchema.NotOwnedSqlState or ShardSchema.ReadOnlySqlState)
             {
-                placement = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken);
+                placement = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken).ConfigureAwait(false);
             }
             catch (EnterFailedException e) when (attempt < MaxRouteAttempts)
             {
@@ -189,27 +189,28 @@ public sealed partial class ShardRouter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var placement = await RouteAsync(tenantId, cancellationToken);
+        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         var onPrimary = primaryOnly;
         for (var attempt = 1; ; attempt++)
         {
             var entry = GetEntry(placement.ShardId);
             try
             {
-                await entry.EnsureSafeAsync(cancellationToken);
+                await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
                 if (!onPrimary && (token is null || token.Value.ShardId == placement.ShardId))
                 {
-                    return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken);
+                    return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken).ConfigureAwait(false);
                 }
 
                 // A token of another shard (the tenant moved since that write), or a replica that does not own the
                 // tenant yet: the primary has everything the move copied.
-                await using var primary = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken);
-                return await ReadAsTenantAsync(primary, tenantId, read, cancellationToken);
+                var primary = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
+                await using var primaryLifetime = primary.ConfigureAwait(false);
+                return await ReadAsTenantAsync(primary, tenantId, read, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
             {
-                var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary);
+                var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary).ConfigureAwait(false);
                 onPrimary = primaryOnly || next.ShardId == placement.ShardId;
                 placement = next;
             }
@@ -232,24 +233,25 @@ public sealed partial class ShardRouter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(shard);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        await Map.StartAsync(cancellationToken);
-        await using (var dataSource = NpgsqlDataSource.Create(shard.PrimaryConnectionString))
+        await Map.StartAsync(cancellationToken).ConfigureAwait(false);
+        var dataSource = NpgsqlDataSource.Create(shard.PrimaryConnectionString);
+        await using (dataSource.ConfigureAwait(false))
         {
-            await ShardSchema.EnsureAsync(dataSource, shard.Id, _options.TenantRole, cancellationToken);
+            await ShardSchema.EnsureAsync(dataSource, shard.Id, _options.TenantRole, cancellationToken).ConfigureAwait(false);
         }
 
         await Map.ChangeAsync(
             async (connection, epoch, ct) =>
             {
-                await using var command = new NpgsqlCommand(Map.Schema.InsertShardSql, connection);
+                using var command = new NpgsqlCommand(Map.Schema.InsertShardSql, connection);
                 command.Parameters.Add(new() { Value = shard.Id });
                 command.Parameters.Add(new() { Value = shard.PrimaryConnectionString });
                 command.Parameters.Add(new() { Value = shard.ReplicaConnectionStrings.ToArray() });
                 command.Parameters.Add(new() { Value = shard.State == ShardState.Open ? "open" : "closed" });
                 command.Parameters.Add(new() { Value = epoch });
-                await command.ExecuteNonQueryAsync(ct);
+                await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             },
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -266,22 +268,23 @@ public sealed partial class ShardRouter : IAsyncDisposable
     {
         _ = new TenantInfo(tenantId, plan); // validates both
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        await Map.StartAsync(cancellationToken);
+        await Map.StartAsync(cancellationToken).ConfigureAwait(false);
         if (shardId is not null)
         {
             ShardIds.ThrowIfInvalid(shardId, nameof(shardId));
             if (!Map.TryGetShard(shardId, out _))
             {
-                await Map.RefreshAsync("change", cancellationToken);
+                await Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
             }
         }
         else
         {
-            await using var connection = await Map.Metadata.OpenConnectionAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(Map.Schema.LeastLoadedShardSql, connection);
-            shardId = await command.ExecuteScalarAsync(cancellationToken) as string
+            var metadata = await Map.Metadata.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var metadataLifetime = metadata.ConfigureAwait(false);
+            using var command = new NpgsqlCommand(Map.Schema.LeastLoadedShardSql, metadata);
+            shardId = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string
                 ?? throw new InvalidOperationException($"Tenant '{tenantId}' cannot be placed: the shard map has no open shard.");
-            await Map.RefreshAsync("change", cancellationToken);
+            await Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
         }
 
         if (Map.TryGetTenant(tenantId, out var existing))
@@ -291,11 +294,12 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
         var entry = GetEntry(shardId);
         bool inserted;
-        await using (var connection = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken))
-        await using (var command = new NpgsqlCommand("INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'active') ON CONFLICT (tenant_id) DO NOTHING", connection))
+        var shardConnection = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (shardConnection.ConfigureAwait(false))
+        using (var command = new NpgsqlCommand("INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'active') ON CONFLICT (tenant_id) DO NOTHING", shardConnection))
         {
             command.Parameters.Add(new() { Value = tenantId.Value });
-            inserted = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+            inserted = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }
 
         var created = false;
@@ -304,31 +308,32 @@ public sealed partial class ShardRouter : IAsyncDisposable
             await Map.ChangeAsync(
                 async (connection, epoch, ct) =>
                 {
-                    await using var command = new NpgsqlCommand(Map.Schema.InsertTenantSql, connection);
+                    using var command = new NpgsqlCommand(Map.Schema.InsertTenantSql, connection);
                     command.Parameters.Add(new() { Value = tenantId.Value });
                     command.Parameters.Add(new() { Value = plan });
                     command.Parameters.Add(new() { Value = shardId });
                     command.Parameters.Add(new() { Value = epoch });
-                    created = await command.ExecuteNonQueryAsync(ct) == 1;
+                    created = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
                     if (!created)
                     {
                         throw new InvalidOperationException($"The tenant '{tenantId}' already exists.");
                     }
                 },
-                cancellationToken);
+                cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             if (!created && inserted)
             {
-                await using var connection = await entry.DataSource.OpenWriteConnectionAsync(CancellationToken.None);
-                await using var command = new NpgsqlCommand("DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state = 'active'", connection);
+                var cleanup = await entry.DataSource.OpenWriteConnectionAsync(CancellationToken.None).ConfigureAwait(false);
+                await using var cleanupLifetime = cleanup.ConfigureAwait(false);
+                using var command = new NpgsqlCommand("DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state = 'active'", cleanup);
                 command.Parameters.Add(new() { Value = tenantId.Value });
-                await command.ExecuteNonQueryAsync(CancellationToken.None);
+                await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
 
-        var placement = await RouteAsync(tenantId, cancellationToken);
+        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         TenancyLog.TenantCreated(_logger, tenantId.Value, placement.ShardId, placement.Epoch);
         return placement;
     }
@@ -367,7 +372,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
     /// <returns>The targets.</returns>
     public async Task<IReadOnlyList<Migrations.MigrationTarget>> GetMigrationTargetsAsync(CancellationToken cancellationToken = default)
     {
-        await Map.StartAsync(cancellationToken);
+        await Map.StartAsync(cancellationToken).ConfigureAwait(false);
         var targets = new List<Migrations.MigrationTarget> { new("metadata", Migrations.MigrationTargetKind.Metadata, Map.Metadata) };
         targets.AddRange(Map.Shards.Select(s => new Migrations.MigrationTarget(s.Id, Migrations.MigrationTargetKind.Shard, GetShard(s.Id).Primary)));
         return targets;
@@ -381,7 +386,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
             return;
         }
 
-        await _stopping.CancelAsync();
+        await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var (id, lazy) in _shards)
         {
             if (!lazy.IsValueCreated)
@@ -391,7 +396,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
             try
             {
-                await lazy.Value.DisposeAsync();
+                await lazy.Value.DisposeAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
             {
@@ -405,7 +410,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
     /// <summary>Enters the tenant in the open transaction: ownership check, RLS setting and (optionally) the tenant role, in one batch.</summary>
     internal async Task EnterAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, TenantId tenantId, bool write, CancellationToken cancellationToken)
     {
-        await using var batch = new NpgsqlBatch(connection, transaction);
+        using var batch = new NpgsqlBatch(connection, transaction);
         var enter = new NpgsqlBatchCommand(ShardSchema.EnterSql);
         enter.Parameters.Add(new() { Value = tenantId.Value });
         enter.Parameters.Add(new() { Value = write });
@@ -415,15 +420,16 @@ public sealed partial class ShardRouter : IAsyncDisposable
             batch.BatchCommands.Add(new NpgsqlBatchCommand(_setRoleSql));
         }
 
-        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<T> ReadAsTenantAsync<T>(NpgsqlConnection connection, TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
     {
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await EnterAsync(connection, transaction, tenantId, write: false, cancellationToken);
-        var value = await read(connection, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionLifetime = transaction.ConfigureAwait(false);
+        await EnterAsync(connection, transaction, tenantId, write: false, cancellationToken).ConfigureAwait(false);
+        var value = await read(connection, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return value;
     }
 
@@ -448,7 +454,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
         if (attempt < MaxRouteAttempts)
         {
-            await Map.RefreshAsync("stale_route", cancellationToken);
+            await Map.RefreshAsync("stale_route", cancellationToken).ConfigureAwait(false);
             if (!Map.TryGetTenant(tenantId, out var next))
             {
                 throw new TenantNotFoundException(tenantId);
@@ -567,16 +573,17 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
         public async ValueTask DisposeAsync()
         {
-            await _monitorStop.CancelAsync();
+            await _monitorStop.CancelAsync().ConfigureAwait(false);
             await _monitor.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await DataSource.DisposeAsync();
+            await DataSource.DisposeAsync().ConfigureAwait(false);
             _monitorStop.Dispose();
         }
 
         private async Task CheckRoleAsync()
         {
-            await using var connection = await DataSource.OpenWriteConnectionAsync(_router._stopping.Token);
-            await ShardSchema.ThrowIfRoleBypassesRlsAsync(connection, Shard.Id, _router._stopping.Token);
+            var connection = await DataSource.OpenWriteConnectionAsync(_router._stopping.Token).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            await ShardSchema.ThrowIfRoleBypassesRlsAsync(connection, Shard.Id, _router._stopping.Token).ConfigureAwait(false);
         }
     }
 

@@ -88,18 +88,20 @@ internal static class ShardSchema
     /// </summary>
     internal static async Task EnsureAsync(NpgsqlDataSource dataSource, string shardId, string? tenantRole, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({SchemaLockKey}); {CreateSql}", connection, transaction))
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionLifetime = transaction.ConfigureAwait(false);
+        using (var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({SchemaLockKey}); {CreateSql}", connection, transaction))
         {
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (tenantRole is not null)
         {
             var role = Sql.Identifier(tenantRole);
             var literal = Sql.Literal(tenantRole);
-            await using var command = new NpgsqlCommand(
+            using var command = new NpgsqlCommand(
                 $"""
                 DO $do$ BEGIN
                     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {literal}) THEN
@@ -111,7 +113,7 @@ internal static class ShardSchema
                 """,
                 connection,
                 transaction);
-            if (await command.ExecuteScalarAsync(cancellationToken) is true)
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
             {
                 throw new InvalidOperationException(
                     $"The tenant role {DisplayText.Quote(tenantRole)} on shard '{shardId}' is a superuser or has BYPASSRLS, so row-level security would not apply to it; use an ordinary role.");
@@ -119,18 +121,19 @@ internal static class ShardSchema
         }
         else
         {
-            await ThrowIfRoleBypassesRlsAsync(connection, shardId, cancellationToken);
+            await ThrowIfRoleBypassesRlsAsync(connection, shardId, cancellationToken).ConfigureAwait(false);
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Throws when the connection's role is a superuser or has BYPASSRLS (row-level security would not apply to it).</summary>
     internal static async Task ThrowIfRoleBypassesRlsAsync(NpgsqlConnection connection, string shardId, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user", connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (await reader.ReadAsync(cancellationToken) && reader.GetBoolean(1))
+        using var command = new NpgsqlCommand("SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user", connection);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
+        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetBoolean(1))
         {
             throw new InvalidOperationException(
                 $"Shard '{shardId}' is reached as the role {DisplayText.Quote(reader.GetString(0))}, which is a superuser or has BYPASSRLS, so row-level security would not isolate tenants. " +

@@ -66,9 +66,9 @@ public sealed class TenantMover
             throw new InvalidOperationException("ScalingTenancyOptions.TenantTables is empty: list the tables that hold tenant rows so that a move knows what to copy.");
         }
 
-        await _router.Map.StartAsync(cancellationToken);
-        await _router.Map.RefreshAsync("change", cancellationToken);
-        var placement = await _router.RouteAsync(tenantId, cancellationToken);
+        await _router.Map.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _router.Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
+        var placement = await _router.RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         if (!_router.Map.TryGetShard(targetShardId, out _))
         {
             throw new ArgumentException($"The shard map has no shard '{DisplayText.Quote(targetShardId)}'.", nameof(targetShardId));
@@ -77,9 +77,9 @@ public sealed class TenantMover
         if (placement.State == TenantState.Moving && placement.MoveTargetShardId is { } abandoned)
         {
             // A previous move died before its flip: undo what it left, then start over.
-            var leftover = new Move(this, tenantId, placement.ShardId, abandoned, await DescribeTablesAsync(_router.GetShard(placement.ShardId).Primary, cancellationToken));
-            await leftover.RollBackAsync(new InvalidOperationException("An earlier move of this tenant did not finish."));
-            placement = await _router.RouteAsync(tenantId, cancellationToken);
+            var leftover = new Move(this, tenantId, placement.ShardId, abandoned, await DescribeTablesAsync(_router.GetShard(placement.ShardId).Primary, cancellationToken).ConfigureAwait(false));
+            await leftover.RollBackAsync(new InvalidOperationException("An earlier move of this tenant did not finish.")).ConfigureAwait(false);
+            placement = await _router.RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         }
 
         if (placement.ShardId == targetShardId)
@@ -87,9 +87,9 @@ public sealed class TenantMover
             throw new InvalidOperationException($"Tenant '{tenantId}' is already on shard '{targetShardId}'.");
         }
 
-        var tables = await DescribeTablesAsync(_router.GetShard(placement.ShardId).Primary, cancellationToken);
+        var tables = await DescribeTablesAsync(_router.GetShard(placement.ShardId).Primary, cancellationToken).ConfigureAwait(false);
         var move = new Move(this, tenantId, placement.ShardId, targetShardId, tables);
-        return await move.RunAsync(cancellationToken);
+        return await move.RunAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -104,15 +104,15 @@ public sealed class TenantMover
     public async Task CleanUpAsync(TenantId tenantId, string shardId, CancellationToken cancellationToken = default)
     {
         ShardIds.ThrowIfInvalid(shardId, nameof(shardId));
-        await _router.Map.RefreshAsync("change", cancellationToken);
-        var placement = await _router.RouteAsync(tenantId, cancellationToken);
+        await _router.Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
+        var placement = await _router.RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
         if (placement.ShardId == shardId || placement.MoveTargetShardId == shardId)
         {
             throw new InvalidOperationException($"Tenant '{tenantId}' is on (or moving to) shard '{shardId}'; only a shard that no longer holds it can be cleaned up.");
         }
 
-        var tables = await DescribeTablesAsync(_router.GetShard(shardId).Primary, cancellationToken);
-        await new Move(this, tenantId, shardId, placement.ShardId, tables).CleanUpSourceAsync(cancellationToken);
+        var tables = await DescribeTablesAsync(_router.GetShard(shardId).Primary, cancellationToken).ConfigureAwait(false);
+        await new Move(this, tenantId, shardId, placement.ShardId, tables).CleanUpSourceAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static string TriggerName(TenantId tenantId)
@@ -128,7 +128,8 @@ public sealed class TenantMover
             SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
             WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)
             """;
-        await using var connection = await source.OpenConnectionAsync(cancellationToken);
+        var connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
         var tables = new List<TableInfo>();
         foreach (var table in _options.TenantTables)
         {
@@ -136,11 +137,12 @@ public sealed class TenantMover
             var sequenced = new List<string>();
             var hasTenant = false;
             var exists = false;
-            await using (var command = new NpgsqlCommand(ColumnsSql, connection))
+            using (var command = new NpgsqlCommand(ColumnsSql, connection))
             {
                 command.Parameters.Add(new() { Value = table });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using var readerLifetime = reader.ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     exists = true;
                     var name = reader.GetString(0);
@@ -158,11 +160,12 @@ public sealed class TenantMover
             }
 
             var key = new List<string>();
-            await using (var command = new NpgsqlCommand(KeySql, connection))
+            using (var command = new NpgsqlCommand(KeySql, connection))
             {
                 command.Parameters.Add(new() { Value = table });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using var readerLifetime = reader.ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     key.Add(reader.GetString(0));
                 }
@@ -203,18 +206,18 @@ public sealed class TenantMover
             var rounds = 0;
             TimeSpan pause;
             long epoch;
-            await SetMapStateAsync("moving", targetId, cancellationToken);
+            await SetMapStateAsync("moving", targetId, cancellationToken).ConfigureAwait(false);
             try
             {
                 Step("preparing the target");
-                await PrepareTargetAsync(cancellationToken);
-                await InstallCaptureAsync(cancellationToken);
+                await PrepareTargetAsync(cancellationToken).ConfigureAwait(false);
+                await InstallCaptureAsync(cancellationToken).ConfigureAwait(false);
                 Step("copying");
-                rows = await BulkCopyAsync(cancellationToken);
+                rows = await BulkCopyAsync(cancellationToken).ConfigureAwait(false);
                 int changed;
                 do
                 {
-                    changed = await CatchUpAsync(cancellationToken);
+                    changed = await CatchUpAsync(cancellationToken).ConfigureAwait(false);
                     rounds++;
                 }
                 while (changed > mover._options.MoveFenceThreshold && rounds < MaxOpenRounds);
@@ -226,15 +229,15 @@ public sealed class TenantMover
                     budget.CancelAfter(mover._options.MaxMoveWritePause);
                     try
                     {
-                        await SetOwnershipAsync(_source, "read_only", budget.Token, lockTimeout: mover._options.MaxMoveWritePause);
-                        while (await CatchUpAsync(budget.Token) > 0)
+                        await SetOwnershipAsync(_source, "read_only", budget.Token, lockTimeout: mover._options.MaxMoveWritePause).ConfigureAwait(false);
+                        while (await CatchUpAsync(budget.Token).ConfigureAwait(false) > 0)
                         {
                             rounds++;
                         }
 
                         rounds++;
-                        await AdvanceSequencesAsync(budget.Token);
-                        await SetOwnershipAsync(_target, "active", budget.Token);
+                        await AdvanceSequencesAsync(budget.Token).ConfigureAwait(false);
+                        await SetOwnershipAsync(_target, "active", budget.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException e) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                     {
@@ -246,23 +249,23 @@ public sealed class TenantMover
                     }
                 }
 
-                epoch = await FlipAsync();
+                epoch = await FlipAsync().ConfigureAwait(false);
                 pause = fenced.Elapsed;
             }
             catch (Exception e)
             {
-                if (await FlipHappenedAsync())
+                if (await FlipHappenedAsync().ConfigureAwait(false))
                 {
                     throw new TenantMoveException(tenantId, sourceId, targetId, rolledBack: false, $"The move of tenant '{tenantId}' to '{targetId}' reached its flip but then failed; the tenant is on '{targetId}'. Its read-only copy on '{sourceId}' is refused to every route; delete it with TenantMover.CleanUpAsync.", e);
                 }
 
-                await RollBackAsync(e);
+                await RollBackAsync(e).ConfigureAwait(false);
                 throw new TenantMoveException(tenantId, sourceId, targetId, rolledBack: true, $"The move of tenant '{tenantId}' from '{sourceId}' to '{targetId}' failed and was rolled back; the tenant is served from '{sourceId}'. {e.Message}", e);
             }
 
             TenancyInstruments.MoveWritePause.Record(pause.TotalSeconds);
             TenancyInstruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "completed"));
-            var cleaned = await TryCleanUpSourceAsync();
+            var cleaned = await TryCleanUpSourceAsync().ConfigureAwait(false);
             TenancyLog.MoveCompleted(mover._logger, tenantId.Value, sourceId, targetId, rows, pause.TotalMilliseconds, rounds);
             return new TenantMoveResult(tenantId, sourceId, targetId, rows, rounds, _changesApplied, pause, total.Elapsed, epoch, cleaned);
         }
@@ -272,10 +275,10 @@ public sealed class TenantMover
         {
             TenancyLog.MoveRolledBack(mover._logger, tenantId.Value, sourceId, targetId, cause);
             TenancyInstruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "rolled_back"));
-            await TryAsync("removing the change capture from the source", () => DropCaptureAsync(_source, CancellationToken.None));
-            await TryAsync("unfencing the source", () => SetOwnershipAsync(_source, "active", CancellationToken.None));
-            await TryAsync("deleting the target's copy", () => DeleteCopyAsync(_target, CancellationToken.None));
-            await TryAsync("marking the tenant active in the map", () => SetMapStateAsync("active", null, CancellationToken.None));
+            await TryAsync("removing the change capture from the source", () => DropCaptureAsync(_source, CancellationToken.None)).ConfigureAwait(false);
+            await TryAsync("unfencing the source", () => SetOwnershipAsync(_source, "active", CancellationToken.None)).ConfigureAwait(false);
+            await TryAsync("deleting the target's copy", () => DeleteCopyAsync(_target, CancellationToken.None)).ConfigureAwait(false);
+            await TryAsync("marking the tenant active in the map", () => SetMapStateAsync("active", null, CancellationToken.None)).ConfigureAwait(false);
         }
 
         private void Step(string step) => TenancyLog.MoveStep(mover._logger, tenantId.Value, sourceId, targetId, step);
@@ -284,7 +287,7 @@ public sealed class TenantMover
         {
             try
             {
-                await action();
+                await action().ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {
@@ -296,12 +299,12 @@ public sealed class TenantMover
             => mover._router.Map.ChangeAsync(
                 async (connection, epoch, ct) =>
                 {
-                    await using var command = new NpgsqlCommand(mover._router.Map.Schema.SetTenantStateSql, connection);
+                    using var command = new NpgsqlCommand(mover._router.Map.Schema.SetTenantStateSql, connection);
                     command.Parameters.Add(new() { Value = tenantId.Value });
                     command.Parameters.Add(new() { Value = state });
                     command.Parameters.Add(new() { Value = (object?)target ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
                     command.Parameters.Add(new() { Value = epoch });
-                    await command.ExecuteNonQueryAsync(ct);
+                    await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 },
                 cancellationToken);
 
@@ -309,11 +312,11 @@ public sealed class TenantMover
             => mover._router.Map.ChangeAsync(
                 async (connection, epoch, ct) =>
                 {
-                    await using var command = new NpgsqlCommand(mover._router.Map.Schema.FlipTenantSql, connection);
+                    using var command = new NpgsqlCommand(mover._router.Map.Schema.FlipTenantSql, connection);
                     command.Parameters.Add(new() { Value = tenantId.Value });
                     command.Parameters.Add(new() { Value = targetId });
                     command.Parameters.Add(new() { Value = epoch });
-                    await command.ExecuteNonQueryAsync(ct);
+                    await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 },
                 CancellationToken.None);
 
@@ -321,7 +324,7 @@ public sealed class TenantMover
         {
             try
             {
-                await mover._router.Map.RefreshAsync("change", CancellationToken.None);
+                await mover._router.Map.RefreshAsync("change", CancellationToken.None).ConfigureAwait(false);
                 return mover._router.Map.TryGetTenant(tenantId, out var now) && now.ShardId == targetId;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
@@ -333,13 +336,14 @@ public sealed class TenantMover
         /// <summary>The target must not serve the tenant: its ownership row becomes 'incoming' and any leftover rows of an earlier attempt are deleted.</summary>
         private async Task PrepareTargetAsync(CancellationToken cancellationToken)
         {
-            await DeleteCopyAsync(_target, cancellationToken);
-            await using var connection = await _target.OpenConnectionAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(
+            await DeleteCopyAsync(_target, cancellationToken).ConfigureAwait(false);
+            var connection = await _target.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            using var command = new NpgsqlCommand(
                 "INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'incoming') ON CONFLICT (tenant_id) DO UPDATE SET state = 'incoming', changed_at = now()",
                 connection);
             command.Parameters.Add(new() { Value = tenantId.Value });
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         private async Task InstallCaptureAsync(CancellationToken cancellationToken)
@@ -353,7 +357,7 @@ public sealed class TenantMover
                 sql.Append(CultureInfo.InvariantCulture, $"CREATE TRIGGER {_trigger} AFTER INSERT OR UPDATE OR DELETE ON {table.Quoted} FOR EACH ROW EXECUTE FUNCTION scaling_tenancy.capture_change({args});");
             }
 
-            await RunDdlAsync(_source, sql.ToString(), cancellationToken);
+            await RunDdlAsync(_source, sql.ToString(), cancellationToken).ConfigureAwait(false);
         }
 
         private async Task DropCaptureAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
@@ -364,7 +368,7 @@ public sealed class TenantMover
                 sql.Append(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {_trigger} ON {table.Quoted};");
             }
 
-            await RunDdlAsync(dataSource, sql.ToString(), cancellationToken);
+            await RunDdlAsync(dataSource, sql.ToString(), cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>
@@ -377,19 +381,21 @@ public sealed class TenantMover
             {
                 try
                 {
-                    await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                    await using (var command = new NpgsqlCommand($"SET LOCAL lock_timeout = {DdlLockTimeoutMilliseconds}; {sql}", connection, transaction))
+                    var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                    await using var connectionLifetime = connection.ConfigureAwait(false);
+                    var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await using var transactionLifetime = transaction.ConfigureAwait(false);
+                    using (var command = new NpgsqlCommand($"SET LOCAL lock_timeout = {DdlLockTimeoutMilliseconds}; {sql}", connection, transaction))
                     {
-                        await command.ExecuteNonQueryAsync(cancellationToken);
+                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
 
-                    await transaction.CommitAsync(cancellationToken);
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                     return;
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable && attempt < DdlAttempts)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(50, 250)), cancellationToken);
+                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(50, 250)), cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -397,24 +403,28 @@ public sealed class TenantMover
         /// <summary>Copies every row of the tenant in one snapshot of the source, in one transaction on the target.</summary>
         private async Task<long> BulkCopyAsync(CancellationToken cancellationToken)
         {
-            await using var source = await _source.OpenConnectionAsync(cancellationToken);
-            await using var snapshot = await source.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-            await using var target = await _target.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await target.BeginTransactionAsync(cancellationToken);
-            await ReplicaModeAsync(target, transaction, cancellationToken);
+            var source = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var sourceLifetime = source.ConfigureAwait(false);
+            var snapshot = await source.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            await using var snapshotLifetime = snapshot.ConfigureAwait(false);
+            var target = await _target.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var targetLifetime = target.ConfigureAwait(false);
+            var transaction = await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
+            await ReplicaModeAsync(target, transaction, cancellationToken).ConfigureAwait(false);
             long rows = 0;
             foreach (var table in tables)
             {
-                await using (var count = new NpgsqlCommand($"SELECT count(*) FROM {table.Quoted} WHERE tenant_id = {_tenantLiteral}", source, snapshot))
+                using (var count = new NpgsqlCommand($"SELECT count(*) FROM {table.Quoted} WHERE tenant_id = {_tenantLiteral}", source, snapshot))
                 {
-                    rows += (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+                    rows += (long)(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
                 }
 
-                await CopyAsync(source, target, table, $"tenant_id = {_tenantLiteral}", cancellationToken);
+                await CopyAsync(source, target, table, $"tenant_id = {_tenantLiteral}", cancellationToken).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(cancellationToken);
-            await snapshot.CommitAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await snapshot.CommitAsync(cancellationToken).ConfigureAwait(false);
             return rows;
         }
 
@@ -425,19 +435,22 @@ public sealed class TenantMover
         /// </summary>
         private async Task<int> CatchUpAsync(CancellationToken cancellationToken)
         {
-            await using var source = await _source.OpenConnectionAsync(cancellationToken);
+            var source = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var sourceLifetime = source.ConfigureAwait(false);
             var ids = new List<long>();
             var keys = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
-            await using (var snapshot = await source.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken))
+            var snapshot = await source.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            await using (snapshot.ConfigureAwait(false))
             {
-                await using (var command = new NpgsqlCommand(
+                using (var command = new NpgsqlCommand(
                     $"SELECT id, table_name, key::text FROM scaling_tenancy.move_changes WHERE tenant_id = $1 ORDER BY id LIMIT {MaxChangesPerRound}",
                     source,
                     snapshot))
                 {
                     command.Parameters.Add(new() { Value = tenantId.Value });
-                    await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-                    while (await reader.ReadAsync(cancellationToken))
+                    var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using var readerLifetime = reader.ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
                         ids.Add(reader.GetInt64(0));
                         var table = reader.GetString(1);
@@ -455,19 +468,21 @@ public sealed class TenantMover
                     return 0;
                 }
 
-                await using var target = await _target.OpenConnectionAsync(cancellationToken);
-                await using var transaction = await target.BeginTransactionAsync(cancellationToken);
-                await ReplicaModeAsync(target, transaction, cancellationToken);
+                var target = await _target.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                await using var targetLifetime = target.ConfigureAwait(false);
+                var transaction = await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using var transactionLifetime = transaction.ConfigureAwait(false);
+                await ReplicaModeAsync(target, transaction, cancellationToken).ConfigureAwait(false);
                 var changed = tables.Where(t => keys.ContainsKey(t.Name)).Select(t => (Table: t, Json: "[" + string.Join(",", keys[t.Name]) + "]")).ToArray();
                 foreach (var (table, json) in changed)
                 {
-                    await using var delete = new NpgsqlCommand(
+                    using var delete = new NpgsqlCommand(
                         $"DELETE FROM {table.Quoted} WHERE tenant_id = $1 AND ({table.KeyList}) IN (SELECT {table.KeyList} FROM jsonb_populate_recordset(NULL::{table.Quoted}, $2::jsonb))",
                         target,
                         transaction);
                     delete.Parameters.Add(new() { Value = tenantId.Value });
                     delete.Parameters.Add(new() { Value = json });
-                    await delete.ExecuteNonQueryAsync(cancellationToken);
+                    await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
                 foreach (var (table, json) in changed)
@@ -477,18 +492,18 @@ public sealed class TenantMover
                         target,
                         table,
                         $"tenant_id = {_tenantLiteral} AND ({table.KeyList}) IN (SELECT {table.KeyList} FROM jsonb_populate_recordset(NULL::{table.Quoted}, {Sql.Literal(json)}::jsonb))",
-                        cancellationToken);
+                        cancellationToken).ConfigureAwait(false);
                 }
 
-                await transaction.CommitAsync(cancellationToken);
-                await snapshot.CommitAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await snapshot.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await using (var forget = new NpgsqlCommand("DELETE FROM scaling_tenancy.move_changes WHERE tenant_id = $1 AND id = ANY ($2)", source))
+            using (var forget = new NpgsqlCommand("DELETE FROM scaling_tenancy.move_changes WHERE tenant_id = $1 AND id = ANY ($2)", source))
             {
                 forget.Parameters.Add(new() { Value = tenantId.Value });
                 forget.Parameters.Add(new() { Value = ids.ToArray() });
-                await forget.ExecuteNonQueryAsync(cancellationToken);
+                await forget.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             _changesApplied += ids.Count;
@@ -497,17 +512,19 @@ public sealed class TenantMover
 
         private static async Task CopyAsync(NpgsqlConnection source, NpgsqlConnection target, TableInfo table, string where, CancellationToken cancellationToken)
         {
-            await using var reader = await source.BeginRawBinaryCopyAsync(
+            var reader = await source.BeginRawBinaryCopyAsync(
                 $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {where}) TO STDOUT (FORMAT BINARY)",
-                cancellationToken);
-            await using var writer = await target.BeginRawBinaryCopyAsync($"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN (FORMAT BINARY)", cancellationToken);
-            await reader.CopyToAsync(writer, cancellationToken);
+                cancellationToken).ConfigureAwait(false);
+            await using var readerLifetime = reader.ConfigureAwait(false);
+            var writer = await target.BeginRawBinaryCopyAsync($"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+            await using var writerLifetime = writer.ConfigureAwait(false);
+            await reader.CopyToAsync(writer, cancellationToken).ConfigureAwait(false);
         }
 
         private static async Task ReplicaModeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
         {
-            await using var command = new NpgsqlCommand("SET LOCAL session_replication_role = replica", connection, transaction);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            using var command = new NpgsqlCommand("SET LOCAL session_replication_role = replica", connection, transaction);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>Moves each identity/serial sequence of the target past the largest value the copy brought in.</summary>
@@ -532,38 +549,43 @@ public sealed class TenantMover
                 return;
             }
 
-            await using var connection = await _target.OpenConnectionAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(sql.ToString(), connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            var connection = await _target.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            using var command = new NpgsqlCommand(sql.ToString(), connection);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         private async Task SetOwnershipAsync(NpgsqlDataSource dataSource, string state, CancellationToken cancellationToken, TimeSpan? lockTimeout = null)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
             if (lockTimeout is { } timeout)
             {
-                await using var set = new NpgsqlCommand($"SET LOCAL lock_timeout = {(long)Math.Ceiling(timeout.TotalMilliseconds)}", connection, transaction);
-                await set.ExecuteNonQueryAsync(cancellationToken);
+                using var set = new NpgsqlCommand($"SET LOCAL lock_timeout = {(long)Math.Ceiling(timeout.TotalMilliseconds)}", connection, transaction);
+                await set.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             // "state <> $2": an update that changes nothing must not wait for the share locks of writes in flight.
-            await using (var command = new NpgsqlCommand("UPDATE scaling_tenancy.owned_tenants SET state = $2, changed_at = now() WHERE tenant_id = $1 AND state <> $2", connection, transaction))
+            using (var command = new NpgsqlCommand("UPDATE scaling_tenancy.owned_tenants SET state = $2, changed_at = now() WHERE tenant_id = $1 AND state <> $2", connection, transaction))
             {
                 command.Parameters.Add(new() { Value = tenantId.Value });
                 command.Parameters.Add(new() { Value = state });
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>Deletes the tenant's rows and ownership from a shard that must not hold it (the target on roll-back, a leftover before a copy).</summary>
         private async Task DeleteCopyAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await ReplicaModeAsync(connection, transaction, cancellationToken);
+            var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var connectionLifetime = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionLifetime = transaction.ConfigureAwait(false);
+            await ReplicaModeAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             var sql = new StringBuilder();
             foreach (var table in tables.Reverse())
             {
@@ -571,27 +593,27 @@ public sealed class TenantMover
             }
 
             sql.Append(CultureInfo.InvariantCulture, $"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = {_tenantLiteral};");
-            await using (var command = new NpgsqlCommand(sql.ToString(), connection, transaction))
+            using (var command = new NpgsqlCommand(sql.ToString(), connection, transaction))
             {
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>After the flip: drops the capture and deletes the source's copy and ownership in one transaction (replicas see both at once).</summary>
         internal async Task CleanUpSourceAsync(CancellationToken cancellationToken)
         {
             Step("deleting the source's copy");
-            await DropCaptureAsync(_source, cancellationToken);
-            await DeleteCopyAsync(_source, cancellationToken);
+            await DropCaptureAsync(_source, cancellationToken).ConfigureAwait(false);
+            await DeleteCopyAsync(_source, cancellationToken).ConfigureAwait(false);
         }
 
         private async Task<bool> TryCleanUpSourceAsync()
         {
             try
             {
-                await CleanUpSourceAsync(CancellationToken.None);
+                await CleanUpSourceAsync(CancellationToken.None).ConfigureAwait(false);
                 return true;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
