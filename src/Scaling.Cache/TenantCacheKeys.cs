@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Globalization;
-
 namespace Scaling.Cache;
 
 /// <summary>
@@ -13,14 +10,11 @@ public static class TenantCacheKeys
     /// <summary>The prefix of tenant-scoped keys and tenant tags.</summary>
     public const string Prefix = "tenant:";
 
-    /// <summary>The longest tenant identifier accepted: 64 characters.</summary>
-    public const int MaxTenantIdLength = 64;
-
-    private static readonly SearchValues<char> TenantIdCharacters =
-        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    /// <summary>The longest tenant id accepted: 63 characters (one DNS label), the same rule as <c>Scaling.Tenancy</c>'s <c>TenantId</c>.</summary>
+    public const int MaxTenantIdLength = TenantIdRules.MaxLength;
 
     /// <summary>The key <c>tenant:{tenantId}:{key}</c>.</summary>
-    /// <param name="tenantId">1 to 64 characters: ASCII letters, digits, <c>.</c>, <c>_</c> and <c>-</c>.</param>
+    /// <param name="tenantId">A tenant id: 1 to 63 characters of <c>a</c>–<c>z</c>, <c>0</c>–<c>9</c> and <c>-</c>, not starting or ending with <c>-</c> (the rule of <c>Scaling.Tenancy</c>'s <c>TenantId</c>).</param>
     /// <param name="key">The key within the tenant (validated by the cache like any key).</param>
     /// <exception cref="ArgumentException"><paramref name="tenantId"/> is not a valid tenant identifier.</exception>
     public static string Key(string tenantId, string key)
@@ -31,7 +25,7 @@ public static class TenantCacheKeys
     }
 
     /// <summary>The tag <c>tenant:{tenantId}</c> carried by every entry of the tenant.</summary>
-    /// <param name="tenantId">1 to 64 characters: ASCII letters, digits, <c>.</c>, <c>_</c> and <c>-</c>.</param>
+    /// <param name="tenantId">A tenant id: 1 to 63 characters of <c>a</c>–<c>z</c>, <c>0</c>–<c>9</c> and <c>-</c>, not starting or ending with <c>-</c> (the rule of <c>Scaling.Tenancy</c>'s <c>TenantId</c>).</param>
     /// <exception cref="ArgumentException"><paramref name="tenantId"/> is not a valid tenant identifier.</exception>
     public static string Tag(string tenantId)
     {
@@ -48,8 +42,7 @@ public static class TenantCacheKeys
         }
 
         var end = key.IndexOf(':', Prefix.Length);
-        return end > Prefix.Length && end - Prefix.Length <= MaxTenantIdLength
-            && key.AsSpan(Prefix.Length, end - Prefix.Length).IndexOfAnyExcept(TenantIdCharacters) < 0
+        return end > Prefix.Length && TenantIdRules.IsValid(key.AsSpan(Prefix.Length, end - Prefix.Length))
             ? key[..end]
             : null;
     }
@@ -57,19 +50,9 @@ public static class TenantCacheKeys
     private static void ValidateTenantId(string tenantId)
     {
         ArgumentNullException.ThrowIfNull(tenantId);
-        if (tenantId.Length == 0 || tenantId.Length > MaxTenantIdLength)
+        if (TenantIdRules.Describe(tenantId) is { } error)
         {
-            throw new ArgumentException(
-                string.Create(CultureInfo.InvariantCulture, $"A tenant identifier must be 1 to {MaxTenantIdLength} characters long; {DisplayText.Quote(tenantId)} is {tenantId.Length}."),
-                nameof(tenantId));
-        }
-
-        var bad = tenantId.AsSpan().IndexOfAnyExcept(TenantIdCharacters);
-        if (bad >= 0)
-        {
-            throw new ArgumentException(
-                string.Create(CultureInfo.InvariantCulture, $"The tenant identifier {DisplayText.Quote(tenantId)} contains {DisplayText.Describe(tenantId[bad])} at index {bad}; only ASCII letters, digits, '.', '_' and '-' are allowed."),
-                nameof(tenantId));
+            throw new ArgumentException(error, nameof(tenantId));
         }
     }
 }

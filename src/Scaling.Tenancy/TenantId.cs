@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 
 namespace Scaling.Tenancy;
 
@@ -27,7 +26,7 @@ namespace Scaling.Tenancy;
 public readonly struct TenantId : IEquatable<TenantId>
 {
     /// <summary>The maximum length of a tenant id: 63 characters, the longest DNS label.</summary>
-    public const int MaxLength = 63;
+    public const int MaxLength = TenantIdRules.MaxLength;
 
     private readonly string? _value;
 
@@ -46,8 +45,8 @@ public readonly struct TenantId : IEquatable<TenantId>
     public static TenantId Parse(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        var error = Validate(value, out var index);
-        return error == ValidationError.None ? new TenantId(value) : throw new FormatException(DescribeError(value, error, index));
+        var error = TenantIdRules.Describe(value);
+        return error is null ? new TenantId(value) : throw new FormatException(error);
     }
 
     /// <summary>Tries to parse a tenant id.</summary>
@@ -56,7 +55,7 @@ public readonly struct TenantId : IEquatable<TenantId>
     /// <returns><see langword="true"/> when <paramref name="value"/> is a valid tenant id.</returns>
     public static bool TryParse([NotNullWhen(true)] string? value, out TenantId tenantId)
     {
-        if (value is not null && Validate(value, out _) == ValidationError.None)
+        if (value is not null && TenantIdRules.IsValid(value))
         {
             tenantId = new TenantId(value);
             return true;
@@ -90,79 +89,4 @@ public readonly struct TenantId : IEquatable<TenantId>
     /// <param name="right">The second tenant id.</param>
     /// <returns><see langword="true"/> when the identifiers differ.</returns>
     public static bool operator !=(TenantId left, TenantId right) => !left.Equals(right);
-
-    private static ValidationError Validate(ReadOnlySpan<char> value, out int index)
-    {
-        index = -1;
-        if (value.IsEmpty)
-        {
-            return ValidationError.Empty;
-        }
-
-        if (value.Length > MaxLength)
-        {
-            return ValidationError.TooLong;
-        }
-
-        for (var i = 0; i < value.Length; i++)
-        {
-            var c = value[i];
-            if (char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
-            {
-                continue;
-            }
-
-            index = i;
-            return char.IsAsciiLetterUpper(c) ? ValidationError.Uppercase : ValidationError.InvalidCharacter;
-        }
-
-        if (value[0] == '-')
-        {
-            index = 0;
-            return ValidationError.LeadingHyphen;
-        }
-
-        if (value[^1] == '-')
-        {
-            index = value.Length - 1;
-            return ValidationError.TrailingHyphen;
-        }
-
-        return ValidationError.None;
-    }
-
-    private static string DescribeError(string value, ValidationError error, int index)
-    {
-        const string Allowed = "only lowercase ASCII letters (a-z), digits (0-9) and '-' are allowed";
-        return error switch
-        {
-            ValidationError.Empty =>
-                $"A tenant id cannot be empty; it must be 1 to {MaxLength} characters long, and {Allowed}.",
-            ValidationError.TooLong => string.Create(
-                CultureInfo.InvariantCulture,
-                $"The tenant id {DisplayText.Quote(value)} is {value.Length} characters long; a tenant id is at most {MaxLength} characters (one DNS label)."),
-            ValidationError.Uppercase => string.Create(
-                CultureInfo.InvariantCulture,
-                $"The tenant id {DisplayText.Quote(value)} contains the uppercase letter '{value[index]}' at index {index}; tenant ids are lowercase, and uppercase input is rejected rather than lowercased."),
-            ValidationError.InvalidCharacter => string.Create(
-                CultureInfo.InvariantCulture,
-                $"The tenant id {DisplayText.Quote(value)} contains {DisplayText.Describe(value[index])} at index {index}; {Allowed}."),
-            ValidationError.LeadingHyphen =>
-                $"The tenant id {DisplayText.Quote(value)} starts with '-'; it must start with a lowercase letter or a digit.",
-            ValidationError.TrailingHyphen =>
-                $"The tenant id {DisplayText.Quote(value)} ends with '-'; it must end with a lowercase letter or a digit.",
-            _ => throw new ArgumentOutOfRangeException(nameof(error), error, "Unknown tenant id validation error."),
-        };
-    }
-
-    private enum ValidationError
-    {
-        None,
-        Empty,
-        TooLong,
-        Uppercase,
-        InvalidCharacter,
-        LeadingHyphen,
-        TrailingHyphen,
-    }
 }
