@@ -15,7 +15,14 @@ if [ -z "$floor" ] || [ -z "$newest" ]; then
   exit 1
 fi
 
-version="0.1.0-local.$(date -u +%Y%m%d%H%M%S)"
+# The version has one source (VersionPrefix in Directory.Build.props), and the README's status line names it.
+prefix=$(sed -nE 's|.*<VersionPrefix>([^<]+)</VersionPrefix>.*|\1|p' Directory.Build.props)
+readme=$(sed -nE 's|^> Status: \*\*([^*]+)\*\*.*|\1|p' README.md)
+if [ -z "$prefix" ] || [ "$prefix" != "$readme" ]; then
+  echo "The packages' version ($prefix, VersionPrefix in Directory.Build.props) and README.md's status line ($readme) disagree." >&2
+  exit 1
+fi
+version="$prefix-local.$(date -u +%Y%m%d%H%M%S)"
 mkdir -p artifacts/packages
 find artifacts/packages -name 'Scaling.*.nupkg' -delete -o -name 'Scaling.*.snupkg' -delete
 for project in src/*/*.csproj; do
