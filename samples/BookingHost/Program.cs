@@ -56,7 +56,7 @@ builder.Services.AddScalingTenantResolution(o => o.AddSubdomain(settings.HostTem
 builder.Services.AddScalingCache(_ => { })
     .Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
 builder.Services.AddScalingLocks(_ => { });
-builder.Services.AddOptions<RedlockOptions>().Configure<RedisConnections>((o, redis) =>
+builder.Services.AddOptions<ScalingLocksOptions>().Configure<RedisConnections>((o, redis) =>
 {
     foreach (var master in redis.LockMasters)
     {
@@ -76,8 +76,12 @@ builder.Services.AddScalingRateLimit(o =>
     {
         TenantQuota = new RateLimitTier("business-premium-daily", settings.PremiumBusinessPerDay, TimeSpan.FromDays(1)),
     };
+
+    // One tenant identity: the business that tenant resolution produced (its subdomain), with its plan, decides the
+    // tier and the daily quota; the token's claims are not read a second time.
+    o.TenantResolver = static context => context.GetTenant() is { } tenant ? new RateLimitTenant(tenant.Id.Value, tenant.Plan) : null;
 });
-builder.Services.AddOptions<RateLimitOptions>().Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
+builder.Services.AddOptions<ScalingRateLimitOptions>().Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
 
 // BookingHost's areas.
 builder.Services.AddBookingAuth(configuration);

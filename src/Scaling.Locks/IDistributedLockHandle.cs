@@ -3,7 +3,7 @@ namespace Scaling.Locks;
 /// <summary>
 /// A held lock. Dispose it (<c>await using</c>) to release it: compare-and-delete on every master,
 /// returning once a majority has released it (the rest finishes in the background, bounded by
-/// <see cref="RedlockOptions.NodeTimeout"/>). Work that must not run
+/// <see cref="ScalingLocksOptions.NodeTimeout"/>). Work that must not run
 /// without the lock should observe <see cref="LostToken"/> and, when it writes to a shared store, pass
 /// <see cref="FencingToken"/> to that store (see <see cref="FencingGuard"/>).
 /// </summary>

@@ -2,7 +2,7 @@ namespace Scaling.Locks;
 
 /// <summary>
 /// Acquires distributed locks by resource name. The Redis implementation is <see cref="RedlockProvider"/>
-/// (registered by <see cref="ScalingLocksServiceCollectionExtensions.AddScalingLocks"/>).
+/// (registered by <see cref="Microsoft.Extensions.DependencyInjection.ScalingLocksServiceCollectionExtensions.AddScalingLocks"/>).
 /// </summary>
 public interface IDistributedLockProvider
 {
@@ -10,7 +10,7 @@ public interface IDistributedLockProvider
     /// Tries to acquire the lock on <paramref name="resource"/>, retrying with random delays until
     /// <paramref name="wait"/> has passed, and returns the outcome of the last attempt with each master's answer.
     /// </summary>
-    /// <param name="resource">The resource's name: 1 to <see cref="RedlockOptions.MaxResourceLength"/> characters.</param>
+    /// <param name="resource">The resource's name: 1 to <see cref="ScalingLocksOptions.MaxResourceLength"/> characters.</param>
     /// <param name="ttl">The lock's time to live on each master: from 1 ms to 24 days.</param>
     /// <param name="wait">How long to keep trying: zero for a single attempt, or <see cref="Timeout.InfiniteTimeSpan"/>.</param>
     /// <param name="cancellationToken">Stops trying; the call then throws <see cref="OperationCanceledException"/> (after releasing any partial grant).</param>
@@ -21,7 +21,7 @@ public interface IDistributedLockProvider
     Task<LockAcquisition> TryAcquireDetailedAsync(string resource, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default);
 
     /// <summary>Tries to acquire the lock on <paramref name="resource"/> within <paramref name="wait"/>.</summary>
-    /// <param name="resource">The resource's name: 1 to <see cref="RedlockOptions.MaxResourceLength"/> characters.</param>
+    /// <param name="resource">The resource's name: 1 to <see cref="ScalingLocksOptions.MaxResourceLength"/> characters.</param>
     /// <param name="ttl">The lock's time to live on each master: from 1 ms to 24 days.</param>
     /// <param name="wait">How long to keep trying: zero for a single attempt, or <see cref="Timeout.InfiniteTimeSpan"/>.</param>
     /// <param name="cancellationToken">Stops trying.</param>
@@ -32,7 +32,7 @@ public interface IDistributedLockProvider
     Task<IDistributedLockHandle?> TryAcquireAsync(string resource, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default);
 
     /// <summary>Acquires the lock on <paramref name="resource"/>, or throws when that is not possible within <paramref name="wait"/>.</summary>
-    /// <param name="resource">The resource's name: 1 to <see cref="RedlockOptions.MaxResourceLength"/> characters.</param>
+    /// <param name="resource">The resource's name: 1 to <see cref="ScalingLocksOptions.MaxResourceLength"/> characters.</param>
     /// <param name="ttl">The lock's time to live on each master: from 1 ms to 24 days.</param>
     /// <param name="wait">How long to keep trying: zero for a single attempt, or <see cref="Timeout.InfiniteTimeSpan"/>.</param>
     /// <param name="cancellationToken">Stops trying.</param>

@@ -22,7 +22,7 @@ public sealed class LockAcquisition
     /// <summary>The held lock, or <see langword="null"/> when it was not acquired.</summary>
     public IDistributedLockHandle? Handle { get; }
 
-    /// <summary>Each master's answer to the last attempt, in the order of <see cref="RedlockOptions.Endpoints"/>.</summary>
+    /// <summary>Each master's answer to the last attempt, in the order of <see cref="ScalingLocksOptions.Endpoints"/>.</summary>
     public IReadOnlyList<LockNodeResult> Nodes { get; }
 
     /// <summary>How many attempts were made (at least one).</summary>

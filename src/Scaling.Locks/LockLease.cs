@@ -119,7 +119,7 @@ internal sealed class LockLease : IAsyncDisposable
         }
         else if (Volatile.Read(ref _state) == Held)
         {
-            Log.ExtensionFailed(_provider.Logger, Resource, string.Join(", ", round.Nodes), (_deadline - Now()).TotalMilliseconds);
+            LocksLog.ExtensionFailed(_provider.Logger, Resource, string.Join(", ", round.Nodes), (_deadline - Now()).TotalMilliseconds);
         }
 
         return false;
@@ -160,7 +160,7 @@ internal sealed class LockLease : IAsyncDisposable
                 if (!handle.TryGetTarget(out _))
                 {
                     // Nobody can dispose this lock any more: stop extending it and let its TTL free it.
-                    Log.Abandoned(lease._provider.Logger, lease.Resource);
+                    LocksLog.Abandoned(lease._provider.Logger, lease.Resource);
                     return;
                 }
 
@@ -175,7 +175,7 @@ internal sealed class LockLease : IAsyncDisposable
                 var took = Now() - started;
                 if (late + took > interval / 2)
                 {
-                    Log.ExtensionLate(lease._provider.Logger, lease.Resource, late.TotalMilliseconds, took.TotalMilliseconds);
+                    LocksLog.ExtensionLate(lease._provider.Logger, lease.Resource, late.TotalMilliseconds, took.TotalMilliseconds);
                 }
 
                 if (Volatile.Read(ref lease._state) != Held)
@@ -206,7 +206,7 @@ internal sealed class LockLease : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, LostState, Held) == Held)
         {
             _provider.Metrics.Lost.Add(1);
-            Log.Lost(_provider.Logger, Resource, reason);
+            LocksLog.Lost(_provider.Logger, Resource, reason);
             SignalLost();
         }
     }
@@ -217,7 +217,7 @@ internal sealed class LockLease : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, LostState, Held) == Held)
         {
             _provider.Metrics.Lost.Add(1);
-            Log.Lost(_provider.Logger, Resource, "its validity ran out without a successful extension");
+            LocksLog.Lost(_provider.Logger, Resource, "its validity ran out without a successful extension");
         }
     }
 
@@ -230,7 +230,7 @@ internal sealed class LockLease : IAsyncDisposable
         catch (AggregateException ex)
         {
             // A callback registered on LostToken threw: that is the caller's bug; the lock state is unaffected.
-            Log.LostCallbackFailed(_provider.Logger, Resource, ex);
+            LocksLog.LostCallbackFailed(_provider.Logger, Resource, ex);
         }
     }
 }

@@ -12,7 +12,7 @@ public enum LockNodeOutcome
     /// <summary>The master could not be asked: not connected, or the command failed.</summary>
     Failed,
 
-    /// <summary>The master did not answer within <see cref="RedlockOptions.NodeTimeout"/>.</summary>
+    /// <summary>The master did not answer within <see cref="ScalingLocksOptions.NodeTimeout"/>.</summary>
     TimedOut,
 
     /// <summary>

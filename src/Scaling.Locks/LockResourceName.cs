@@ -13,12 +13,12 @@ internal static class LockResourceName
             throw new ArgumentException("A lock's resource name cannot be empty.", nameof(resource));
         }
 
-        if (resource.Length > RedlockOptions.MaxResourceLength)
+        if (resource.Length > ScalingLocksOptions.MaxResourceLength)
         {
             throw new ArgumentException(
                 string.Create(
                     CultureInfo.InvariantCulture,
-                    $"A lock's resource name can be at most {RedlockOptions.MaxResourceLength} characters; {DisplayText.Quote(resource)} is too long."),
+                    $"A lock's resource name can be at most {ScalingLocksOptions.MaxResourceLength} characters; {DisplayText.Quote(resource)} is too long."),
                 nameof(resource));
         }
     }

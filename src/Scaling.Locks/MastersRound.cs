@@ -128,7 +128,7 @@ internal sealed class MastersRound
         else
         {
             outcome = LockNodeOutcome.Failed;
-            Log.NodeCommandFailed(_provider.Logger, _nodes[index].EndPoint, answered.Exception!.GetBaseException().Message);
+            LocksLog.NodeCommandFailed(_provider.Logger, _nodes[index].EndPoint, answered.Exception!.GetBaseException().Message);
         }
 
         bool decided;

@@ -32,7 +32,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
     private string _endPoint;
 
     /// <summary>A master given as <c>host:port</c>: the node makes and owns its multiplexer.</summary>
-    internal RedisLockNode(string endPoint, RedlockOptions options, ILogger logger)
+    internal RedisLockNode(string endPoint, ScalingLocksOptions options, ILogger logger)
     {
         _endPoint = endPoint.Trim();
         _logger = logger;
@@ -56,12 +56,12 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             factory: null,
             clientName: "scaling-locks",
             onConnected: static _ => Task.CompletedTask,
-            onConnectFailed: ex => Log.NodeConnectFailed(_logger, EndPoint, ex.Message));
+            onConnectFailed: ex => LocksLog.NodeConnectFailed(_logger, EndPoint, ex.Message));
         _connection.Start();
     }
 
     /// <summary>A master given as the application's own multiplexer (never closed here).</summary>
-    internal RedisLockNode(Func<Task<IConnectionMultiplexer>> factory, int index, RedlockOptions options, ILogger logger)
+    internal RedisLockNode(Func<Task<IConnectionMultiplexer>> factory, int index, ScalingLocksOptions options, ILogger logger)
     {
         _endPoint = string.Create(CultureInfo.InvariantCulture, $"master {index + 1}");
         _logger = logger;
@@ -79,7 +79,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
 
                 return Task.CompletedTask;
             },
-            onConnectFailed: ex => Log.NodeConnectFailed(_logger, EndPoint, ex.Message));
+            onConnectFailed: ex => LocksLog.NodeConnectFailed(_logger, EndPoint, ex.Message));
         _connection.Start();
     }
 
@@ -104,7 +104,7 @@ internal sealed class RedisLockNode : IAsyncDisposable, IDisposable
             ? RunAsync(ExtendScript, key, [value, Milliseconds(ttl)], deadline: true, expired)
             : RunAsync(ReleaseScript, key, [value], deadline: false, expired);
 
-    public ValueTask DisposeAsync() => _connection.DisposeAsync(ex => Log.NodeCloseFailed(_logger, EndPoint, ex));
+    public ValueTask DisposeAsync() => _connection.DisposeAsync(ex => LocksLog.NodeCloseFailed(_logger, EndPoint, ex));
 
     public void Dispose() => _connection.Dispose();
 

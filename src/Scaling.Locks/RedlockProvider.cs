@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Scaling.Locks;
@@ -14,7 +15,7 @@ namespace Scaling.Locks;
 /// </summary>
 /// <remarks>
 /// Each master has its own connection, made in the background: a master that is down at start-up, dies or
-/// is paused costs each attempt at most <see cref="RedlockOptions.NodeTimeout"/>, and locks keep being
+/// is paused costs each attempt at most <see cref="ScalingLocksOptions.NodeTimeout"/>, and locks keep being
 /// granted while a quorum answers. A decision is taken as soon as it is certain (a quorum granted, or a
 /// quorum can no longer be reached), so a slow master does not slow acquisitions down.
 /// </remarks>
@@ -23,30 +24,32 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     private static readonly TimeSpan MinTtl = TimeSpan.FromMilliseconds(1);
     private static readonly TimeSpan MaxTtl = TimeSpan.FromDays(24);
     private static readonly KeyValuePair<string, object?> AcquiredTag = new("outcome", "acquired");
-    private readonly RedlockOptions _options;
+    private readonly ScalingLocksOptions _options;
     private readonly IFencingTokenSource? _fencingTokens;
     private readonly RedisLockNode[] _nodes;
     private int _disposed;
 
     /// <summary>Creates the provider and starts connecting to every master in the background.</summary>
-    /// <param name="options">The options (copied; later changes have no effect).</param>
+    /// <param name="options">The options (copied; later changes have no effect). Outside DI, wrap them with <c>Options.Create</c>.</param>
     /// <param name="fencingTokens">Where fencing tokens come from; <see langword="null"/> for none.</param>
     /// <param name="logger">The logger; <see langword="null"/> for none.</param>
     /// <param name="meterFactory">Creates the <c>Scaling.Locks</c> meter; <see langword="null"/> to create it directly.</param>
-    /// <exception cref="ArgumentException"><paramref name="options"/> are not valid (the message names each bad option).</exception>
-    public RedlockProvider(RedlockOptions options, IFencingTokenSource? fencingTokens = null, ILogger<RedlockProvider>? logger = null, IMeterFactory? meterFactory = null)
+    /// <exception cref="OptionsValidationException"><paramref name="options"/> are not valid (each failure names the bad option).</exception>
+    public RedlockProvider(IOptions<ScalingLocksOptions> options, IFencingTokenSource? fencingTokens = null, ILogger<RedlockProvider>? logger = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var failures = RedlockOptionsValidator.Failures(options);
+        var value = options.Value;
+        ArgumentNullException.ThrowIfNull(value, nameof(options));
+        var failures = ScalingLocksOptionsValidator.Failures(value);
         if (failures.Count > 0)
         {
-            throw new ArgumentException(string.Join(" ", failures), nameof(options));
+            throw new OptionsValidationException(Options.DefaultName, typeof(ScalingLocksOptions), failures);
         }
 
-        _options = options.Clone();
+        _options = value.Clone();
         _fencingTokens = fencingTokens;
         Logger = logger ?? NullLogger<RedlockProvider>.Instance;
-        Metrics = new LockMetrics(meterFactory);
+        Metrics = new LocksInstruments(meterFactory);
         _nodes = _options.ConnectionMultiplexerFactories.Count > 0
             ? [.. _options.ConnectionMultiplexerFactories.Select((f, i) => new RedisLockNode(f, i, _options, Logger))]
             : [.. _options.Endpoints.Select(e => new RedisLockNode(e, _options, Logger))];
@@ -55,7 +58,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
 
     internal ILogger Logger { get; }
 
-    internal LockMetrics Metrics { get; }
+    internal LocksInstruments Metrics { get; }
 
     internal int Quorum { get; }
 
@@ -102,7 +105,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                     var handle = new RedlockHandle(lease, _options.AutoExtend);
                     var elapsed = LockLease.Now() - started;
                     outcome = "acquired";
-                    Log.Acquired(Logger, resource, attempts, elapsed.TotalMilliseconds, validity.TotalMilliseconds);
+                    LocksLog.Acquired(Logger, resource, attempts, elapsed.TotalMilliseconds, validity.TotalMilliseconds);
                     return new LockAcquisition(resource, LockAttemptStatus.Acquired, handle, round.Nodes, attempts, elapsed);
                 }
 
@@ -110,7 +113,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 // Contended when another owner answered and the masters that did not fail could have made a quorum.
                 var pending = round.Nodes.Count(n => n.Outcome == LockNodeOutcome.Pending);
                 var status = round.Conflicted > 0 && round.Granted + round.Conflicted + pending >= Quorum ? LockAttemptStatus.Conflicted : LockAttemptStatus.NoQuorum;
-                Metrics.Attempts.Add(1, new KeyValuePair<string, object?>("status", LockMetrics.StatusTag(status)));
+                Metrics.Attempts.Add(1, new KeyValuePair<string, object?>("status", LocksInstruments.StatusTag(status)));
                 if (status == LockAttemptStatus.Conflicted)
                 {
                     Metrics.Contention.Add(1);
@@ -120,8 +123,8 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 var spent = LockLease.Now() - started;
                 if (wait != Timeout.InfiniteTimeSpan && spent >= wait)
                 {
-                    outcome = LockMetrics.StatusTag(status);
-                    Log.NotAcquired(Logger, resource, attempts, spent.TotalMilliseconds, status, string.Join(", ", round.Nodes));
+                    outcome = LocksInstruments.StatusTag(status);
+                    LocksLog.NotAcquired(Logger, resource, attempts, spent.TotalMilliseconds, status, string.Join(", ", round.Nodes));
                     return new LockAcquisition(resource, status, null, round.Nodes, attempts, spent);
                 }
 
@@ -142,7 +145,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         finally
         {
             Metrics.AcquireDuration.Record(
-                (LockLease.Now() - started).TotalMilliseconds,
+                (LockLease.Now() - started).TotalSeconds,
                 outcome == "acquired" ? AcquiredTag : new KeyValuePair<string, object?>("outcome", outcome));
         }
     }
@@ -199,7 +202,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         await round.DecidedAsync(CancellationToken.None).ConfigureAwait(false);
         if (round.Granted < Quorum)
         {
-            Log.ReleaseIncomplete(Logger, resource, round.Granted, _nodes.Length);
+            LocksLog.ReleaseIncomplete(Logger, resource, round.Granted, _nodes.Length);
         }
     }
 
@@ -257,7 +260,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
             await ReleaseAfterAsync(round, key, value).ConfigureAwait(false);
             if (ex is not OperationCanceledException)
             {
-                Log.FencingTokenFailed(Logger, resource, ex);
+                LocksLog.FencingTokenFailed(Logger, resource, ex);
             }
 
             throw;

@@ -1,11 +1,11 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Scaling.Locks;
 
-namespace Scaling.Locks;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers Scaling.Locks in a service collection.</summary>
 public static class ScalingLocksServiceCollectionExtensions
@@ -22,14 +22,14 @@ public static class ScalingLocksServiceCollectionExtensions
     /// services.AddScalingLocks(o =&gt; o.AddEndpoints("10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379"));
     /// </code>
     /// </example>
-    public static IServiceCollection AddScalingLocks(this IServiceCollection services, Action<RedlockOptions> configure)
+    public static IServiceCollection AddScalingLocks(this IServiceCollection services, Action<ScalingLocksOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
-        services.AddOptions<RedlockOptions>().Configure(configure).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedlockOptions>, RedlockOptionsValidator>());
+        services.AddOptions<ScalingLocksOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ScalingLocksOptions>, ScalingLocksOptionsValidator>());
         services.TryAddSingleton(sp => new RedlockProvider(
-            sp.GetRequiredService<IOptions<RedlockOptions>>().Value,
+            sp.GetRequiredService<IOptions<ScalingLocksOptions>>(),
             sp.GetService<IFencingTokenSource>(),
             sp.GetService<ILogger<RedlockProvider>>(),
             sp.GetService<IMeterFactory>()));

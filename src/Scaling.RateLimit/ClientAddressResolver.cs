@@ -20,7 +20,7 @@ internal sealed class ClientAddressResolver
     private readonly string _header;
     private readonly int _ipv6Prefix;
 
-    internal ClientAddressResolver(RateLimitOptions options)
+    internal ClientAddressResolver(ScalingRateLimitOptions options)
     {
         _trusted = [.. options.TrustedProxies.Select(p => TryParseNetwork(p, out var network) ? network : throw new ArgumentException("Invalid proxy.", nameof(options)))];
         _header = options.ForwardedForHeaderName;
@@ -90,7 +90,7 @@ internal sealed class ClientAddressResolver
                 var entry = entries[e].Trim();
                 if (!TryParseEntry(entry, out var address))
                 {
-                    Log.BadForwardedEntry(logger, hop.ToString(), DisplayText.Quote(entry));
+                    RateLimitLog.BadForwardedEntry(logger, hop.ToString(), DisplayText.Quote(entry));
                     return hop;
                 }
 

@@ -15,12 +15,12 @@ internal sealed class HttpRateLimitResolver
     /// <summary>The longest API key looked at; longer values are treated as no key.</summary>
     internal const int MaxApiKeyLength = 512;
 
-    private readonly IOptionsMonitor<RateLimitOptions> _monitor;
+    private readonly IOptionsMonitor<ScalingRateLimitOptions> _monitor;
     private readonly ILogger _logger;
     private Snapshot _current;
     private string? _lastRejection;
 
-    internal HttpRateLimitResolver(IOptionsMonitor<RateLimitOptions> monitor, ILogger logger)
+    internal HttpRateLimitResolver(IOptionsMonitor<ScalingRateLimitOptions> monitor, ILogger logger)
     {
         _monitor = monitor;
         _logger = logger;
@@ -28,7 +28,7 @@ internal sealed class HttpRateLimitResolver
     }
 
     /// <summary>The options in force (the last valid ones).</summary>
-    internal RateLimitOptions Options => Current().Options;
+    internal ScalingRateLimitOptions Options => Current().Options;
 
     internal RateLimitCheck Resolve(HttpContext context)
     {
@@ -42,16 +42,17 @@ internal sealed class HttpRateLimitResolver
         if (user.Identity?.IsAuthenticated == true && UserId(user, options) is { } userId)
         {
             subject = "u:" + userId;
-            if (user.FindFirst(options.PlanClaimType)?.Value is { Length: > 0 } planName && options.Plans.TryGetValue(planName, out var found))
+            if (options.TenantResolver?.Invoke(context) is { Plan: { Length: > 0 } planName } resolved
+                && options.Plans.TryGetValue(planName, out var found))
             {
                 plan = found;
+                if (plan.TenantQuota is not null && !string.IsNullOrEmpty(resolved.Id))
+                {
+                    tenant = "t:" + resolved.Id;
+                }
             }
 
             tier = plan?.Tier ?? options.AuthenticatedTier;
-            if (plan?.TenantQuota is not null && user.FindFirst(options.TenantClaimType)?.Value is { Length: > 0 } tenantId)
-            {
-                tenant = "t:" + tenantId;
-            }
         }
         else if (ApiKey(context, options) is { } apiKey)
         {
@@ -84,7 +85,7 @@ internal sealed class HttpRateLimitResolver
         return check;
     }
 
-    private static string? UserId(System.Security.Claims.ClaimsPrincipal user, RateLimitOptions options)
+    private static string? UserId(System.Security.Claims.ClaimsPrincipal user, ScalingRateLimitOptions options)
     {
         foreach (var type in options.UserIdClaimTypes)
         {
@@ -97,7 +98,7 @@ internal sealed class HttpRateLimitResolver
         return null;
     }
 
-    private static string? ApiKey(HttpContext context, RateLimitOptions options)
+    private static string? ApiKey(HttpContext context, ScalingRateLimitOptions options)
     {
         if (options.ApiKeyHeaderName is not { } header || options.ApiKeyValidator is not { } validator)
         {
@@ -110,7 +111,7 @@ internal sealed class HttpRateLimitResolver
 
     private Snapshot Current()
     {
-        RateLimitOptions options;
+        ScalingRateLimitOptions options;
         try
         {
             options = _monitor.CurrentValue;
@@ -120,7 +121,7 @@ internal sealed class HttpRateLimitResolver
             if (!string.Equals(Volatile.Read(ref _lastRejection), ex.Message, StringComparison.Ordinal))
             {
                 Volatile.Write(ref _lastRejection, ex.Message);
-                Log.OptionsRejected(_logger, ex.Message);
+                RateLimitLog.OptionsRejected(_logger, ex.Message);
             }
 
             return Volatile.Read(ref _current);
@@ -142,14 +143,14 @@ internal sealed class HttpRateLimitResolver
     {
         private readonly (PathString Prefix, RateLimitTier Policy)[] _endpoints;
 
-        internal Snapshot(RateLimitOptions options)
+        internal Snapshot(ScalingRateLimitOptions options)
         {
             Options = options;
             Addresses = new ClientAddressResolver(options);
             _endpoints = [.. options.EndpointPolicies.Select(p => (new PathString(p.Key.TrimEnd('/')), p.Value)).OrderByDescending(p => p.Item1.Value!.Length)];
         }
 
-        internal RateLimitOptions Options { get; }
+        internal ScalingRateLimitOptions Options { get; }
 
         internal ClientAddressResolver Addresses { get; }
 

@@ -5,7 +5,7 @@ public enum RateLimitFailureMode
 {
     /// <summary>
     /// Count in process instead (the default): a sliding window per key at the policy's limit divided by
-    /// <see cref="RateLimitOptions.ExpectedInstanceCount"/>, so that the instances together stay near the global limit.
+    /// <see cref="ScalingRateLimitOptions.ExpectedInstanceCount"/>, so that the instances together stay near the global limit.
     /// </summary>
     LocalFallback = 0,
 

@@ -6,7 +6,7 @@ namespace Scaling.RateLimit;
 /// <summary>
 /// The Redis rate limiter as a <see cref="PartitionedRateLimiter{TResource}"/> over <see cref="HttpContext"/>, for
 /// ASP.NET Core's <c>AddRateLimiter</c>/<c>UseRateLimiter</c> (see
-/// <see cref="ScalingRateLimitServiceCollectionExtensions.AddScalingGlobalRateLimiter"/>). Each request is resolved to its
+/// <see cref="Microsoft.Extensions.DependencyInjection.ScalingRateLimitServiceCollectionExtensions.AddScalingGlobalRateLimiter"/>). Each request is resolved to its
 /// policies and checked in one Redis round trip; a rejected lease carries <see cref="MetadataName.RetryAfter"/>.
 /// </summary>
 /// <remarks>

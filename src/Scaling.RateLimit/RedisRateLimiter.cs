@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Scaling.RateLimit;
@@ -15,41 +16,41 @@ namespace Scaling.RateLimit;
 /// </summary>
 /// <remarks>
 /// Thread-safe; create one per application and dispose it at shutdown (it closes the multiplexer it made, never the
-/// application's own). A check that reaches Redis after its <see cref="RateLimitOptions.RedisTimeout"/> counts nothing
+/// application's own). A check that reaches Redis after its <see cref="ScalingRateLimitOptions.RedisTimeout"/> counts nothing
 /// there: its caller has already been answered with the failure mode.
 /// </remarks>
 public sealed class RedisRateLimiter : IAsyncDisposable
 {
-    private readonly Func<RateLimitOptions> _options;
+    private readonly Func<ScalingRateLimitOptions> _options;
     private readonly RedisConnection _connection;
     private readonly string _keyPrefix;
     private readonly ILogger _logger;
     private readonly RedisCircuitBreaker _breaker = new();
     private readonly LocalSlidingWindows _local = new();
-    private readonly RateLimitMetrics _metrics;
+    private readonly RateLimitInstruments _metrics;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="RedisRateLimiter"/> class and starts connecting to Redis in the background.</summary>
-    /// <param name="options">The options (validated here; later changes to the instance are not seen).</param>
+    /// <param name="options">The options (validated here; later changes to the instance are not seen). Outside DI, wrap them with <c>Options.Create</c>.</param>
     /// <param name="logger">The logger, or <see langword="null"/> for none.</param>
     /// <param name="meterFactory">The meter factory, or <see langword="null"/> to create meter <c>Scaling.RateLimit</c> directly.</param>
-    /// <exception cref="ArgumentException"><paramref name="options"/> are invalid; the message names each bad option.</exception>
-    public RedisRateLimiter(RateLimitOptions options, ILogger<RedisRateLimiter>? logger = null, IMeterFactory? meterFactory = null)
+    /// <exception cref="OptionsValidationException"><paramref name="options"/> are invalid; each failure names the bad option.</exception>
+    public RedisRateLimiter(IOptions<ScalingRateLimitOptions> options, ILogger<RedisRateLimiter>? logger = null, IMeterFactory? meterFactory = null)
         : this(Validated(options), logger, meterFactory)
     {
     }
 
-    internal RedisRateLimiter(Func<RateLimitOptions> options, ILogger? logger, IMeterFactory? meterFactory)
+    internal RedisRateLimiter(Func<ScalingRateLimitOptions> options, ILogger? logger, IMeterFactory? meterFactory)
     {
         _options = options;
         var initial = options();
         _keyPrefix = initial.KeyPrefix;
         _logger = logger ?? NullLogger.Instance;
-        _metrics = new RateLimitMetrics(meterFactory, _breaker);
+        _metrics = new RateLimitInstruments(meterFactory, _breaker);
         ConfigurationOptions? configuration = null;
         if (initial.ConnectionMultiplexerFactory is null)
         {
-            configuration = ConfigurationOptions.Parse(initial.Redis);
+            configuration = ConfigurationOptions.Parse(initial.RedisConfiguration);
             configuration.ConnectRetry = 1;
         }
 
@@ -59,7 +60,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             initial.ConnectionMultiplexerFactory,
             clientName: "scaling-ratelimit",
             onConnected: connection => PreloadScriptAsync(connection, connectTimeout),
-            onConnectFailed: ex => Log.CheckFailed(_logger, "connecting: " + ex.Message));
+            onConnectFailed: ex => RateLimitLog.CheckFailed(_logger, "connecting: " + ex.Message));
         _connection.Start();
     }
 
@@ -85,7 +86,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or InvalidOperationException)
         {
-            Log.CheckFailed(_logger, "connecting: " + ex.Message);
+            RateLimitLog.CheckFailed(_logger, "connecting: " + ex.Message);
             return false;
         }
     }
@@ -144,10 +145,10 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             catch (Exception ex)
             {
                 var reason = ex.GetType().Name + ": " + ex.Message;
-                Log.CheckFailed(_logger, reason);
+                RateLimitLog.CheckFailed(_logger, reason);
                 if (_breaker.OnFailure(options.BreakerFailureThreshold))
                 {
-                    Log.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
+                    RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
                 }
 
                 return Degraded(check, permits, options, started);
@@ -155,7 +156,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
             if (_breaker.OnSuccess() is { } degraded)
             {
-                Log.Resumed(_logger, degraded.TotalSeconds);
+                RateLimitLog.Resumed(_logger, degraded.TotalSeconds);
             }
 
             var decision = FromScript(check, (RedisResult[])result!);
@@ -175,7 +176,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
 
         _metrics.Dispose();
-        await _connection.DisposeAsync(ex => Log.CheckFailed(_logger, "closing the Redis connection: " + ex.Message)).ConfigureAwait(false);
+        await _connection.DisposeAsync(ex => RateLimitLog.CheckFailed(_logger, "closing the Redis connection: " + ex.Message)).ConfigureAwait(false);
     }
 
     /// <summary>The Redis key of one rule: <c>prefix{partition}:policy[:subject]</c>.</summary>
@@ -184,11 +185,12 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             ? string.Concat(_keyPrefix, "{", check.Partition, "}:", rule.Policy.Name)
             : string.Concat(_keyPrefix, "{", check.Partition, "}:", rule.Policy.Name, ":", rule.Subject);
 
-    private static Func<RateLimitOptions> Validated(RateLimitOptions options)
+    private static Func<ScalingRateLimitOptions> Validated(IOptions<ScalingRateLimitOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        RateLimitOptionsValidator.ThrowIfInvalid(options);
-        return () => options;
+        var value = options.Value;
+        ScalingRateLimitOptionsValidator.ThrowIfInvalid(value);
+        return () => value;
     }
 
     private async Task<RedisResult> EvaluateAsync(RateLimitCheck check, int permits, TimeSpan timeout, CancellationToken cancellationToken)
@@ -217,7 +219,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
             // Redis restarted or its script cache was flushed: send the script itself (EVAL caches it again).
-            Log.ScriptReloaded(_logger);
+            RateLimitLog.ScriptReloaded(_logger);
             return await database.ScriptEvaluateAsync(SlidingWindowScript.Source, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -256,7 +258,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     private static TimeSpan Microseconds(long value) => TimeSpan.FromTicks(Math.Max(0, value) * 10);
 
-    private RateLimitDecision Degraded(RateLimitCheck check, int permits, RateLimitOptions options, long started)
+    private RateLimitDecision Degraded(RateLimitCheck check, int permits, ScalingRateLimitOptions options, long started)
     {
         var rules = check.Rules;
         var states = new List<RateLimitPolicyState>(rules.Count);
@@ -311,7 +313,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     private void Record(RateLimitCheck check, RateLimitDecision decision, long started, string store)
     {
-        _metrics.CheckDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("store", store));
+        _metrics.CheckDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("store", store));
         _metrics.Decisions.Add(
             1,
             new KeyValuePair<string, object?>("outcome", decision.IsAllowed ? "allowed" : "rejected"),
@@ -338,7 +340,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                Log.CheckFailed(_logger, "loading the script: " + ex.Message);
+                RateLimitLog.CheckFailed(_logger, "loading the script: " + ex.Message);
             }
         }
     }

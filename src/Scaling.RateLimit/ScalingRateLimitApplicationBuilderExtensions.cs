@@ -1,7 +1,7 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Scaling.RateLimit;
 
-namespace Scaling.RateLimit;
+namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Adds Scaling.RateLimit's middleware to an ASP.NET Core pipeline.</summary>
 public static class ScalingRateLimitApplicationBuilderExtensions

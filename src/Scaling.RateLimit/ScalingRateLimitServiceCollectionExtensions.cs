@@ -1,13 +1,13 @@
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.RateLimiting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Scaling.RateLimit;
 
-namespace Scaling.RateLimit;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers Scaling.RateLimit in a service collection.</summary>
 public static class ScalingRateLimitServiceCollectionExtensions
@@ -15,29 +15,29 @@ public static class ScalingRateLimitServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="RedisRateLimiter"/> and <see cref="RedisPartitionedRateLimiter"/> (singletons) configured by
     /// <paramref name="configure"/>; the options are validated when the host starts, and may be changed at run time
-    /// through the options system (e.g. <c>services.Configure&lt;RateLimitOptions&gt;(configuration.GetSection(…))</c>).
+    /// through the options system (e.g. <c>services.Configure&lt;ScalingRateLimitOptions&gt;(configuration.GetSection(…))</c>).
     /// Then add <c>app.UseScalingRateLimit()</c>, or use the limiter with ASP.NET Core's rate limiting
     /// (<see cref="AddScalingGlobalRateLimiter"/>).
     /// </summary>
     /// <param name="services">The service collection.</param>
-    /// <param name="configure">Sets the options, e.g. <c>o =&gt; o.Redis = "10.0.0.5:6379"</c>.</param>
+    /// <param name="configure">Sets the options, e.g. <c>o =&gt; o.RedisConfiguration = "10.0.0.5:6379"</c>.</param>
     /// <returns><paramref name="services"/>, for chaining.</returns>
     /// <example>
     /// <code>
     /// services.AddScalingRateLimit(o =&gt;
     /// {
-    ///     o.Redis = configuration.GetConnectionString("Redis")!;
+    ///     o.RedisConfiguration = configuration.GetConnectionString("Redis")!;
     ///     o.Burst = new RateLimitTier("burst", 20, TimeSpan.FromSeconds(1));
     ///     o.Plans["business"] = new RateLimitPlan(RateLimitTiers.Premium) { TenantQuota = new("tenant-daily", 200_000, TimeSpan.FromDays(1)) };
     ///     o.TrustedProxies.Add("10.0.0.0/8");
     /// });
     /// </code>
     /// </example>
-    public static IServiceCollection AddScalingRateLimit(this IServiceCollection services, Action<RateLimitOptions> configure)
+    public static IServiceCollection AddScalingRateLimit(this IServiceCollection services, Action<ScalingRateLimitOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
-        services.AddOptions<RateLimitOptions>().Configure(options =>
+        services.AddOptions<ScalingRateLimitOptions>().Configure(options =>
         {
             try
             {
@@ -46,17 +46,17 @@ public static class ScalingRateLimitServiceCollectionExtensions
             catch (ArgumentException ex)
             {
                 // A tier with a bad limit or window cannot even be built; report it as the options' failure.
-                throw new OptionsValidationException(Options.DefaultName, typeof(RateLimitOptions), ["RateLimitOptions: " + ex.Message]);
+                throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(ScalingRateLimitOptions), ["ScalingRateLimitOptions: " + ex.Message]);
             }
         }).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ScalingRateLimitOptions>, ScalingRateLimitOptionsValidator>());
         services.TryAddSingleton(sp =>
         {
             var resolver = sp.GetRequiredService<HttpRateLimitResolver>();
             return new RedisRateLimiter(() => resolver.Options, sp.GetService<ILogger<RedisRateLimiter>>(), sp.GetService<IMeterFactory>());
         });
         services.TryAddSingleton(sp => new HttpRateLimitResolver(
-            sp.GetRequiredService<IOptionsMonitor<RateLimitOptions>>(),
+            sp.GetRequiredService<IOptionsMonitor<ScalingRateLimitOptions>>(),
             (ILogger?)sp.GetService<ILogger<RedisRateLimiter>>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RedisConnectionStarter>());
         services.TryAddSingleton(sp => new RedisPartitionedRateLimiter(sp.GetRequiredService<RedisRateLimiter>(), sp.GetRequiredService<HttpRateLimitResolver>()));

@@ -7,7 +7,7 @@ namespace Scaling.Locks.Tests;
 public sealed class ArgumentValidationTests : IAsyncLifetime
 {
     // Nothing listens on port 1: these tests must fail on their arguments, never reach a server.
-    private readonly RedlockProvider _provider = new(new RedlockOptions().AddEndpoints("127.0.0.1:1"));
+    private readonly RedlockProvider _provider = new(Options.Create(new ScalingLocksOptions().AddEndpoints("127.0.0.1:1")));
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -16,42 +16,42 @@ public sealed class ArgumentValidationTests : IAsyncLifetime
     [Theory]
     [InlineData("127.0.0.1:6379,127.0.0.1:6380", "holds 2 masters: use an odd number")]
     [InlineData("a:1,b:2,c:3,d:4", "holds 4 masters: use an odd number")]
-    [InlineData("", "RedlockOptions.Endpoints is empty")]
+    [InlineData("", "ScalingLocksOptions.Endpoints is empty")]
     [InlineData("no-port", "'no-port', which is not host:port")]
     [InlineData("host:0", "'host:0', which is not host:port")]
     [InlineData("host:70000", "'host:70000', which is not host:port")]
     [InlineData("a:1,a:1,b:2", "'a:1' twice")]
     public void Options_with_bad_endpoints_are_rejected_naming_the_option(string endpoints, string expected)
     {
-        var options = new RedlockOptions().AddEndpoints(endpoints);
+        var options = new ScalingLocksOptions().AddEndpoints(endpoints);
 
-        var exception = Assert.Throws<ArgumentException>(() => new RedlockProvider(options));
+        var exception = Assert.Throws<OptionsValidationException>(() => new RedlockProvider(Options.Create(options)));
 
-        Assert.Equal("options", exception.ParamName);
-        Assert.Contains("RedlockOptions.Endpoints", exception.Message, StringComparison.Ordinal);
+        Assert.Equal(typeof(ScalingLocksOptions), exception.OptionsType);
+        Assert.Contains("ScalingLocksOptions.Endpoints", exception.Message, StringComparison.Ordinal);
         Assert.Contains(expected, exception.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Other_bad_options_are_each_named()
     {
-        var options = new RedlockOptions { NodeTimeout = TimeSpan.Zero, MinRetryDelay = TimeSpan.FromSeconds(1), MaxRetryDelay = TimeSpan.FromMilliseconds(5), KeyPrefix = new string('p', 65) }
+        var options = new ScalingLocksOptions { NodeTimeout = TimeSpan.Zero, MinRetryDelay = TimeSpan.FromSeconds(1), MaxRetryDelay = TimeSpan.FromMilliseconds(5), KeyPrefix = new string('p', 65) }
             .AddEndpoints("127.0.0.1:1");
 
-        var failures = new RedlockOptionsValidator().Validate(null, options);
+        var failures = new ScalingLocksOptionsValidator().Validate(null, options);
 
         Assert.True(failures.Failed);
         var message = failures.FailureMessage;
-        Assert.Contains("RedlockOptions.NodeTimeout must be from 1 ms", message, StringComparison.Ordinal);
-        Assert.Contains("RedlockOptions.MaxRetryDelay must be from RedlockOptions.MinRetryDelay", message, StringComparison.Ordinal);
-        Assert.Contains("RedlockOptions.KeyPrefix must be a string of at most 64 characters", message, StringComparison.Ordinal);
-        Assert.True(new RedlockOptionsValidator().Validate(null, new RedlockOptions().AddEndpoints("h:1,h:2,h:3")).Succeeded);
+        Assert.Contains("ScalingLocksOptions.NodeTimeout must be from 1 ms", message, StringComparison.Ordinal);
+        Assert.Contains("ScalingLocksOptions.MaxRetryDelay must be from ScalingLocksOptions.MinRetryDelay", message, StringComparison.Ordinal);
+        Assert.Contains("ScalingLocksOptions.KeyPrefix must be a string of at most 64 characters", message, StringComparison.Ordinal);
+        Assert.True(new ScalingLocksOptionsValidator().Validate(null, new ScalingLocksOptions().AddEndpoints("h:1,h:2,h:3")).Succeeded);
     }
 
     [Fact]
     public void AddEndpoints_reads_a_comma_separated_connection_string()
     {
-        var options = new RedlockOptions().AddEndpoints(" 10.0.0.1:6379, 10.0.0.2:6380 ,,10.0.0.3:6381 ").AddEndpoints(null);
+        var options = new ScalingLocksOptions().AddEndpoints(" 10.0.0.1:6379, 10.0.0.2:6380 ,,10.0.0.3:6381 ").AddEndpoints(null);
 
         Assert.Equal(["10.0.0.1:6379", "10.0.0.2:6380", "10.0.0.3:6381"], options.Endpoints);
     }
@@ -64,7 +64,7 @@ public sealed class ArgumentValidationTests : IAsyncLifetime
         await using var provider = services.BuildServiceProvider();
 
         var onStart = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
-        Assert.Contains("RedlockOptions.Endpoints holds 2 masters", onStart.Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingLocksOptions.Endpoints holds 2 masters", onStart.Message, StringComparison.Ordinal);
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IDistributedLockProvider>());
     }
 

@@ -1,5 +1,6 @@
 using Scaling.Testing;
 using StackExchange.Redis;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Locks.Tests;
 
@@ -106,10 +107,10 @@ public sealed class LateCommandTests(ServersFixture fixture)
 
     private static RedlockProvider Provider(AppMultiplexers apps) =>
         apps.Connections is { } connections
-            ? new RedlockProvider(ConfigureMasters(new RedlockOptions(), connections), logger: LockTestKit.Log)
+            ? new RedlockProvider(Options.Create(ConfigureMasters(new ScalingLocksOptions(), connections)), logger: LockTestKit.Log)
             : LockTestKit.Provider(apps.Servers);
 
-    private static RedlockOptions ConfigureMasters(RedlockOptions options, IEnumerable<IConnectionMultiplexer> connections)
+    private static ScalingLocksOptions ConfigureMasters(ScalingLocksOptions options, IEnumerable<IConnectionMultiplexer> connections)
     {
         foreach (var connection in connections)
         {

@@ -1,18 +1,19 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Locks.Tests;
 
 /// <summary>Providers over the test masters, and a direct view of each master's keys.</summary>
 internal static class LockTestKit
 {
-    public static RedlockProvider Provider(Testing.TestServers servers, Action<RedlockOptions>? configure = null, IFencingTokenSource? fencing = null)
+    public static RedlockProvider Provider(Testing.TestServers servers, Action<ScalingLocksOptions>? configure = null, IFencingTokenSource? fencing = null)
     {
-        var options = new RedlockOptions();
+        var options = new ScalingLocksOptions();
         options.AddEndpoints(string.Join(',', servers.Redis.Select(r => r.EndPoint)));
         configure?.Invoke(options);
-        return new RedlockProvider(options, fencing, Log);
+        return new RedlockProvider(Options.Create(options), fencing, Log);
     }
 
     /// <summary>Warnings and errors of every provider the tests create (shown when a test fails).</summary>

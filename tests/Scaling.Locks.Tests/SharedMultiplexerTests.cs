@@ -1,4 +1,5 @@
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Locks.Tests;
 
@@ -12,13 +13,13 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
         var apps = await Task.WhenAll(fixture.Servers.Redis.Select(r => ApplicationMultiplexer.ConnectAsync(r.EndPoint)));
         try
         {
-            var options = new RedlockOptions();
+            var options = new ScalingLocksOptions();
             foreach (var app in apps)
             {
                 options.AddMaster(app.Connection);
             }
 
-            var provider = new RedlockProvider(options, logger: LockTestKit.Log);
+            var provider = new RedlockProvider(Options.Create(options), logger: LockTestKit.Log);
             var resource = LockTestKit.Resource("shared");
             var handle = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
             var result = await provider.TryAcquireDetailedAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.Zero);
@@ -48,14 +49,14 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
     [Fact]
     public void Masters_given_both_ways_or_in_an_even_number_are_refused_naming_the_option()
     {
-        var options = new RedlockOptions().AddEndpoints("127.0.0.1:1");
+        var options = new ScalingLocksOptions().AddEndpoints("127.0.0.1:1");
         options.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
-        var failure = Assert.Throws<ArgumentException>(() => new RedlockProvider(options));
-        Assert.Contains("RedlockOptions.Endpoints and RedlockOptions.ConnectionMultiplexerFactories are both set", failure.Message, StringComparison.Ordinal);
+        var failure = Assert.Throws<OptionsValidationException>(() => new RedlockProvider(Options.Create(options)));
+        Assert.Contains("ScalingLocksOptions.Endpoints and ScalingLocksOptions.ConnectionMultiplexerFactories are both set", failure.Message, StringComparison.Ordinal);
 
-        var even = new RedlockOptions();
+        var even = new ScalingLocksOptions();
         even.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
         even.ConnectionMultiplexerFactories.Add(() => throw new InvalidOperationException());
-        Assert.Contains("RedlockOptions.ConnectionMultiplexerFactories holds 2 masters", Assert.Throws<ArgumentException>(() => new RedlockProvider(even)).Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingLocksOptions.ConnectionMultiplexerFactories holds 2 masters", Assert.Throws<OptionsValidationException>(() => new RedlockProvider(Options.Create(even))).Message, StringComparison.Ordinal);
     }
 }

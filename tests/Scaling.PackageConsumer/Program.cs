@@ -31,6 +31,7 @@ Check(redisInUse.StartsWith(expectedRedis, StringComparison.Ordinal), $"StackExc
 
 var accessor = new TenantContextAccessor();
 using (accessor.BeginScope(new TenantInfo(TenantId.Parse("acme-salon"), "premium")))
+using Microsoft.Extensions.Options;
 {
     Check(accessor.Current?.Id.ToString() == "acme-salon", "Scaling.Tenancy: ambient tenant inside a scope");
 }
@@ -65,9 +66,9 @@ await using (var data = new ReadWriteDataSource(dataOptions))
 Check(RedlockTiming.Quorum(3) == 2, "Scaling.Locks: quorum of 3 masters is 2");
 var lockMasters = Environment.GetEnvironmentVariable("ConnectionStrings__RedisLockMasters")
     ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__RedisLockMasters is not set.");
-var lockOptions = new RedlockOptions();
+var lockOptions = new ScalingLocksOptions();
 lockOptions.AddEndpoints(lockMasters);
-await using (var locks = new RedlockProvider(lockOptions))
+await using (var locks = new RedlockProvider(Options.Create(lockOptions)))
 {
     var held = await locks.TryAcquireDetailedAsync("consumer-smoke", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
     Check(held.Status == LockAttemptStatus.Acquired && held.Handle is not null, $"Scaling.Locks: Redlock acquired on {held.Nodes.Count} masters");
@@ -116,7 +117,7 @@ await using (var reader = new TwoTierCache(cacheOptions))
 }
 
 Check(RateLimitHeaderFormatter.FormatPolicy(RateLimitTiers.Anonymous) == "\"anonymous\";q=100;w=60", "Scaling.RateLimit: RateLimit-Policy header");
-await using (var limiter = new RedisRateLimiter(new RateLimitOptions { Redis = redis, KeyPrefix = "consumer-rl:" }))
+await using (var limiter = new RedisRateLimiter(Options.Create(new ScalingRateLimitOptions { RedisConfiguration = redis, KeyPrefix = "consumer-rl:" })))
 {
     Check(await limiter.ConnectAsync(), "Scaling.RateLimit: connected to Redis");
     var burst = new RateLimitTier("consumer-burst", 3, TimeSpan.FromSeconds(60));
@@ -185,7 +186,7 @@ await using (var shared = await ConnectionMultiplexer.ConnectAsync(redis + ",nam
     var sharedCache = Microsoft.Extensions.Options.Options.Create(new ScalingCacheOptions { ConnectionMultiplexerFactory = factory, KeyPrefix = "consumer-shared:" });
     await using (var one = new TwoTierCache(sharedCache))
     await using (var two = new TwoTierCache(sharedCache))
-    await using (var limiter = new RedisRateLimiter(new RateLimitOptions { ConnectionMultiplexerFactory = factory, KeyPrefix = "consumer-shared-rl:" }))
+    await using (var limiter = new RedisRateLimiter(Options.Create(new ScalingRateLimitOptions { ConnectionMultiplexerFactory = factory, KeyPrefix = "consumer-shared-rl:" })))
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!(one.IsBackplaneConnected && two.IsBackplaneConnected) && DateTime.UtcNow < deadline)

@@ -46,7 +46,7 @@ public sealed class HttpTests(ServersFixture fixture)
     }
 
     [Fact]
-    public async Task Users_get_their_plans_tier_and_a_tenant_quota_shared_by_the_tenants_users()
+    public async Task Users_get_their_tenants_plan_tier_and_a_tenant_quota_shared_by_the_tenants_users()
     {
         await using var app = await StartAsync(o =>
         {
@@ -60,8 +60,16 @@ public sealed class HttpTests(ServersFixture fixture)
         using var plain = await app.GetAsync("/x", ("X-Test-User", "plain"));
         Assert.Equal("\"authenticated\";q=50;w=60", plain.Header("RateLimit-Policy"));
 
-        using var unknownPlan = await app.GetAsync("/x", ("X-Test-User", "u0"), ("X-Test-Plan", "no-such-plan"));
+        using var unknownPlan = await app.GetAsync("/x", ("X-Test-User", "u0"), ("X-Test-Tenant", "acme"), ("X-Test-Plan", "no-such-plan"));
         Assert.Equal("\"authenticated\";q=50;w=60", unknownPlan.Header("RateLimit-Policy"));
+
+        // Only the resolved tenant counts: plan and tenant claims in the user's token are not read.
+        using var claimsOnly = await app.GetAsync("/x", ("X-Test-User", "u1"), ("X-Test-Claim-Plan", "business"), ("X-Test-Claim-Tenant", "acme"));
+        Assert.Equal("\"authenticated\";q=50;w=60", claimsOnly.Header("RateLimit-Policy"));
+
+        // A tenant without a plan: the authenticated tier, no tenant quota.
+        using var noPlan = await app.GetAsync("/x", ("X-Test-User", "u2"), ("X-Test-Tenant", "acme"));
+        Assert.Equal("\"authenticated\";q=50;w=60", noPlan.Header("RateLimit-Policy"));
 
         (string, string)[] alice = [("X-Test-User", "alice"), ("X-Test-Plan", "Business"), ("X-Test-Tenant", "acme")];
         (string, string)[] bob = [("X-Test-User", "bob"), ("X-Test-Plan", "business"), ("X-Test-Tenant", "acme")];
@@ -230,7 +238,14 @@ public sealed class HttpTests(ServersFixture fixture)
                 o.AnonymousTier = RateLimitTiers.Anonymous with { PermitLimit = limit };
                 o.ExpectedInstanceCount = instances;
             },
-            services => services.AddSingleton<IOptionsChangeTokenSource<RateLimitOptions>>(new ConfigurationChangeTokenSource<RateLimitOptions>(configuration)));
+            services => services.AddSingleton<IOptionsChangeTokenSource<ScalingRateLimitOptions>>(new ConfigurationChangeTokenSource<ScalingRateLimitOptions>(configuration)));
+
+        // The three requests must fall into one window of the sliding-window counter: across a minute boundary the
+        // previous window's two counts are weighted down (rounded), and the third request would rightly pass.
+        if (DateTime.UtcNow.Second >= 50)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(61 - DateTime.UtcNow.Second));
+        }
 
         using var first = await app.GetAsync("/", Client1);
         using var second = await app.GetAsync("/", Client1);
@@ -259,7 +274,7 @@ public sealed class HttpTests(ServersFixture fixture)
         Assert.Equal("\"anonymous\";q=5;w=60", afterInvalid.Header("RateLimit-Policy"));
     }
 
-    private async Task<TestApp> StartAsync(Action<RateLimitOptions> configure, Action<IServiceCollection>? more = null, bool useAspNetCoreRateLimiter = false)
+    private async Task<TestApp> StartAsync(Action<ScalingRateLimitOptions> configure, Action<IServiceCollection>? more = null, bool useAspNetCoreRateLimiter = false)
     {
         var prefix = "h" + Guid.NewGuid().ToString("N")[..8] + ":";
         return await TestApp.StartAsync(
@@ -267,7 +282,7 @@ public sealed class HttpTests(ServersFixture fixture)
             {
                 services.AddScalingRateLimit(o =>
                 {
-                    o.Redis = fixture.Servers.Redis[0].EndPoint;
+                    o.RedisConfiguration = fixture.Servers.Redis[0].EndPoint;
                     o.KeyPrefix = prefix;
                     configure(o);
                 });
@@ -276,6 +291,6 @@ public sealed class HttpTests(ServersFixture fixture)
             useAspNetCoreRateLimiter);
     }
 
-    private Task<TestApp> StartAsync(Action<RateLimitOptions> configure, bool useAspNetCoreRateLimiter) =>
+    private Task<TestApp> StartAsync(Action<ScalingRateLimitOptions> configure, bool useAspNetCoreRateLimiter) =>
         StartAsync(configure, null, useAspNetCoreRateLimiter);
 }

@@ -75,7 +75,7 @@ public sealed class LateCommandTests(ServersFixture fixture)
     private static RateLimitCheck Check(string partition = "late") =>
         new RateLimitCheck(partition, "test").Add(RateLimitTestKit.Policy("per-minute", 100, 60, mode: RateLimitFailureMode.FailOpen));
 
-    private RateLimitOptions Options(IConnectionMultiplexer? app) =>
+    private ScalingRateLimitOptions Options(IConnectionMultiplexer? app) =>
         RateLimitTestKit.Options(Servers, o =>
         {
             o.RedisTimeout = TimeSpan.FromMilliseconds(200);

@@ -10,9 +10,9 @@ public sealed class OptionsTests
     [Fact]
     public void Defaults_are_valid_once_redis_is_set_and_hold_the_three_tiers()
     {
-        var options = new RateLimitOptions { Redis = "127.0.0.1:1" };
+        var options = new ScalingRateLimitOptions { RedisConfiguration = "127.0.0.1:1" };
 
-        Assert.Empty(RateLimitOptionsValidator.Failures(options));
+        Assert.Empty(ScalingRateLimitOptionsValidator.Failures(options));
         Assert.Equal(RateLimitTiers.Anonymous, options.AnonymousTier);
         Assert.Equal(RateLimitTiers.Authenticated, options.AuthenticatedTier);
         Assert.Equal(RateLimitTiers.Premium, options.Plans["PREMIUM"].Tier);
@@ -23,7 +23,7 @@ public sealed class OptionsTests
     [Fact]
     public void Every_bad_option_is_named()
     {
-        var options = new RateLimitOptions
+        var options = new ScalingRateLimitOptions
         {
             KeyPrefix = "bad{prefix}",
             ExpectedInstanceCount = 0,
@@ -40,24 +40,24 @@ public sealed class OptionsTests
         options.EndpointPolicies["search"] = new RateLimitTier("search", 1, TimeSpan.FromSeconds(1));
         options.Plans["gold"] = new RateLimitPlan(new RateLimitTier("authenticated", 7, TimeSpan.FromSeconds(1)));
 
-        var failures = string.Join("\n", RateLimitOptionsValidator.Failures(options));
+        var failures = string.Join("\n", ScalingRateLimitOptionsValidator.Failures(options));
 
         foreach (var expected in new[]
         {
-            "RateLimitOptions.Redis is empty",
-            "RateLimitOptions.KeyPrefix must be",
-            "RateLimitOptions.ExpectedInstanceCount must be at least 1; it was 0.",
-            "RateLimitOptions.RedisTimeout must be from 1 ms",
-            "RateLimitOptions.BreakDuration must be from 1 ms to 1 hour",
-            "RateLimitOptions.BreakerFailureThreshold must be at least 1; it was 0.",
-            "RateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was 129.",
-            "RateLimitOptions.MaxLocalFallbackKeys must be at least 1",
-            "RateLimitOptions.ApiKeyValidator is required when RateLimitOptions.ApiKeyHeaderName is set",
-            "RateLimitOptions.AnonymousTier is null.",
-            "RateLimitOptions.TrustedProxies holds '10.0.0.0/33'",
-            "RateLimitOptions.TrustedProxies holds 'proxy.example'",
-            "RateLimitOptions.EndpointPolicies['search']: the key must be a request path prefix starting with '/'",
-            "RateLimitOptions.Plans['gold'].Tier and RateLimitOptions.AuthenticatedTier are different policies with the same name 'authenticated'",
+            "ScalingRateLimitOptions.RedisConfiguration is empty",
+            "ScalingRateLimitOptions.KeyPrefix must be",
+            "ScalingRateLimitOptions.ExpectedInstanceCount must be at least 1; it was 0.",
+            "ScalingRateLimitOptions.RedisTimeout must be from 1 ms",
+            "ScalingRateLimitOptions.BreakDuration must be from 1 ms to 1 hour",
+            "ScalingRateLimitOptions.BreakerFailureThreshold must be at least 1; it was 0.",
+            "ScalingRateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was 129.",
+            "ScalingRateLimitOptions.MaxLocalFallbackKeys must be at least 1",
+            "ScalingRateLimitOptions.ApiKeyValidator is required when ScalingRateLimitOptions.ApiKeyHeaderName is set",
+            "ScalingRateLimitOptions.AnonymousTier is null.",
+            "ScalingRateLimitOptions.TrustedProxies holds '10.0.0.0/33'",
+            "ScalingRateLimitOptions.TrustedProxies holds 'proxy.example'",
+            "ScalingRateLimitOptions.EndpointPolicies['search']: the key must be a request path prefix starting with '/'",
+            "ScalingRateLimitOptions.Plans['gold'].Tier and ScalingRateLimitOptions.AuthenticatedTier are different policies with the same name 'authenticated'",
         })
         {
             Assert.Contains(expected, failures, StringComparison.Ordinal);
@@ -67,10 +67,10 @@ public sealed class OptionsTests
     [Fact]
     public void The_limiter_rejects_invalid_options_naming_them()
     {
-        var exception = Assert.Throws<ArgumentException>(() => new RedisRateLimiter(new RateLimitOptions { Redis = "127.0.0.1:1", ExpectedInstanceCount = -3 }));
+        var exception = Assert.Throws<OptionsValidationException>(() => new RedisRateLimiter(Options.Create(new ScalingRateLimitOptions { RedisConfiguration = "127.0.0.1:1", ExpectedInstanceCount = -3 })));
 
-        Assert.Equal("options", exception.ParamName);
-        Assert.Contains("RateLimitOptions.ExpectedInstanceCount must be at least 1; it was -3.", exception.Message, StringComparison.Ordinal);
+        Assert.Equal(typeof(ScalingRateLimitOptions), exception.OptionsType);
+        Assert.Contains("ScalingRateLimitOptions.ExpectedInstanceCount must be at least 1; it was -3.", exception.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -82,14 +82,14 @@ public sealed class OptionsTests
         using var host = new HostBuilder()
             .ConfigureServices(services => services.AddScalingRateLimit(o =>
             {
-                o.Redis = "127.0.0.1:1";
+                o.RedisConfiguration = "127.0.0.1:1";
                 o.AnonymousTier = RateLimitTiers.Anonymous with { PermitLimit = limit, Window = TimeSpan.FromSeconds(windowSeconds) };
             }))
             .Build();
 
         var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
-        Assert.Contains("RateLimitOptions", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingRateLimitOptions", exception.Message, StringComparison.Ordinal);
         Assert.Contains(expected, exception.Message, StringComparison.Ordinal);
     }
 
@@ -102,8 +102,8 @@ public sealed class OptionsTests
 
         var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
-        Assert.Contains("RateLimitOptions.Redis is empty", exception.Message, StringComparison.Ordinal);
-        Assert.Contains("RateLimitOptions.ExpectedInstanceCount must be at least 1; it was 0.", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingRateLimitOptions.RedisConfiguration is empty", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingRateLimitOptions.ExpectedInstanceCount must be at least 1; it was 0.", exception.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -8,18 +8,18 @@ namespace Scaling.RateLimit.Tests;
 /// <summary>Limiters over the test Redis, each test on its own key prefix, and a direct view of Redis.</summary>
 internal static class RateLimitTestKit
 {
-    public static RateLimitOptions Options(Testing.TestServers servers, Action<RateLimitOptions>? configure = null)
+    public static ScalingRateLimitOptions Options(Testing.TestServers servers, Action<ScalingRateLimitOptions>? configure = null)
     {
-        var options = new RateLimitOptions
+        var options = new ScalingRateLimitOptions
         {
-            Redis = servers.Redis[0].EndPoint,
+            RedisConfiguration = servers.Redis[0].EndPoint,
             KeyPrefix = "t" + Guid.NewGuid().ToString("N")[..8] + ":",
         };
         configure?.Invoke(options);
         return options;
     }
 
-    public static RedisRateLimiter Limiter(RateLimitOptions options, RecordingLogger? logger = null) => new(options, logger ?? new RecordingLogger());
+    public static RedisRateLimiter Limiter(ScalingRateLimitOptions options, RecordingLogger? logger = null) => new(Microsoft.Extensions.Options.Options.Create(options), logger ?? new RecordingLogger());
 
     public static RateLimitTier Policy(string name, int limit, int windowSeconds, RateLimitAlgorithm algorithm = RateLimitAlgorithm.SlidingWindowCounter, RateLimitFailureMode mode = RateLimitFailureMode.LocalFallback) =>
         new(name, limit, TimeSpan.FromSeconds(windowSeconds)) { Algorithm = algorithm, WhenRedisUnavailable = mode };

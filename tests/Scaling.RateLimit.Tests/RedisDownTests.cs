@@ -89,7 +89,7 @@ public sealed class RedisDownTests(ServersFixture fixture)
         var prefix = "d" + Guid.NewGuid().ToString("N")[..8] + ":";
         await using var app = await TestApp.StartAsync(services => services.AddScalingRateLimit(o =>
         {
-            o.Redis = fixture.Servers.Redis[0].EndPoint;
+            o.RedisConfiguration = fixture.Servers.Redis[0].EndPoint;
             o.KeyPrefix = prefix;
             o.AnonymousTier = RateLimitTiers.Anonymous with { PermitLimit = 4 };
             o.ExpectedInstanceCount = 2;

@@ -12,7 +12,7 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
         await using var app = await ApplicationMultiplexer.ConnectAsync(fixture.Servers.Redis[0].EndPoint);
         var options = RateLimitTestKit.Options(fixture.Servers, o =>
         {
-            o.Redis = string.Empty;
+            o.RedisConfiguration = string.Empty;
             o.ConnectionMultiplexerFactory = app.Factory;
         });
         var limiter = await RateLimitTestKit.Limiter(options).WarmAsync();

@@ -10,11 +10,15 @@ namespace Scaling.RateLimit.Tests;
 
 /// <summary>
 /// A minimal ASP.NET Core app on TestServer with the rate limiter. Test headers set the connection's remote
-/// address (<c>X-Test-Remote</c>) and the authenticated user's claims (<c>X-Test-User</c>, <c>X-Test-Plan</c>,
-/// <c>X-Test-Tenant</c>; <c>X-Test-Authenticated</c> for a user without an id), as an authentication handler would.
+/// address (<c>X-Test-Remote</c>) and the authenticated user's claims (<c>X-Test-User</c>; <c>X-Test-Authenticated</c>
+/// for a user without an id; <c>X-Test-Claim-Plan</c> and <c>X-Test-Claim-Tenant</c>, which the limiter must ignore), as
+/// an authentication handler would; and the request's tenant and its plan (<c>X-Test-Tenant</c>, <c>X-Test-Plan</c>), as
+/// tenant resolution would, given to the limiter by <see cref="ScalingRateLimitOptions.TenantResolver"/>.
 /// </summary>
 internal sealed class TestApp : IAsyncDisposable
 {
+    private const string TenantItem = "test-tenant";
+
     private readonly WebApplication _app;
 
     private TestApp(WebApplication app)
@@ -32,6 +36,8 @@ internal sealed class TestApp : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
         services(builder.Services);
+        builder.Services.PostConfigure<ScalingRateLimitOptions>(o => o.TenantResolver ??= static context =>
+            context.Items.TryGetValue(TenantItem, out var tenant) ? (RateLimitTenant?)tenant : null);
         if (useAspNetCoreRateLimiter)
         {
             builder.Services.AddScalingGlobalRateLimiter();
@@ -47,8 +53,12 @@ internal sealed class TestApp : IAsyncDisposable
 
             var claims = new List<Claim>();
             Add(context, claims, "X-Test-User", ClaimTypes.NameIdentifier);
-            Add(context, claims, "X-Test-Plan", "plan");
-            Add(context, claims, "X-Test-Tenant", "tenant");
+            Add(context, claims, "X-Test-Claim-Plan", "plan");
+            Add(context, claims, "X-Test-Claim-Tenant", "tenant");
+            if (context.Request.Headers["X-Test-Tenant"] is [{ } tenant])
+            {
+                context.Items[TenantItem] = new RateLimitTenant(tenant, context.Request.Headers["X-Test-Plan"] is [{ } plan] ? plan : null);
+            }
             if (claims.Count > 0 || context.Request.Headers.ContainsKey("X-Test-Authenticated"))
             {
                 context.User = new ClaimsPrincipal(new ClaimsIdentity(claims, "test"));

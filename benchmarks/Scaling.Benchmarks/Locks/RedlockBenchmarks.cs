@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Scaling.Locks;
 using Scaling.Testing;
 using StackExchange.Redis;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.Locks;
 
@@ -30,8 +31,8 @@ public class RedlockBenchmarks
         var endpoints = string.Join(',', _servers.Redis.Select(r => r.EndPoint));
         _single = ConnectionMultiplexer.Connect(_servers.Redis[0].EndPoint);
         _singleDb = _single.GetDatabase();
-        _redlock = new RedlockProvider(new RedlockOptions { AutoExtend = false }.AddEndpoints(endpoints));
-        _redlockAutoExtend = new RedlockProvider(new RedlockOptions { AutoExtend = true }.AddEndpoints(endpoints));
+        _redlock = new RedlockProvider(Options.Create(new ScalingLocksOptions { AutoExtend = false }.AddEndpoints(endpoints)));
+        _redlockAutoExtend = new RedlockProvider(Options.Create(new ScalingLocksOptions { AutoExtend = true }.AddEndpoints(endpoints)));
         for (var i = 0; i < 20; i++)
         {
             // Connections up and scripts cached on every master before measuring.

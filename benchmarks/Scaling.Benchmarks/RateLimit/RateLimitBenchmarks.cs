@@ -3,6 +3,7 @@ using BenchmarkDotNet.Attributes;
 using Scaling.RateLimit;
 using Scaling.Testing;
 using StackExchange.Redis;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.RateLimit;
 
@@ -35,7 +36,7 @@ public class RateLimitBenchmarks
         var endpoint = _servers.Redis[0].EndPoint;
         _raw = ConnectionMultiplexer.Connect(endpoint + ",allowAdmin=true");
         _rawDb = _raw.GetDatabase();
-        _limiter = new RedisRateLimiter(new RateLimitOptions { Redis = endpoint, KeyPrefix = "bench:" });
+        _limiter = new RedisRateLimiter(Options.Create(new ScalingRateLimitOptions { RedisConfiguration = endpoint, KeyPrefix = "bench:" }));
         if (!_limiter.ConnectAsync().GetAwaiter().GetResult())
         {
             throw new InvalidOperationException("The limiter did not connect to Redis.");

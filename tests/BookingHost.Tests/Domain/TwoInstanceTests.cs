@@ -109,6 +109,17 @@ public sealed class TwoInstanceTests(ServersFixture fixture)
         var policies = string.Join(", ", staff.Headers.GetValues("RateLimit-Policy"));
         Assert.Contains("\"premium\"", policies, StringComparison.Ordinal);
         Assert.Contains("\"business-premium-daily\"", policies, StringComparison.Ordinal);
+
+        // One tenant identity: the business that resolution produced decides, not the token's claims. A customer (no
+        // tenant or plan claim) at the premium business counts under its plan; a token claiming "premium" at a basic
+        // business counts under the basic plan.
+        using var customer = await a.ClientFor(premium, a.Token(BookingHost.Auth.BookingRoles.Customer)).GetAsync("/api/v1/services");
+        Assert.Contains("\"business-premium-daily\"", string.Join(", ", customer.Headers.GetValues("RateLimit-Policy")), StringComparison.Ordinal);
+        var basic = await a.CreateBusinessAsync("shard-1");
+        using var claimsPremium = await a.ClientFor(basic, a.Token(BookingHost.Auth.BookingRoles.Customer, plan: "premium")).GetAsync("/api/v1/services");
+        var basicPolicies = string.Join(", ", claimsPremium.Headers.GetValues("RateLimit-Policy"));
+        Assert.Contains("\"business-basic-daily\"", basicPolicies, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"premium\"", basicPolicies, StringComparison.Ordinal);
         Assert.Equal("application/problem+json", rejected.Content.Headers.ContentType?.MediaType);
         rejected.Dispose();
     }

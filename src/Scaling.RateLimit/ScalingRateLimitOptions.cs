@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using System.Security.Claims;
 using StackExchange.Redis;
 
@@ -6,11 +7,11 @@ namespace Scaling.RateLimit;
 /// <summary>
 /// Options of Scaling.RateLimit: the Redis connection, the tiers, plans and policies, how clients are
 /// identified, and what happens while Redis is down. Validated when the host starts (see
-/// <see cref="RateLimitOptionsValidator"/>). Everything except <see cref="Redis"/> and <see cref="KeyPrefix"/>
+/// <see cref="ScalingRateLimitOptionsValidator"/>). Everything except <see cref="RedisConfiguration"/> and <see cref="KeyPrefix"/>
 /// may be changed at run time (through <c>IOptionsMonitor</c>); a change that fails validation is logged and
 /// ignored (the last valid options stay in force).
 /// </summary>
-public sealed class RateLimitOptions
+public sealed class ScalingRateLimitOptions
 {
     /// <summary>The longest <see cref="KeyPrefix"/> accepted, in characters.</summary>
     public const int MaxKeyPrefixLength = 64;
@@ -20,10 +21,10 @@ public sealed class RateLimitOptions
     /// <c>10.0.0.5:6379,password=…</c>; the limiter makes its own multiplexer from it. Required unless
     /// <see cref="ConnectionMultiplexerFactory"/> is set. Read once, at start-up.
     /// </summary>
-    public string Redis { get; set; } = string.Empty;
+    public string RedisConfiguration { get; set; } = string.Empty;
 
     /// <summary>
-    /// Gets the application's own multiplexer (taking precedence over <see cref="Redis"/>), as in
+    /// Gets the application's own multiplexer (taking precedence over <see cref="RedisConfiguration"/>), as in
     /// <c>Microsoft.Extensions.Caching.StackExchangeRedis</c>: the limiter never closes it nor changes its settings.
     /// Read once, at start-up; a failure is retried on a later check.
     /// </summary>
@@ -39,7 +40,7 @@ public sealed class RateLimitOptions
     public RateLimitTier AuthenticatedTier { get; set; } = RateLimitTiers.Authenticated;
 
     /// <summary>
-    /// The subscription plans by name (case-insensitive), chosen by the user's <see cref="PlanClaimType"/> claim.
+    /// The subscription plans by name (case-insensitive), chosen by the plan of the request's tenant (<see cref="TenantResolver"/>).
     /// By default holds <c>premium</c> (5,000 per minute, no tenant quota).
     /// </summary>
     public IDictionary<string, RateLimitPlan> Plans { get; } =
@@ -60,11 +61,15 @@ public sealed class RateLimitOptions
     /// <summary>The claim types that hold an authenticated user's id, tried in order. Default: name identifier, then <c>sub</c>.</summary>
     public IList<string> UserIdClaimTypes { get; } = [ClaimTypes.NameIdentifier, "sub"];
 
-    /// <summary>The claim type that names the user's subscription plan (a key of <see cref="Plans"/>). Default <c>plan</c>.</summary>
-    public string PlanClaimType { get; set; } = "plan";
-
-    /// <summary>The claim type that holds the user's tenant id (for a plan's <see cref="RateLimitPlan.TenantQuota"/>). Default <c>tenant</c>.</summary>
-    public string TenantClaimType { get; set; } = "tenant";
+    /// <summary>
+    /// Gives the tenant of a request and its plan, as the application resolved them, or <see langword="null"/> for
+    /// a request of no tenant. An authenticated user's request is counted under the tier of its tenant's plan (one of
+    /// <see cref="Plans"/>), and under the plan's <see cref="RateLimitPlan.TenantQuota"/> shared by all of the tenant's
+    /// users; otherwise under <see cref="AuthenticatedTier"/>. With <c>Scaling.Tenancy</c>, give it the tenant that
+    /// resolution produced: <c>context =&gt; context.GetTenant() is { } t ? new(t.Id.Value, t.Plan) : null</c> (and run
+    /// tenant resolution before the limiter). Default: <see langword="null"/>, no tenant.
+    /// </summary>
+    public Func<HttpContext, RateLimitTenant?>? TenantResolver { get; set; }
 
     /// <summary>
     /// The request header that carries an API key, or <see langword="null"/> (the default) to ignore API keys.

@@ -6,14 +6,14 @@ namespace Scaling.RateLimit;
 /// The instruments of meter <c>Scaling.RateLimit</c>: decisions by outcome, tier and rejecting policy; check
 /// latency by store; whether Redis is degraded, and the total time spent degraded.
 /// </summary>
-internal sealed class RateLimitMetrics : IDisposable
+internal sealed class RateLimitInstruments : IDisposable
 {
     /// <summary>The meter's name.</summary>
     internal const string MeterName = "Scaling.RateLimit";
 
     private readonly Meter? _ownedMeter;
 
-    internal RateLimitMetrics(IMeterFactory? meterFactory, RedisCircuitBreaker breaker)
+    internal RateLimitInstruments(IMeterFactory? meterFactory, RedisCircuitBreaker breaker)
     {
         Meter meter;
         if (meterFactory is null)
@@ -28,7 +28,7 @@ internal sealed class RateLimitMetrics : IDisposable
         Decisions = meter.CreateCounter<long>(
             "scaling.ratelimit.decisions", "{request}", "Rate-limit decisions, by outcome (allowed, rejected), tier, rejecting policy (policy, empty when allowed) and degraded (true while Redis is unavailable).");
         CheckDuration = meter.CreateHistogram<double>(
-            "scaling.ratelimit.check.duration", "ms", "Time one check took, by store (redis: one script call; local: in-process fallback; none: failure mode only).");
+            "scaling.ratelimit.check.duration", "s", "Time one check took, by store (redis: one script call; local: in-process fallback; none: failure mode only).");
         meter.CreateObservableGauge(
             "scaling.ratelimit.degraded", () => breaker.IsDegraded ? 1 : 0, "{state}", "1 while Redis is treated as unavailable (circuit breaker open or probing) and policies apply their failure modes, else 0.");
         meter.CreateObservableCounter(

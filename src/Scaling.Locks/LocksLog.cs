@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Scaling.Locks;
 
 /// <summary>The package's log messages (source-generated). Resource names are logged; lock values never are.</summary>
-internal static partial class Log
+internal static partial class LocksLog
 {
     [LoggerMessage(1, LogLevel.Debug, "Lock {Resource} acquired after {Attempts} attempt(s) in {ElapsedMs:0.0} ms, valid for {ValidityMs:0} ms")]
     internal static partial void Acquired(ILogger logger, string resource, int attempts, double elapsedMs, double validityMs);

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Scaling.RateLimit;
 
 /// <summary>The package's log messages (source-generated). Untrusted values are only ever logged quoted (<see cref="DisplayText"/>); API keys never.</summary>
-internal static partial class Log
+internal static partial class RateLimitLog
 {
     [LoggerMessage(1, LogLevel.Warning, "Rate limiting is degraded: Redis failed {Failures} time(s) in a row ({Reason}); policies apply their failure modes and Redis is probed again every {BreakSeconds:0.###} s")]
     internal static partial void Degraded(ILogger logger, int failures, string reason, double breakSeconds);

@@ -4,9 +4,9 @@ namespace Scaling.Locks;
 
 /// <summary>
 /// Options of the Redlock provider: the independent Redis masters, per-master timeouts, retry
-/// pacing and automatic extension. Validated when the host starts (see <see cref="RedlockOptionsValidator"/>).
+/// pacing and automatic extension. Validated when the host starts (see <see cref="ScalingLocksOptionsValidator"/>).
 /// </summary>
-public sealed class RedlockOptions
+public sealed class ScalingLocksOptions
 {
     /// <summary>The longest resource name accepted, in characters.</summary>
     public const int MaxResourceLength = 256;
@@ -66,7 +66,7 @@ public sealed class RedlockOptions
     /// </summary>
     /// <param name="commaSeparated">The list; <see langword="null"/> or empty adds nothing.</param>
     /// <returns>These options, for chaining.</returns>
-    public RedlockOptions AddEndpoints(string? commaSeparated)
+    public ScalingLocksOptions AddEndpoints(string? commaSeparated)
     {
         if (!string.IsNullOrWhiteSpace(commaSeparated))
         {
@@ -82,16 +82,16 @@ public sealed class RedlockOptions
     /// <summary>Adds the application's own multiplexer for one more independent master (it is never closed by the provider).</summary>
     /// <param name="connection">A multiplexer connected to that master alone.</param>
     /// <returns>These options, for chaining.</returns>
-    public RedlockOptions AddMaster(IConnectionMultiplexer connection)
+    public ScalingLocksOptions AddMaster(IConnectionMultiplexer connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ConnectionMultiplexerFactories.Add(() => Task.FromResult(connection));
         return this;
     }
 
-    internal RedlockOptions Clone()
+    internal ScalingLocksOptions Clone()
     {
-        var copy = new RedlockOptions
+        var copy = new ScalingLocksOptions
         {
             Password = Password,
             KeyPrefix = KeyPrefix,

@@ -4,49 +4,49 @@ using Microsoft.Extensions.Options;
 namespace Scaling.RateLimit;
 
 /// <summary>
-/// Validates <see cref="RateLimitOptions"/>; every message names the option it is about. Registered by
-/// <see cref="ScalingRateLimitServiceCollectionExtensions.AddScalingRateLimit"/> with validation on start.
+/// Validates <see cref="ScalingRateLimitOptions"/>; every message names the option it is about. Registered by
+/// <see cref="Microsoft.Extensions.DependencyInjection.ScalingRateLimitServiceCollectionExtensions.AddScalingRateLimit"/> with validation on start.
 /// </summary>
-public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOptions>
+public sealed class ScalingRateLimitOptionsValidator : IValidateOptions<ScalingRateLimitOptions>
 {
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxWindow = TimeSpan.FromDays(366);
 
     /// <inheritdoc />
-    public ValidateOptionsResult Validate(string? name, RateLimitOptions options)
+    public ValidateOptionsResult Validate(string? name, ScalingRateLimitOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = Failures(options);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    internal static List<string> Failures(RateLimitOptions options)
+    internal static List<string> Failures(ScalingRateLimitOptions options)
     {
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.Redis) && options.ConnectionMultiplexerFactory is null)
+        if (string.IsNullOrWhiteSpace(options.RedisConfiguration) && options.ConnectionMultiplexerFactory is null)
         {
-            failures.Add("RateLimitOptions.Redis is empty: set the StackExchange.Redis configuration string of the Redis that holds the counters, e.g. host:6379, or give the application's own multiplexer in RateLimitOptions.ConnectionMultiplexerFactory.");
+            failures.Add("ScalingRateLimitOptions.RedisConfiguration is empty: set the StackExchange.Redis configuration string of the Redis that holds the counters, e.g. host:6379, or give the application's own multiplexer in ScalingRateLimitOptions.ConnectionMultiplexerFactory.");
         }
 
-        if (options.KeyPrefix is null || options.KeyPrefix.Length > RateLimitOptions.MaxKeyPrefixLength || options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        if (options.KeyPrefix is null || options.KeyPrefix.Length > ScalingRateLimitOptions.MaxKeyPrefixLength || options.KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
         {
             failures.Add(string.Create(
                 CultureInfo.InvariantCulture,
-                $"RateLimitOptions.KeyPrefix must be a string of at most {RateLimitOptions.MaxKeyPrefixLength} characters without '{{' or '}}' (the keys' hash tag follows it)."));
+                $"ScalingRateLimitOptions.KeyPrefix must be a string of at most {ScalingRateLimitOptions.MaxKeyPrefixLength} characters without '{{' or '}}' (the keys' hash tag follows it)."));
         }
 
         // Every policy by the option that holds it; two policies with one name must be the same policy (the name is part of the key).
         var policies = new List<(string Option, RateLimitTier? Policy)>
         {
-            ("RateLimitOptions.AnonymousTier", options.AnonymousTier),
-            ("RateLimitOptions.AuthenticatedTier", options.AuthenticatedTier),
+            ("ScalingRateLimitOptions.AnonymousTier", options.AnonymousTier),
+            ("ScalingRateLimitOptions.AuthenticatedTier", options.AuthenticatedTier),
         };
         foreach (var (planName, plan) in options.Plans)
         {
-            var option = $"RateLimitOptions.Plans[{DisplayText.Quote(planName ?? string.Empty)}]";
+            var option = $"ScalingRateLimitOptions.Plans[{DisplayText.Quote(planName ?? string.Empty)}]";
             if (string.IsNullOrWhiteSpace(planName))
             {
-                failures.Add("RateLimitOptions.Plans holds a plan without a name.");
+                failures.Add("ScalingRateLimitOptions.Plans holds a plan without a name.");
             }
 
             if (plan is null)
@@ -64,12 +64,12 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
 
         if (options.Burst is not null)
         {
-            policies.Add(("RateLimitOptions.Burst", options.Burst));
+            policies.Add(("ScalingRateLimitOptions.Burst", options.Burst));
         }
 
         foreach (var (prefix, policy) in options.EndpointPolicies)
         {
-            var option = $"RateLimitOptions.EndpointPolicies[{DisplayText.Quote(prefix ?? string.Empty)}]";
+            var option = $"ScalingRateLimitOptions.EndpointPolicies[{DisplayText.Quote(prefix ?? string.Empty)}]";
             if (prefix is null || !prefix.StartsWith('/'))
             {
                 failures.Add($"{option}: the key must be a request path prefix starting with '/'.");
@@ -104,81 +104,72 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
 
         if (options.UserIdClaimTypes.Count == 0 || options.UserIdClaimTypes.Any(string.IsNullOrWhiteSpace))
         {
-            failures.Add("RateLimitOptions.UserIdClaimTypes must hold at least one claim type, none of them empty.");
-        }
-
-        if (string.IsNullOrWhiteSpace(options.PlanClaimType))
-        {
-            failures.Add("RateLimitOptions.PlanClaimType is empty.");
-        }
-
-        if (string.IsNullOrWhiteSpace(options.TenantClaimType))
-        {
-            failures.Add("RateLimitOptions.TenantClaimType is empty.");
+            failures.Add("ScalingRateLimitOptions.UserIdClaimTypes must hold at least one claim type, none of them empty.");
         }
 
         if (options.ApiKeyHeaderName is not null && options.ApiKeyValidator is null)
         {
-            failures.Add("RateLimitOptions.ApiKeyValidator is required when RateLimitOptions.ApiKeyHeaderName is set: an unchecked API key would let a client mint new partitions at will.");
+            failures.Add("ScalingRateLimitOptions.ApiKeyValidator is required when ScalingRateLimitOptions.ApiKeyHeaderName is set: an unchecked API key would let a client mint new partitions at will.");
         }
 
         if (options.ApiKeyHeaderName is { } header && string.IsNullOrWhiteSpace(header))
         {
-            failures.Add("RateLimitOptions.ApiKeyHeaderName is blank: set a header name, or null to ignore API keys.");
+            failures.Add("ScalingRateLimitOptions.ApiKeyHeaderName is blank: set a header name, or null to ignore API keys.");
         }
 
         if (string.IsNullOrWhiteSpace(options.ForwardedForHeaderName))
         {
-            failures.Add("RateLimitOptions.ForwardedForHeaderName is empty.");
+            failures.Add("ScalingRateLimitOptions.ForwardedForHeaderName is empty.");
         }
 
         foreach (var proxy in options.TrustedProxies)
         {
             if (!ClientAddressResolver.TryParseNetwork(proxy, out _))
             {
-                failures.Add($"RateLimitOptions.TrustedProxies holds {DisplayText.Quote(proxy ?? string.Empty)}, which is neither an IP address nor a CIDR range such as 10.0.0.0/8.");
+                failures.Add($"ScalingRateLimitOptions.TrustedProxies holds {DisplayText.Quote(proxy ?? string.Empty)}, which is neither an IP address nor a CIDR range such as 10.0.0.0/8.");
             }
         }
 
         if (options.IPv6PrefixLength is < 1 or > 128)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was {options.IPv6PrefixLength}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was {options.IPv6PrefixLength}."));
         }
 
         if (options.ExpectedInstanceCount < 1)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.ExpectedInstanceCount must be at least 1; it was {options.ExpectedInstanceCount}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.ExpectedInstanceCount must be at least 1; it was {options.ExpectedInstanceCount}."));
         }
 
         if (options.RedisTimeout < TimeSpan.FromMilliseconds(1) || options.RedisTimeout > MaxTimeout)
         {
-            failures.Add($"RateLimitOptions.RedisTimeout must be from 1 ms to {MaxTimeout}; it was {options.RedisTimeout}.");
+            failures.Add($"ScalingRateLimitOptions.RedisTimeout must be from 1 ms to {MaxTimeout}; it was {options.RedisTimeout}.");
         }
 
         if (options.BreakerFailureThreshold < 1)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.BreakerFailureThreshold must be at least 1; it was {options.BreakerFailureThreshold}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.BreakerFailureThreshold must be at least 1; it was {options.BreakerFailureThreshold}."));
         }
 
         if (options.BreakDuration < TimeSpan.FromMilliseconds(1) || options.BreakDuration > TimeSpan.FromHours(1))
         {
-            failures.Add($"RateLimitOptions.BreakDuration must be from 1 ms to 1 hour; it was {options.BreakDuration}.");
+            failures.Add($"ScalingRateLimitOptions.BreakDuration must be from 1 ms to 1 hour; it was {options.BreakDuration}.");
         }
 
         if (options.MaxLocalFallbackKeys < 1)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"RateLimitOptions.MaxLocalFallbackKeys must be at least 1; it was {options.MaxLocalFallbackKeys}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.MaxLocalFallbackKeys must be at least 1; it was {options.MaxLocalFallbackKeys}."));
         }
 
         return failures;
     }
 
-    internal static void ThrowIfInvalid(RateLimitOptions options)
+    /// <summary>Throws <see cref="OptionsValidationException"/> listing every failure, if there is any.</summary>
+    internal static void ThrowIfInvalid(ScalingRateLimitOptions options)
     {
         var failures = Failures(options);
         if (failures.Count > 0)
         {
-            throw new ArgumentException(string.Join(" ", failures), nameof(options));
+            throw new OptionsValidationException(Options.DefaultName, typeof(ScalingRateLimitOptions), failures);
         }
     }
 }

@@ -6,14 +6,14 @@ namespace Scaling.Locks;
 /// The instruments of meter <c>Scaling.Locks</c>: acquisition latency by outcome, attempts by status,
 /// contention (Conflicted attempts), extensions and lost locks.
 /// </summary>
-internal sealed class LockMetrics : IDisposable
+internal sealed class LocksInstruments : IDisposable
 {
     /// <summary>The meter's name.</summary>
     internal const string MeterName = "Scaling.Locks";
 
     private readonly Meter? _ownedMeter;
 
-    internal LockMetrics(IMeterFactory? meterFactory)
+    internal LocksInstruments(IMeterFactory? meterFactory)
     {
         Meter meter;
         if (meterFactory is null)
@@ -26,7 +26,7 @@ internal sealed class LockMetrics : IDisposable
         }
 
         AcquireDuration = meter.CreateHistogram<double>(
-            "scaling.locks.acquire.duration", "ms", "Time an acquisition took, from the call to the result, by outcome (acquired, no_quorum, conflicted, cancelled, failed).");
+            "scaling.locks.acquire.duration", "s", "Time an acquisition took, from the call to the result, by outcome (acquired, no_quorum, conflicted, cancelled, failed).");
         Attempts = meter.CreateCounter<long>("scaling.locks.attempts", "{attempt}", "Acquisition attempts (one round of SET NX on every master), by status.");
         Contention = meter.CreateCounter<long>("scaling.locks.contention", "{attempt}", "Attempts that found the resource held by another owner (status Conflicted).");
         Extensions = meter.CreateCounter<long>("scaling.locks.extensions", "{extension}", "Extensions, by result (extended, failed).");
