@@ -340,6 +340,7 @@ public sealed partial class TwoTierCache
         {
             throw new CacheValueException(
                 string.Create(CultureInfo.InvariantCulture, $"The value of cache key {DisplayText.Quote(key)} ({typeof(T).Name}) cannot be serialized: {ex.Message}"),
+                key,
                 ex);
         }
 
@@ -348,7 +349,9 @@ public sealed partial class TwoTierCache
         {
             throw new CacheValueException(string.Create(
                 CultureInfo.InvariantCulture,
-                $"The value of cache key {DisplayText.Quote(key)} is {size} bytes serialized; ScalingCacheOptions.MaxPayloadBytes allows {_options.MaxPayloadBytes}."));
+                $"The value of cache key {DisplayText.Quote(key)} is {size} bytes serialized; ScalingCacheOptions.MaxPayloadBytes allows {_options.MaxPayloadBytes}."),
+                key,
+                innerException: null);
         }
 
         return buffer.WrittenSpan.ToArray();

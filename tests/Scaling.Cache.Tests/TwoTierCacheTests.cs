@@ -188,8 +188,10 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
 
         var tooBig = await Assert.ThrowsAsync<CacheValueException>(async () => await cache.SetAsync("doc", new string('x', 500)));
         Assert.Contains("MaxPayloadBytes allows 100", tooBig.Message, StringComparison.Ordinal);
+        Assert.Equal("doc", tooBig.Key);
         var unserializable = await Assert.ThrowsAsync<CacheValueException>(async () => await cache.SetAsync("doc-2", new Unserializable()));
         Assert.Contains("cannot be serialized", unserializable.Message, StringComparison.Ordinal);
+        Assert.Equal("doc-2", unserializable.Key);
 
         var never = new CountingFactory<string>(_ => "factory");
         Assert.Equal("small", await cache.GetOrCreateAsync("doc", never.InvokeAsync));
