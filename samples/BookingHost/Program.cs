@@ -9,6 +9,7 @@ using BookingHost.Realtime;
 using BookingHost.Reminders;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Scaling.Cache;
 using Scaling.Locks;
 using Scaling.RateLimit;
 using Scaling.Tenancy;
@@ -53,7 +54,8 @@ builder.Services.AddScalingTenantResolution(o => o.AddSubdomain(settings.HostTem
 
 // Scaling.Cache, Scaling.Locks, Scaling.RateLimit. Every package runs on the instance's one multiplexer per Redis
 // endpoint (RedisConnections), which it never closes.
-builder.Services.AddScalingCache(_ => { })
+builder.Services.AddScalingCache(_ => { });
+builder.Services.AddOptions<ScalingCacheOptions>()
     .Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
 builder.Services.AddScalingLocks(_ => { });
 builder.Services.AddOptions<ScalingLocksOptions>().Configure<RedisConnections>((o, redis) =>

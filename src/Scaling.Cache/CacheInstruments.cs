@@ -4,7 +4,7 @@ namespace Scaling.Cache;
 
 /// <summary>
 /// The instruments of meter <c>Scaling.Cache</c>: hits, misses and stale values served per tier, factory
-/// calls, backplane messages and L1 flushes, and Redis failures.
+/// calls, backplane messages and L1 flushes, Redis failures, and calls with an invalid key.
 /// </summary>
 internal sealed class CacheInstruments : IDisposable
 {
@@ -27,6 +27,7 @@ internal sealed class CacheInstruments : IDisposable
         OutOfOrder = meter.CreateCounter<long>("scaling.cache.backplane.out_of_order", "{message}", "Backplane messages that arrived after a later message of the same publisher (0 while messages are read in order).");
         Flushes = meter.CreateCounter<long>("scaling.cache.backplane.flushes", "{flush}", "L1 flushes because invalidations may have been missed, by reason (gap, reconnect).");
         DistributedErrors = meter.CreateCounter<long>("scaling.cache.l2.errors", "{operation}", "Redis operations that failed or timed out, by operation; skipped operations (breaker open) are not counted.");
+        InvalidKeys = meter.CreateCounter<long>("scaling.cache.keys.invalid", "{operation}", "Calls with an invalid key (or RemoveByTagAsync with an invalid tag) that bypassed the cache, by operation (get_or_create, set, remove, remove_by_tag) and reason (empty, too_long, invalid_character).");
         Corrupt = meter.CreateCounter<long>("scaling.cache.l2.corrupt", "{value}", "L2 values that could not be read (bad envelope or payload) and were treated as misses.");
     }
 
@@ -47,6 +48,11 @@ internal sealed class CacheInstruments : IDisposable
     internal Counter<long> DistributedErrors { get; }
 
     internal Counter<long> Corrupt { get; }
+
+    internal Counter<long> InvalidKeys { get; }
+
+    internal void InvalidKey(string operation, string reason) =>
+        InvalidKeys.Add(1, new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("reason", reason));
 
     internal void Hit(bool local)
     {

@@ -72,6 +72,30 @@ public static class CacheKeyValidator
         return Check(key, maxLength, out _) == ValidationError.None;
     }
 
+    /// <summary>
+    /// Finds what is wrong with <paramref name="key"/> (not <see langword="null"/>): false when it is valid; otherwise
+    /// true, with <paramref name="reason"/> the rule broken as a metric tag value (<c>empty</c>, <c>too_long</c>,
+    /// <c>invalid_character</c>) and <paramref name="message"/> the sentence <see cref="Validate"/> would throw with.
+    /// </summary>
+    internal static bool TryFindProblem(string key, int maxLength, out string reason, out string message)
+    {
+        var error = Check(key, maxLength, out var index);
+        if (error == ValidationError.None)
+        {
+            reason = message = string.Empty;
+            return false;
+        }
+
+        reason = error switch
+        {
+            ValidationError.Empty => "empty",
+            ValidationError.TooLong => "too_long",
+            _ => "invalid_character",
+        };
+        message = DescribeError(key, maxLength, error, index);
+        return true;
+    }
+
     private static ValidationError Check(ReadOnlySpan<char> key, int maxLength, out int index)
     {
         ThrowIfInvalidMaxLength(maxLength);

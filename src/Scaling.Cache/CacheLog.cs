@@ -35,6 +35,12 @@ internal static partial class CacheLog
     [LoggerMessage(10, LogLevel.Warning, "The cache could not subscribe to its backplane channel; it retries when the connection is restored.")]
     internal static partial void SubscribeFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(12, LogLevel.Warning, "The cache key {Key} is invalid ({Reason}: {Problem}); {Operation} bypassed the cache. Set ScalingCacheOptions.ThrowOnInvalidKey to get an ArgumentException instead.")]
+    internal static partial void InvalidKey(ILogger logger, string key, string reason, string problem, string operation);
+
+    [LoggerMessage(13, LogLevel.Warning, "The cache tag {Tag} is invalid ({Reason}: {Problem}); {Operation} did nothing, since no entry can carry it. Set ScalingCacheOptions.ThrowOnInvalidKey to get an ArgumentException instead.")]
+    internal static partial void InvalidTag(ILogger logger, string tag, string reason, string problem, string operation);
+
     [LoggerMessage(11, LogLevel.Information, "The cache replayed {Keys} key and {Tags} tag invalidations that failed while Redis was unavailable.")]
     internal static partial void Recovered(ILogger logger, int keys, int tags);
 }

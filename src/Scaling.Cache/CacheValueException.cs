@@ -25,4 +25,14 @@ public sealed class CacheValueException : InvalidOperationException
         : base(message, innerException)
     {
     }
+
+    /// <summary>Creates the exception for the value of one cache key.</summary>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="key">The cache key whose value could not be stored.</param>
+    /// <param name="innerException">The serializer's exception, if any.</param>
+    public CacheValueException(string message, string key, Exception? innerException)
+        : base(message, innerException) => Key = key;
+
+    /// <summary>The cache key whose value could not be stored, when known.</summary>
+    public string? Key { get; }
 }

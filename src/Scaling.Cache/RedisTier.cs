@@ -5,63 +5,84 @@ using StackExchange.Redis;
 namespace Scaling.Cache;
 
 /// <summary>
-/// The Redis side of the cache: the multiplexer (the application's, or one made in the background so a Redis that is
-/// down at start-up blocks nothing), a circuit breaker in front of every L2 operation, a timeout on each, a deadline on
-/// each write (a write that reaches Redis after its timeout is refused there, see <see cref="RedisDeadline"/>), and the
-/// backplane subscription, read in order, with its reconnect signal.
+/// The Redis side of the cache, and the only class of Scaling.Cache that talks to Redis: every command (L2 reads and
+/// writes, tag versions, backplane publishes and the subscription) is a method here, and no StackExchange.Redis
+/// database, subscriber or multiplexer is handed out. It holds the multiplexer (the application's, or one made in the
+/// background so a Redis that is down at start-up blocks nothing; see <see cref="RedisConnection"/>), a circuit breaker
+/// in front of every operation, a timeout on each, a deadline on each write (a write that reaches Redis after its
+/// timeout is refused there, see <see cref="RedisDeadline"/>), the publisher's sequence numbers, and the backplane
+/// subscription, read in order, with its reconnect signal.
 /// </summary>
 internal sealed class RedisTier : IAsyncDisposable, IDisposable
 {
     // Write (a value or a removal's tombstone) and announce in one round trip, so an invalidation is never
     // announced without its write, nor a write left unannounced.
-    internal const string SetAndPublishScript = RedisDeadline.Guard +
+    private const string SetAndPublishScript = RedisDeadline.Guard +
         "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) redis.call('publish', ARGV[3], ARGV[4]) return 1";
 
     // A factory's result is written unless what is there (a value or a tombstone) was created after the factory
     // started reading: a slow factory never overwrites a newer Set or a Remove. Bytes 10-17 (1-based) of the
     // envelope are its creation time.
-    internal const string SetIfNotNewerScript = RedisDeadline.Guard +
+    private const string SetIfNotNewerScript = RedisDeadline.Guard +
         "local cur = redis.call('get', KEYS[1]) " +
         "if cur and string.len(cur) >= 17 and struct.unpack('<i8', cur, 10) > tonumber(ARGV[3]) then return 0 end " +
         "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) return 1";
 
     // The new version is part of the message, so receivers need no second round trip.
-    internal const string InvalidateTagScript = RedisDeadline.Guard +
+    private const string InvalidateTagScript = RedisDeadline.Guard +
         "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
 
     private readonly TimeSpan _timeout;
+    private readonly string _instanceId;
+    private readonly Lock _publishGate = new();
     private readonly RedisCircuitBreaker _breaker = new();
     private readonly TimeSpan _breakDuration;
+    private readonly double _breakSeconds;
+    private readonly string _prefix;
     private readonly ILogger _logger;
     private readonly CacheInstruments _instruments;
-    private readonly Action<RedisValue> _onMessage;
+    private readonly Action<string?> _onMessage;
     private readonly Action _onSubscribed;
     private readonly Action _onRecovered;
     private readonly RedisConnection _connection;
+    private readonly RedisKey _tagVersionsKey;
+    private readonly RedisChannel _channel;
+    private readonly RedisValue _channelName;
     private OrderedSubscription? _subscription;
+    private long _sequence;
     private int _subscribed;
     private int _probing;
     private int _disposed;
 
+    /// <param name="options">The validated options (connection, key prefix, timeout, break duration).</param>
+    /// <param name="instanceId">The publisher id the cache's backplane messages carry.</param>
+    /// <param name="logger">The cache's logger.</param>
+    /// <param name="instruments">The cache's instruments.</param>
+    /// <param name="onMessage">Gets each backplane message (its text), one at a time, in the order Redis delivered them; must not throw.</param>
+    /// <param name="onSubscribed">Told each time the subscription is (again) in place.</param>
+    /// <param name="onRecovered">Told when Redis answers again after the breaker opened.</param>
     internal RedisTier(
         ScalingCacheOptions options,
+        string instanceId,
         ILogger logger,
         CacheInstruments instruments,
-        Action<RedisValue> onMessage,
+        Action<string?> onMessage,
         Action onSubscribed,
         Action onRecovered)
     {
         _timeout = options.DistributedCacheTimeout;
+        _instanceId = instanceId;
         _breakDuration = options.CircuitBreakDuration;
         _logger = logger;
         _instruments = instruments;
         _onMessage = onMessage;
         _onSubscribed = onSubscribed;
         _onRecovered = onRecovered;
-        Prefix = options.KeyPrefix;
-        TagVersionsKey = options.KeyPrefix + "tag-versions";
-        Channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
-        BreakSeconds = options.CircuitBreakDuration.TotalSeconds;
+        _prefix = options.KeyPrefix;
+        _tagVersionsKey = options.KeyPrefix + "tag-versions";
+        _channelName = options.KeyPrefix + "backplane";
+        _channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
+        _breakSeconds = options.CircuitBreakDuration.TotalSeconds;
         _connection = new RedisConnection(
             options.ConnectionMultiplexerFactory is null ? ConfigurationOptions.Parse(options.RedisConfiguration!) : null,
             options.ConnectionMultiplexerFactory,
@@ -72,16 +93,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             onRestored: _ => SubscribeOrResync()); // the multiplexer subscribes again itself; what was published meanwhile is lost
     }
 
-    internal string Prefix { get; }
-
     /// <summary>Starts connecting (and subscribing) in the background; called once the owning cache is fully built.</summary>
     internal void Start() => _connection.Start();
-
-    internal RedisKey TagVersionsKey { get; }
-
-    internal RedisChannel Channel { get; }
-
-    internal double BreakSeconds { get; }
 
     /// <summary>True while the breaker is closed and the connection is up.</summary>
     internal bool IsAvailable =>
@@ -90,16 +103,86 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     /// <summary>True while the backplane subscription is in place.</summary>
     internal bool IsSubscribed => Volatile.Read(ref _subscribed) == 1 && IsAvailable;
 
-    internal RedisKey EntryKey(string key) => Prefix + key;
+    /// <summary>
+    /// The L2 bytes of <paramref name="key"/> (<c>GET</c>); null when there are none, or when Redis is not used now
+    /// or failed (the breaker then opens). The caller's cancellation is rethrown.
+    /// </summary>
+    internal async ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
+    {
+        var database = await BeginAsync("get", cancellationToken).ConfigureAwait(false);
+        if (database is null)
+        {
+            return null;
+        }
 
-    /// <summary>The deadline of a write sent now (the last argument of every write script).</summary>
-    internal RedisValue Deadline() => _connection.Clock.Deadline(_timeout);
+        var (ok, value) = await CompleteAsync(database.StringGetAsync(EntryKey(key)), "get", cancellationToken).ConfigureAwait(false);
+        return ok && !value.IsNull ? (byte[]?)value : null;
+    }
 
     /// <summary>
-    /// The database to run one operation on, or null when Redis is not to be used now (breaker open, not
-    /// connected; the latter opens the breaker). Costs one volatile read while the breaker is open.
+    /// Writes a factory's result for <paramref name="ttl"/>, unless what L2 holds for the key was created after
+    /// <paramref name="startedUnix"/> (see <see cref="SetIfNotNewerScript"/>). Not announced: nothing changed that
+    /// another instance may hold. False when Redis was not used or failed.
     /// </summary>
-    internal ValueTask<IDatabase?> BeginAsync(string operation, CancellationToken cancellationToken)
+    internal async Task<bool> SetIfNotNewerAsync(string key, byte[] payload, TimeSpan ttl, long startedUnix)
+    {
+        var database = await BeginAsync("set", CancellationToken.None).ConfigureAwait(false);
+        if (database is null)
+        {
+            return false;
+        }
+
+        var (ok, _) = await CompleteAsync(
+            database.ScriptEvaluateAsync(SetIfNotNewerScript, [EntryKey(key)], [payload, Milliseconds(ttl), startedUnix, Deadline()]),
+            "set",
+            CancellationToken.None).ConfigureAwait(false);
+        return ok;
+    }
+
+    /// <summary>
+    /// Writes a value or a tombstone to L2 for <paramref name="ttl"/> and announces the key on the backplane, in one
+    /// script call; false when Redis was unavailable or failed (the sequence number is spent anyway, so receivers
+    /// see the gap).
+    /// </summary>
+    internal Task<bool> SetAndAnnounceAsync(string operation, string key, byte[] payload, TimeSpan ttl, CancellationToken cancellationToken) =>
+        AnnounceAsync(
+            operation,
+            (database, header) => database.ScriptEvaluateAsync(
+                SetAndPublishScript,
+                [EntryKey(key)],
+                [payload, Milliseconds(ttl), _channelName, header + BackplaneMessage.KeyChanged + "|" + key, Deadline()]),
+            cancellationToken);
+
+    /// <summary>
+    /// Increments the tag's version in Redis and announces it, in one script call; the new version, or null when
+    /// Redis was unavailable or failed.
+    /// </summary>
+    internal async Task<long?> InvalidateTagAsync(string operation, string tag, CancellationToken cancellationToken)
+    {
+        long version = 0;
+        var ok = await AnnounceAsync(
+            operation,
+            async (database, header) => version = (long)await database.ScriptEvaluateAsync(
+                InvalidateTagScript,
+                [_tagVersionsKey],
+                [tag, _channelName, header + BackplaneMessage.TagInvalidated + "|", Deadline()]).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
+        return ok ? version : null;
+    }
+
+    /// <summary>Asks every instance to flush its L1 (<c>PUBLISH</c>); false when Redis was unavailable or failed.</summary>
+    internal Task<bool> AnnounceFlushAsync(string operation) =>
+        AnnounceAsync(
+            operation,
+            (database, header) => database.PublishAsync(_channel, header + BackplaneMessage.FlushAll + "|"),
+            CancellationToken.None);
+
+    /// <summary>
+    /// The database to run one operation on (from the shared <see cref="RedisConnection.DatabaseAsync"/>), or null when
+    /// Redis is not to be used now (breaker open, not connected; the latter opens the breaker). Costs one volatile read
+    /// while the breaker is open.
+    /// </summary>
+    private ValueTask<IDatabase?> BeginAsync(string operation, CancellationToken cancellationToken)
     {
         if (!_breaker.TryEnter(_breakDuration))
         {
@@ -124,7 +207,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     /// Awaits one operation within the timeout; false (and the breaker opened) when it failed or timed out.
     /// The caller's cancellation is rethrown and does not count as a Redis failure.
     /// </summary>
-    internal async Task<(bool Ok, T? Value)> CompleteAsync<T>(Task<T> operation, string name, CancellationToken cancellationToken)
+    private async Task<(bool Ok, T? Value)> CompleteAsync<T>(Task<T> operation, string name, CancellationToken cancellationToken)
     {
         try
         {
@@ -152,7 +235,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Every tag version Redis holds (after a (re)subscription); null when Redis did not answer.</summary>
-    internal async Task<HashEntry[]?> LoadTagVersionsAsync()
+    internal async Task<List<KeyValuePair<string, long>>?> LoadTagVersionsAsync()
     {
         var database = await BeginAsync("load tag versions", CancellationToken.None).ConfigureAwait(false);
         if (database is null)
@@ -160,8 +243,22 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             return null;
         }
 
-        var (ok, entries) = await CompleteAsync(database.HashGetAllAsync(TagVersionsKey), "load tag versions", CancellationToken.None).ConfigureAwait(false);
-        return ok ? entries : null;
+        var (ok, entries) = await CompleteAsync(database.HashGetAllAsync(_tagVersionsKey), "load tag versions", CancellationToken.None).ConfigureAwait(false);
+        if (!ok || entries is null)
+        {
+            return null;
+        }
+
+        var versions = new List<KeyValuePair<string, long>>(entries.Length);
+        foreach (var entry in entries)
+        {
+            if (!entry.Name.IsNullOrEmpty && entry.Value.TryParse(out long version))
+            {
+                versions.Add(new KeyValuePair<string, long>(entry.Name!, version));
+            }
+        }
+
+        return versions;
     }
 
     public async ValueTask DisposeAsync()
@@ -184,6 +281,49 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         }
 
         _connection.Dispose();
+    }
+
+    private static RedisValue Milliseconds(TimeSpan duration) => (long)Math.Ceiling(duration.TotalMilliseconds);
+
+    private static async Task<object?> AsObjectTask(Task task)
+    {
+        await task.ConfigureAwait(false);
+        return null;
+    }
+
+    private RedisKey EntryKey(string key) => _prefix + key;
+
+    /// <summary>The deadline of a write sent now (the last argument of every write script).</summary>
+    private RedisValue Deadline() => _connection.Clock.Deadline(_timeout);
+
+    /// <summary>
+    /// Runs one announcing command with the next sequence number of this publisher. Numbers are taken and commands
+    /// queued under one lock, so they leave in order and receivers see no false gaps; when Redis is not used the
+    /// number is spent anyway.
+    /// </summary>
+    private async Task<bool> AnnounceAsync(string operation, Func<IDatabase, string, Task> send, CancellationToken cancellationToken)
+    {
+        var database = await BeginAsync(operation, cancellationToken).ConfigureAwait(false);
+        if (database is null)
+        {
+            Interlocked.Increment(ref _sequence);
+            return false;
+        }
+
+        Task sending;
+        lock (_publishGate)
+        {
+            var sequence = Interlocked.Increment(ref _sequence);
+            sending = send(database, BackplaneMessage.Header(_instanceId, sequence));
+        }
+
+        var (ok, _) = await CompleteAsync(AsObjectTask(sending), operation, cancellationToken).ConfigureAwait(false);
+        if (ok)
+        {
+            _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "sent"));
+        }
+
+        return ok;
     }
 
     private static void Observe(Task task) =>
@@ -212,7 +352,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         _instruments.DistributedErrors.Add(1, new KeyValuePair<string, object?>("operation", operation));
         if (_breaker.OnFailure(threshold: 1))
         {
-            CacheLog.DistributedUnavailable(_logger, operation, reason, BreakSeconds);
+            CacheLog.DistributedUnavailable(_logger, operation, reason, _breakSeconds);
             _ = ProbeUntilAvailableAsync();
         }
     }
@@ -232,7 +372,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         {
             while (Volatile.Read(ref _disposed) == 0 && _breaker.IsDegraded)
             {
-                await Task.Delay(TimeSpan.FromSeconds(BreakSeconds)).ConfigureAwait(false);
+                await Task.Delay(_breakDuration).ConfigureAwait(false);
                 var database = await BeginAsync("probe", CancellationToken.None).ConfigureAwait(false);
                 if (database is not null)
                 {
@@ -266,7 +406,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             try
             {
                 var connection = await _connection.Multiplexer().WaitAsync(_timeout).ConfigureAwait(false);
-                var subscription = await OrderedSubscription.SubscribeAsync(connection, Channel, _onMessage, _timeout).ConfigureAwait(false);
+                var subscription = await OrderedSubscription.SubscribeAsync(connection, _channel, message => _onMessage((string?)message), _timeout).ConfigureAwait(false);
                 if (Interlocked.CompareExchange(ref _subscribed, 1, 0) != 0)
                 {
                     await subscription.DisposeAsync().ConfigureAwait(false); // another call subscribed first

@@ -92,6 +92,16 @@ public sealed class ScalingCacheOptions
     /// <summary>The maximum length of a cache key or tag, in characters. Default 512.</summary>
     public int MaxKeyLength { get; set; } = CacheKeyValidator.DefaultMaxLength;
 
+    /// <summary>
+    /// What a call with an invalid key (or <c>RemoveByTagAsync</c> with an invalid tag; see
+    /// <see cref="CacheKeyValidator"/> and <see cref="MaxKeyLength"/>) does. <see langword="false"/> (the default)
+    /// behaves as Microsoft's <c>HybridCache</c>: the call is logged (a warning naming the reason), counted
+    /// (<c>scaling.cache.keys.invalid</c>) and bypasses the cache: <c>GetOrCreateAsync</c> runs the factory and returns
+    /// its result without caching it, <c>SetAsync</c>, <c>RemoveAsync</c> and <c>RemoveByTagAsync</c> do nothing.
+    /// <see langword="true"/> throws an <see cref="ArgumentException"/> that names the rule broken instead.
+    /// </summary>
+    public bool ThrowOnInvalidKey { get; set; }
+
     /// <summary>The largest serialized value stored in L2, in bytes. Default 1 MiB.</summary>
     public int MaxPayloadBytes { get; set; } = 1024 * 1024;
 

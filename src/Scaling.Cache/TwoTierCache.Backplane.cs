@@ -1,29 +1,19 @@
 using System.Collections.Concurrent;
-using StackExchange.Redis;
 
 namespace Scaling.Cache;
 
 public sealed partial class TwoTierCache
 {
     private readonly ConcurrentDictionary<string, long> _publishers = new(StringComparer.Ordinal);
-    private readonly Lock _publishGate = new();
-    private long _sequence;
     private int _subscriptions;
 
     /// <summary>
-    /// Writes a value or a tombstone to L2 and announces the key on the backplane, in one script call. When
-    /// Redis is unavailable the key is remembered for replay and the sequence number is spent anyway, so
-    /// receivers will see the gap.
+    /// Writes a value or a tombstone to L2 and announces the key on the backplane (one script call, in
+    /// <see cref="RedisTier"/>). When Redis is unavailable the key is remembered for replay.
     /// </summary>
     private async Task WriteAndAnnounceAsync(string operation, string key, byte[] payload, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        if (!await AnnounceAsync(
-                operation,
-                (database, header) => database.ScriptEvaluateAsync(
-                    RedisTier.SetAndPublishScript,
-                    [_redis.EntryKey(key)],
-                    [payload, Milliseconds(ttl), (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.KeyChanged + "|" + key, _redis.Deadline()]),
-                cancellationToken).ConfigureAwait(false))
+        if (!await _redis.SetAndAnnounceAsync(operation, key, payload, ttl, cancellationToken).ConfigureAwait(false))
         {
             _pending.AddKey(key);
         }
@@ -32,59 +22,17 @@ public sealed partial class TwoTierCache
     /// <summary>Increments the tag's version in Redis and announces it; false when Redis was unavailable.</summary>
     private async Task<bool> InvalidateTagAsync(string tag, CancellationToken cancellationToken)
     {
-        long version = 0;
-        var ok = await AnnounceAsync(
-            "remove by tag",
-            async (database, header) => version = (long)await database.ScriptEvaluateAsync(
-                RedisTier.InvalidateTagScript,
-                [_redis.TagVersionsKey],
-                [tag, (RedisValue)_redis.Channel.ToString(), header + BackplaneMessage.TagInvalidated + "|", _redis.Deadline()]).ConfigureAwait(false),
-            cancellationToken).ConfigureAwait(false);
-        if (ok)
+        if (await _redis.InvalidateTagAsync("remove by tag", tag, cancellationToken).ConfigureAwait(false) is not { } version)
         {
-            _tags.Advance(tag, version);
-            InvalidateAllFlights();
-        }
-
-        return ok;
-    }
-
-    /// <summary>
-    /// Runs one announcing script with the next sequence number. Numbers are taken and commands queued under
-    /// one lock, so they leave in order and receivers see no false gaps.
-    /// </summary>
-    private async Task<bool> AnnounceAsync(string operation, Func<IDatabase, string, Task> send, CancellationToken cancellationToken)
-    {
-        var database = await _redis.BeginAsync(operation, cancellationToken).ConfigureAwait(false);
-        if (database is null)
-        {
-            Interlocked.Increment(ref _sequence);
             return false;
         }
 
-        Task sending;
-        lock (_publishGate)
-        {
-            var sequence = Interlocked.Increment(ref _sequence);
-            sending = send(database, BackplaneMessage.Header(InstanceId, sequence));
-        }
-
-        var (ok, _) = await _redis.CompleteAsync(AsObjectTask(sending), operation, cancellationToken).ConfigureAwait(false);
-        if (ok)
-        {
-            _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "sent"));
-        }
-
-        return ok;
+        _tags.Advance(tag, version);
+        InvalidateAllFlights();
+        return true;
     }
 
-    private static async Task<object?> AsObjectTask(Task task)
-    {
-        await task.ConfigureAwait(false);
-        return null;
-    }
-
-    private void OnMessage(RedisValue raw)
+    private void OnMessage(string? raw)
     {
         if (Volatile.Read(ref _disposed) == 1)
         {
@@ -176,12 +124,9 @@ public sealed partial class TwoTierCache
         var versions = await _redis.LoadTagVersionsAsync().ConfigureAwait(false);
         if (versions is not null)
         {
-            foreach (var entry in versions)
+            foreach (var (tag, version) in versions)
             {
-                if (entry.Value.TryParse(out long version))
-                {
-                    _tags.Advance(entry.Name!, version);
-                }
+                _tags.Advance(tag, version);
             }
         }
 
@@ -210,10 +155,7 @@ public sealed partial class TwoTierCache
             }
         }
 
-        if (overflowed && !await AnnounceAsync(
-                "replay flush",
-                (database, header) => database.PublishAsync(_redis.Channel, header + BackplaneMessage.FlushAll + "|"),
-                CancellationToken.None).ConfigureAwait(false))
+        if (overflowed && !await _redis.AnnounceFlushAsync("replay flush").ConfigureAwait(false))
         {
             _pending.MarkOverflowed();
         }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using Microsoft.Extensions.Caching.Hybrid;
-using StackExchange.Redis;
 
 namespace Scaling.Cache;
 
@@ -15,9 +14,13 @@ public sealed partial class TwoTierCache
         IEnumerable<string>? tags,
         CancellationToken cancellationToken)
     {
-        ValidateKey(key);
-        var tagList = ValidateTags(key, tags);
         cancellationToken.ThrowIfCancellationRequested();
+        if (!IsUsableKey(key, "get_or_create"))
+        {
+            return await RunWithoutCacheAsync(state, factory, options, cancellationToken).ConfigureAwait(false);
+        }
+
+        var tagList = ValidateTags(key, tags);
         _instruments.Miss(local: true);
 
         Flight<T> flight;
@@ -57,6 +60,34 @@ public sealed partial class TwoTierCache
             throw new TimeoutException(string.Create(
                 CultureInfo.InvariantCulture,
                 $"The factory of cache key {DisplayText.Quote(key)} did not finish within ScalingCacheOptions.FactoryHardTimeout ({_options.FactoryHardTimeout.TotalMilliseconds:0} ms); it goes on in the background and its result will be cached."));
+        }
+    }
+
+    /// <summary>
+    /// The answer for a key the cache cannot use: the factory's result, neither read from nor written to either tier
+    /// (or the default value when the call disables the underlying data), as Microsoft's <c>HybridCache</c> does.
+    /// </summary>
+    private async ValueTask<T> RunWithoutCacheAsync<TState, T>(
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        CancellationToken cancellationToken)
+    {
+        if (((options?.Flags ?? HybridCacheEntryFlags.None) & HybridCacheEntryFlags.DisableUnderlyingData) != 0)
+        {
+            return default!;
+        }
+
+        try
+        {
+            var value = await factory(state, cancellationToken).ConfigureAwait(false);
+            _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "success"));
+            return value;
+        }
+        catch
+        {
+            _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            throw;
         }
     }
 
@@ -246,17 +277,7 @@ public sealed partial class TwoTierCache
                 return value;
             }
 
-            var database = await _redis.BeginAsync("set", CancellationToken.None).ConfigureAwait(false);
-            if (database is not null)
-            {
-                await _redis.CompleteAsync(
-                    database.ScriptEvaluateAsync(
-                        RedisTier.SetIfNotNewerScript,
-                        [_redis.EntryKey(key)],
-                        [payload, Milliseconds(distributed + FailSafeWindow), startedUnix, _redis.Deadline()]),
-                    "set",
-                    CancellationToken.None).ConfigureAwait(false);
-            }
+            await _redis.SetIfNotNewerAsync(key, payload, distributed + FailSafeWindow, startedUnix).ConfigureAwait(false);
         }
 
         return value;
@@ -269,19 +290,11 @@ public sealed partial class TwoTierCache
     /// </summary>
     private async Task<DistributedRead<T>> ReadDistributedAsync<T>(string key, CancellationToken cancellationToken)
     {
-        var database = await _redis.BeginAsync("get", cancellationToken).ConfigureAwait(false);
-        if (database is null)
+        if (await _redis.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } bytes)
         {
             return default;
         }
 
-        var (ok, value) = await _redis.CompleteAsync(database.StringGetAsync(_redis.EntryKey(key)), "get", cancellationToken).ConfigureAwait(false);
-        if (!ok || value.IsNull)
-        {
-            return default;
-        }
-
-        byte[] bytes = value!;
         if (!L2Envelope.TryRead(bytes, out var format, out var expires, out var tags, out var payload))
         {
             Corrupt(key, "not a Scaling.Cache entry (unknown format or truncated)");
@@ -327,6 +340,7 @@ public sealed partial class TwoTierCache
         {
             throw new CacheValueException(
                 string.Create(CultureInfo.InvariantCulture, $"The value of cache key {DisplayText.Quote(key)} ({typeof(T).Name}) cannot be serialized: {ex.Message}"),
+                key,
                 ex);
         }
 
@@ -335,7 +349,9 @@ public sealed partial class TwoTierCache
         {
             throw new CacheValueException(string.Create(
                 CultureInfo.InvariantCulture,
-                $"The value of cache key {DisplayText.Quote(key)} is {size} bytes serialized; ScalingCacheOptions.MaxPayloadBytes allows {_options.MaxPayloadBytes}."));
+                $"The value of cache key {DisplayText.Quote(key)} is {size} bytes serialized; ScalingCacheOptions.MaxPayloadBytes allows {_options.MaxPayloadBytes}."),
+                key,
+                innerException: null);
         }
 
         return buffer.WrittenSpan.ToArray();
@@ -365,8 +381,6 @@ public sealed partial class TwoTierCache
 
     private static TimeSpan Shorter(TimeSpan a, TimeSpan b) =>
         a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan || a < b ? a : b;
-
-    private static RedisValue Milliseconds(TimeSpan duration) => (long)Math.Ceiling(duration.TotalMilliseconds);
 
     private sealed record Stale<T>(T Value, long ExpiredMilliseconds, bool Local);
 

@@ -50,18 +50,19 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     private int _disposed;
 
     /// <summary>Creates the cache and starts connecting to Redis in the background.</summary>
-    /// <param name="options">The validated options.</param>
-    /// <param name="loggerFactory">Where logs go; none when <see langword="null"/>.</param>
+    /// <param name="options">The options, validated here by <see cref="ScalingCacheOptionsValidator"/>.</param>
     /// <param name="serializerFactories">
     /// Serializer factories, the last registered tried first; System.Text.Json (<see cref="JsonCacheSerializerFactory"/>)
     /// serves every type they decline.
     /// </param>
-    /// <param name="meterFactory">Creates the <c>Scaling.Cache</c> meter; a standalone meter when <see langword="null"/>.</param>
+    /// <param name="logger">Where logs go; none when <see langword="null"/>.</param>
+    /// <param name="meterFactory">Creates the <c>Scaling.Cache</c> meter; a standalone meter (disposed with the cache) when <see langword="null"/>.</param>
     /// <param name="timeProvider">The wall clock of L2 expiry times; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <exception cref="OptionsValidationException">The options are not valid; each failure names the option.</exception>
     public TwoTierCache(
         IOptions<ScalingCacheOptions> options,
-        ILoggerFactory? loggerFactory = null,
         IEnumerable<IHybridCacheSerializerFactory>? serializerFactories = null,
+        ILogger<TwoTierCache>? logger = null,
         IMeterFactory? meterFactory = null,
         TimeProvider? timeProvider = null)
     {
@@ -73,12 +74,12 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
             throw new OptionsValidationException(Options.DefaultName, typeof(ScalingCacheOptions), validation.Failures);
         }
 
-        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<TwoTierCache>();
+        _logger = logger ?? NullLogger<TwoTierCache>.Instance;
         _time = timeProvider ?? TimeProvider.System;
         _serializerFactories = [.. (serializerFactories ?? []).Reverse()];
         _instruments = new CacheInstruments(meterFactory);
         _memory = new MemoryCache(new MemoryCacheOptions { SizeLimit = _options.LocalCacheSizeLimit, CompactionPercentage = 0.1 });
-        _redis = new RedisTier(_options, _logger, _instruments, OnMessage, OnSubscribed, OnRedisRecovered);
+        _redis = new RedisTier(_options, InstanceId, _logger, _instruments, OnMessage, OnSubscribed, OnRedisRecovered);
         _redis.Start(); // after _redis is set: the subscription's callbacks use it
     }
 
@@ -136,7 +137,11 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         IEnumerable<string>? tags = null,
         CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsUsableKey(key, "set"))
+        {
+            return;
+        }
+
         var tagList = ValidateTags(key, tags);
         cancellationToken.ThrowIfCancellationRequested();
         var flags = options?.Flags ?? HybridCacheEntryFlags.None;
@@ -163,9 +168,14 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     }
 
     /// <inheritdoc />
+    /// <remarks>With an invalid key this does nothing (no entry can have that key), unless <see cref="ScalingCacheOptions.ThrowOnInvalidKey"/> asks for an exception.</remarks>
     public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsUsableKey(key, "remove"))
+        {
+            return;
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         InvalidateFlight(key);
         _memory.Remove(key);
@@ -178,10 +188,24 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     /// O(1) whatever the number of entries: the tag's version is incremented in Redis and announced; every entry
     /// stamped with an older version is a miss from then on, in both tiers and on every instance. While Redis
     /// is unavailable this instance flushes its own L1 instead and replays the invalidation when Redis is back.
+    /// An invalid tag does nothing (no entry can carry it), unless <see cref="ScalingCacheOptions.ThrowOnInvalidKey"/>
+    /// asks for an exception.
     /// </remarks>
     public override async ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default)
     {
-        ValidateTag(tag);
+        ArgumentNullException.ThrowIfNull(tag);
+        if (CacheKeyValidator.TryFindProblem(tag, _options.MaxKeyLength, out var reason, out var problem))
+        {
+            if (_options.ThrowOnInvalidKey)
+            {
+                ValidateTag(tag);
+            }
+
+            _instruments.InvalidKey("remove_by_tag", reason);
+            CacheLog.InvalidTag(_logger, DisplayText.Quote(tag), reason, problem, "RemoveByTagAsync");
+            return;
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         if (!await InvalidateTagAsync(tag, cancellationToken).ConfigureAwait(false))
         {
@@ -232,7 +256,29 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
 
     private TimeSpan FailSafeWindow => _options.EnableFailSafe ? _options.FailSafeMaxDuration : TimeSpan.Zero;
 
-    private void ValidateKey(string key) => CacheKeyValidator.Validate(key, _options.MaxKeyLength);
+    /// <summary>
+    /// True when <paramref name="key"/> may be cached. An invalid key throws the validator's
+    /// <see cref="ArgumentException"/> when <see cref="ScalingCacheOptions.ThrowOnInvalidKey"/> is set; otherwise it is
+    /// counted and logged, and false tells the caller to bypass the cache (as Microsoft's <c>HybridCache</c> does).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <see langword="null"/>.</exception>
+    private bool IsUsableKey(string key, string operation)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!CacheKeyValidator.TryFindProblem(key, _options.MaxKeyLength, out var reason, out var problem))
+        {
+            return true;
+        }
+
+        if (_options.ThrowOnInvalidKey)
+        {
+            throw new ArgumentException(problem, nameof(key));
+        }
+
+        _instruments.InvalidKey(operation, reason);
+        CacheLog.InvalidKey(_logger, DisplayText.Quote(key), reason, problem, operation);
+        return false;
+    }
 
     private void ValidateTag(string tag)
     {

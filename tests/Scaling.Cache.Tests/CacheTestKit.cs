@@ -42,7 +42,7 @@ internal sealed class CacheTestKit : IAsyncDisposable
         configure?.Invoke(options);
         var meters = new TestMeterFactory();
         metrics = new CacheMetrics(meters);
-        var cache = new TwoTierCache(Options.Create(options), Logs, serializers, meters);
+        var cache = new TwoTierCache(Options.Create(options), serializers, Logs.CreateLogger<TwoTierCache>(), meters);
         _caches.Add(cache);
         return cache;
     }

@@ -21,6 +21,26 @@ public sealed class RegistrationTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task AddScalingCache_returns_the_services_and_a_second_call_registers_nothing_twice()
+    {
+        var services = new ServiceCollection();
+
+        var returned = services.AddScalingCache(o => o.RedisConfiguration = fixture.Servers.Redis[0].EndPoint);
+        var count = services.Count;
+        services.AddScalingCache(o => o.KeyPrefix = "second-call:");
+
+        Assert.Same(services, returned);
+        Assert.Single(services, d => d.ServiceType == typeof(TwoTierCache));
+        Assert.Single(services, d => d.ServiceType == typeof(HybridCache));
+        Assert.Single(services, d => d.ServiceType == typeof(IValidateOptions<ScalingCacheOptions>));
+        // The second call adds only options plumbing: its configure action (and ValidateOnStart's, keyed by options type and name).
+        Assert.All(services.Skip(count), d => Assert.True(d.ServiceType.IsGenericType && d.ServiceType.GetGenericTypeDefinition() == typeof(IConfigureOptions<>), d.ServiceType.Name));
+        await using var provider = services.BuildServiceProvider();
+        Assert.Equal("second-call:", provider.GetRequiredService<IOptions<ScalingCacheOptions>>().Value.KeyPrefix);
+        Assert.Equal(fixture.Servers.Redis[0].EndPoint, provider.GetRequiredService<IOptions<ScalingCacheOptions>>().Value.RedisConfiguration);
+    }
+
+    [Fact]
     public async Task A_synchronously_disposed_container_disposes_the_cache_without_blocking_on_Redis()
     {
         var services = new ServiceCollection();
@@ -67,5 +87,16 @@ public sealed class RegistrationTests(ServersFixture fixture)
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<ScalingCacheOptions>>().Value);
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<TwoTierCache>());
+    }
+
+    [Fact]
+    public void A_cache_built_outside_DI_runs_the_validator_and_names_the_option()
+    {
+        var options = new ScalingCacheOptions { RedisConfiguration = "127.0.0.1:1", FailSafeMaxDuration = TimeSpan.Zero, MaxKeyLength = 0 };
+
+        var error = Assert.Throws<OptionsValidationException>(() => new TwoTierCache(Options.Create(options)));
+
+        Assert.Contains("ScalingCacheOptions.FailSafeMaxDuration must be positive", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ScalingCacheOptions.MaxKeyLength must be from 1 to 4096", error.Message, StringComparison.Ordinal);
     }
 }

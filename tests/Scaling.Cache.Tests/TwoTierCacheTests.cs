@@ -149,9 +149,9 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
     [InlineData("has space")]
     [InlineData("tab\there")]
     [InlineData("caf\u00e9")]
-    public async Task Invalid_keys_are_rejected_with_a_clear_error(string key)
+    public async Task With_ThrowOnInvalidKey_invalid_keys_are_rejected_with_a_clear_error(string key)
     {
-        var cache = await _kit.CreateReadyAsync();
+        var cache = await _kit.CreateReadyAsync(o => o.ThrowOnInvalidKey = true);
         var factory = new CountingFactory<int>(n => n);
 
         var error = await Assert.ThrowsAsync<ArgumentException>(async () => await cache.GetOrCreateAsync(key, factory.InvokeAsync));
@@ -162,9 +162,9 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Null_keys_too_long_keys_bad_tags_and_too_many_tags_are_rejected()
+    public async Task With_ThrowOnInvalidKey_null_keys_too_long_keys_bad_tags_and_too_many_tags_are_rejected()
     {
-        var cache = await _kit.CreateReadyAsync(o => o.MaxKeyLength = 20);
+        var cache = await _kit.CreateReadyAsync(o => { o.MaxKeyLength = 20; o.ThrowOnInvalidKey = true; });
         var factory = new CountingFactory<int>(n => n);
 
         await Assert.ThrowsAsync<ArgumentNullException>(async () => await cache.GetOrCreateAsync(null!, factory.InvokeAsync));
@@ -172,7 +172,8 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
         Assert.Contains("maximum is 20", tooLong.Message, StringComparison.Ordinal);
         var badTag = await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("k", 1, tags: ["ok", "not ok"]));
         Assert.Contains("cache tag", badTag.Message, StringComparison.Ordinal);
-        await Assert.ThrowsAsync<ArgumentException>(async () => await cache.RemoveByTagAsync(" "));
+        var badRemovedTag = await Assert.ThrowsAsync<ArgumentException>(async () => await cache.RemoveByTagAsync(" "));
+        Assert.Contains("cache tag", badRemovedTag.Message, StringComparison.Ordinal);
         var many = await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("k", 1, tags: Enumerable.Range(0, 65).Select(i => "t" + i)));
         Assert.Contains("at most 64 tags", many.Message, StringComparison.Ordinal);
         Assert.Equal(0, factory.Calls);
@@ -187,8 +188,10 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
 
         var tooBig = await Assert.ThrowsAsync<CacheValueException>(async () => await cache.SetAsync("doc", new string('x', 500)));
         Assert.Contains("MaxPayloadBytes allows 100", tooBig.Message, StringComparison.Ordinal);
+        Assert.Equal("doc", tooBig.Key);
         var unserializable = await Assert.ThrowsAsync<CacheValueException>(async () => await cache.SetAsync("doc-2", new Unserializable()));
         Assert.Contains("cannot be serialized", unserializable.Message, StringComparison.Ordinal);
+        Assert.Equal("doc-2", unserializable.Key);
 
         var never = new CountingFactory<string>(_ => "factory");
         Assert.Equal("small", await cache.GetOrCreateAsync("doc", never.InvokeAsync));
