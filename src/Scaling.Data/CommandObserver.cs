@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -16,7 +17,7 @@ internal static class CommandObserver
     private static ActivityListener? _listener;
 
     /// <summary>What the enrichment callback attaches to a command's activity.</summary>
-    internal sealed class Tag(string dataSource, ServerRole role, string server, TimeSpan? slowThreshold, ILogger logger)
+    internal sealed class Tag(string dataSource, ServerRole role, string server, TimeSpan? slowThreshold, ILogger logger, Histogram<double> duration)
     {
         public string DataSource { get; } = dataSource;
 
@@ -27,6 +28,8 @@ internal static class CommandObserver
         public TimeSpan? SlowThreshold { get; } = slowThreshold;
 
         public ILogger Logger { get; } = logger;
+
+        public Histogram<double> Duration { get; } = duration;
 
         public TagList Tags { get; } = new() { { "data_source", dataSource }, { "role", role == ServerRole.Primary ? "primary" : "replica" } };
     }
@@ -89,7 +92,7 @@ internal static class CommandObserver
         }
 
         var duration = activity.Duration;
-        DataInstruments.CommandDuration.Record(duration.TotalSeconds, tag.Tags);
+        tag.Duration.Record(duration.TotalSeconds, tag.Tags);
         if (tag.SlowThreshold is { } threshold && duration > threshold)
         {
             DataLog.SlowQuery(tag.Logger, tag.DataSource, tag.Role, tag.Server, (long)duration.TotalMilliseconds, commandText);

@@ -168,7 +168,7 @@ public sealed partial class ReadWriteDataSource
             replica.Reason = null;
             replica.HealthyStreak = 0;
             replica.Health = ReplicaHealth.Healthy;
-            DataInstruments.Readmissions.Add(1, DataInstruments.Tags(Name, "replica", replica.Name));
+            _instruments.Readmissions.Add(1, DataInstruments.Tags(Name, "replica", replica.Name));
             DataLog.ReplicaReadmitted(_logger, Name, replica.Name, lagBytes ?? 0, lagTime.TotalMilliseconds);
         }
     }
@@ -187,7 +187,7 @@ public sealed partial class ReadWriteDataSource
         }
 
         replica.Health = ReplicaHealth.Ejected;
-        DataInstruments.Ejections.Add(1, new System.Diagnostics.TagList { { "data_source", Name }, { "replica", replica.Name }, { "reason", kind } });
+        _instruments.Ejections.Add(1, new System.Diagnostics.TagList { { "data_source", Name }, { "replica", replica.Name }, { "reason", kind } });
         DataLog.ReplicaEjected(_logger, Name, replica.Name, reason);
     }
 }

@@ -18,7 +18,7 @@ public sealed partial class ReadWriteDataSource
         var name = $"{builder.ConnectionStringBuilder.Host}:{builder.ConnectionStringBuilder.Port}";
         if (_options.ObserveCommands)
         {
-            CommandObserver.Attach(builder, new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger));
+            CommandObserver.Attach(builder, new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger, _instruments.CommandDuration));
         }
 
         _options.ConfigureDataSource?.Invoke(builder, role);
@@ -101,7 +101,7 @@ public sealed partial class ReadWriteDataSource
             && shouldRetry(args)),
         OnRetry = args =>
         {
-            DataInstruments.Retries.Add(1, DataInstruments.Tags(Name, "operation", operation));
+            _instruments.Retries.Add(1, DataInstruments.Tags(Name, "operation", operation));
             DataLog.Retrying(_logger, Name, operation, args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message ?? "no exception");
             return default;
         },

@@ -60,7 +60,7 @@ public sealed partial class ReadWriteDataSource
                 try
                 {
                     var value = await replica.RunAsync(work, keepOpen, cancellationToken).ConfigureAwait(false);
-                    DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
+                    _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
                     return (value, replica);
                 }
                 catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
@@ -92,7 +92,7 @@ public sealed partial class ReadWriteDataSource
                         cancellationToken).ConfigureAwait(false);
                     if (reached)
                     {
-                        DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
+                        _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
                         return (value, behind);
                     }
                 }
@@ -103,11 +103,11 @@ public sealed partial class ReadWriteDataSource
             }
 
             var reason = token is not null && _replicas.Any(r => r.TakesReads && !attempt.Failed(r)) ? "token_not_reached" : "no_replica_available";
-            DataInstruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
+            _instruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
             return (await ReadOnPrimaryWithinBoundAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
         }
 
-        DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+        _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
         return (await RunOnPrimaryAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
     }
 
@@ -115,7 +115,7 @@ public sealed partial class ReadWriteDataSource
     {
         if (!await _fallbackSlots.WaitAsync(_options.PrimaryFallbackWaitTimeout, cancellationToken).ConfigureAwait(false))
         {
-            DataInstruments.Rejections.Add(1, DataInstruments.Tags(Name, "reason", "fallback_limit"));
+            _instruments.Rejections.Add(1, DataInstruments.Tags(Name, "reason", "fallback_limit"));
             DataLog.ReadRejected(_logger, Name, _options.MaxPrimaryFallbackReads);
             throw new ReadCapacityExceededException(string.Create(
                 CultureInfo.InvariantCulture,
@@ -137,7 +137,7 @@ public sealed partial class ReadWriteDataSource
                     : work,
                 keepOpen,
                 cancellationToken).ConfigureAwait(false);
-            DataInstruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+            _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
             return value;
         }
         finally

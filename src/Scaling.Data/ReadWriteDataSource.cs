@@ -1,6 +1,8 @@
 using System.Data;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using Polly;
@@ -41,32 +43,45 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     private readonly ResiliencePipeline _writeRetry;
     private readonly ResiliencePipeline _writeRetryIdempotent;
     private readonly SemaphoreSlim _checkGate = new(1, 1);
+    private readonly Meter? _ownedMeter;
+    private readonly DataInstruments _instruments;
     private int _next = -1;
     private int _disposed;
 
     /// <summary>Creates the data source and its Npgsql data sources. Nothing connects until first use.</summary>
-    /// <param name="options">The options; validated here (<see cref="Microsoft.Extensions.Options.OptionsValidationException"/> names each bad option).</param>
-    /// <param name="loggerFactory">Logging for Scaling.Data and for Npgsql; none when <see langword="null"/>.</param>
+    /// <param name="options">
+    /// The options; validated here (<see cref="OptionsValidationException"/> names each bad option). Outside DI, wrap
+    /// them with <c>Options.Create</c>.
+    /// </param>
+    /// <param name="loggerFactory">
+    /// Logging for Scaling.Data and for the Npgsql data sources it creates (hence a factory, not an <c>ILogger&lt;T&gt;</c>);
+    /// none when <see langword="null"/>.
+    /// </param>
+    /// <param name="meterFactory">Gives the <c>Scaling.Data</c> meter; <see langword="null"/> to create one, disposed with the data source.</param>
     /// <param name="timeProvider">The clock for health timestamps; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
-    public ReadWriteDataSource(ScalingDataOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public ReadWriteDataSource(IOptions<ScalingDataOptions> options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ScalingDataOptionsValidator.ThrowIfInvalid(options);
-        _options = options;
-        Name = options.Name;
+        var value = options.Value;
+        ArgumentNullException.ThrowIfNull(value, nameof(options));
+        ScalingDataOptionsValidator.ThrowIfInvalid(value);
+        _options = value;
+        var meter = meterFactory?.Create(DataInstruments.MeterName) ?? (_ownedMeter = new Meter(DataInstruments.MeterName));
+        _instruments = DataInstruments.For(meter);
+        Name = value.Name;
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<ReadWriteDataSource>();
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _fallbackSlots = new SemaphoreSlim(options.MaxPrimaryFallbackReads, options.MaxPrimaryFallbackReads);
+        _fallbackSlots = new SemaphoreSlim(value.MaxPrimaryFallbackReads, value.MaxPrimaryFallbackReads);
 
-        _primary = CreateServer(options.PrimaryConnectionString!, ServerRole.Primary, loggerFactory);
-        _replicas = options.ReplicaConnectionStrings.Select(cs => CreateServer(cs, ServerRole.Replica, loggerFactory)).ToArray();
+        _primary = CreateServer(value.PrimaryConnectionString!, ServerRole.Primary, loggerFactory);
+        _replicas = value.ReplicaConnectionStrings.Select(cs => CreateServer(cs, ServerRole.Replica, loggerFactory)).ToArray();
         Replicas = Array.AsReadOnly(_replicas);
         _readRetry = BuildRetry("read", e => TransientErrors.IsTransient(e));
         _openRetry = BuildRetry("open", e => TransientErrors.IsConnectionFailure(e) && e is not BrokenCircuitException);
         _writeRetry = BuildWriteRetry(idempotent: false);
         _writeRetryIdempotent = BuildWriteRetry(idempotent: true);
-        DataInstruments.Track(this);
+        _instruments.Track(this);
     }
 
     private enum WritePhase
@@ -313,7 +328,8 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             return;
         }
 
-        DataInstruments.Untrack(this);
+        _instruments.Untrack(this);
+        _ownedMeter?.Dispose();
         await _primary.DisposeAsync().ConfigureAwait(false);
         foreach (var replica in _replicas)
         {

@@ -25,8 +25,9 @@ public static class ScalingDataServiceCollectionExtensions
         services.AddOptions<ScalingDataOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ScalingDataOptions>, ScalingDataOptionsValidator>());
         services.TryAddSingleton(sp => new ReadWriteDataSource(
-            sp.GetRequiredService<IOptions<ScalingDataOptions>>().Value,
+            sp.GetRequiredService<IOptions<ScalingDataOptions>>(),
             sp.GetService<ILoggerFactory>(),
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
             sp.GetService<TimeProvider>()));
         services.TryAddSingleton<ReadWriteDataSourceHealthCheck>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ReplicaHealthMonitorService>());

@@ -25,12 +25,16 @@ public static class ScalingTenancyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configure);
         services.AddOptions<ScalingTenancyOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ScalingTenancyOptions>, ScalingTenancyOptionsValidator>());
-        services.TryAddSingleton(sp => new ShardMap(sp.GetRequiredService<IOptions<ScalingTenancyOptions>>().Value, sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton(sp => new ShardMap(
+            sp.GetRequiredService<IOptions<ScalingTenancyOptions>>(),
+            sp.GetService<ILogger<ShardMap>>(),
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<ITenantLookup>(sp => sp.GetRequiredService<ShardMap>());
         services.TryAddSingleton(sp => new ShardRouter(
+            sp.GetRequiredService<IOptions<ScalingTenancyOptions>>(),
             sp.GetRequiredService<ShardMap>(),
-            sp.GetRequiredService<IOptions<ScalingTenancyOptions>>().Value,
-            sp.GetService<ILoggerFactory>()));
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton(sp => new TenantMover(sp.GetRequiredService<ShardRouter>()));
         services.TryAddSingleton<ITenantContextAccessor, TenantContextAccessor>();
         services.TryAddSingleton<ShardMapHealthCheck>();

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Data.Tests;
 
@@ -15,8 +16,8 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     {
         using var logs = new CapturingLoggerProvider();
         using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var data = new ReadWriteDataSource(
-            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(100)),
+        await using var data = new ReadWriteDataSource(Options.Create(
+            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(100))),
             factory);
         using var metrics = new DataMetricsCollector(data.Name);
         await data.CheckReplicasAsync();
@@ -51,12 +52,12 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     {
         using var logs = new CapturingLoggerProvider();
         using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var data = new ReadWriteDataSource(
+        await using var data = new ReadWriteDataSource(Options.Create(
             DataTestKit.Shard1(_servers, o =>
             {
                 o.SlowQueryThreshold = TimeSpan.FromMilliseconds(10);
                 o.ObserveCommands = false;
-            }),
+            })),
             factory);
         using var metrics = new DataMetricsCollector(data.Name);
         var slept = await data.ReadAsync(async (connection, ct) =>
@@ -74,19 +75,19 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     [Fact]
     public async Task The_health_check_is_healthy_degraded_with_an_ejected_replica_and_unhealthy_without_a_primary()
     {
-        await using var healthy = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var healthy = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         await healthy.CheckReplicasAsync();
         var result = await new ReadWriteDataSourceHealthCheck(healthy).CheckHealthAsync(new HealthCheckContext());
         Assert.Equal(HealthStatus.Healthy, result.Status);
 
-        await using var degraded = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o => o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString())));
+        await using var degraded = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o => o.ReplicaConnectionStrings.Add(DataTestKit.ClosedPortConnectionString()))));
         await degraded.CheckReplicasAsync();
         result = await new ReadWriteDataSourceHealthCheck(degraded).CheckHealthAsync(new HealthCheckContext());
         Assert.Equal(HealthStatus.Degraded, result.Status);
         Assert.Contains("unreachable", result.Description, StringComparison.Ordinal);
         Assert.Equal(3, result.Data.Count);
 
-        await using var down = new ReadWriteDataSource(new ScalingDataOptions { PrimaryConnectionString = DataTestKit.ClosedPortConnectionString(), ConnectTimeout = TimeSpan.FromSeconds(1) });
+        await using var down = new ReadWriteDataSource(Options.Create(new ScalingDataOptions { PrimaryConnectionString = DataTestKit.ClosedPortConnectionString(), ConnectTimeout = TimeSpan.FromSeconds(1) }));
         result = await new ReadWriteDataSourceHealthCheck(down).CheckHealthAsync(new HealthCheckContext());
         Assert.Equal(HealthStatus.Unhealthy, result.Status);
         Assert.Contains("unreachable", result.Description, StringComparison.Ordinal);

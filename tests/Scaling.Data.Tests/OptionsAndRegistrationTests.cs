@@ -26,7 +26,7 @@ public sealed class OptionsTests
         options.ReplicaConnectionStrings.Add("Host=h;Nonsense=1");
         options.ReplicaConnectionStrings.Add("Host=a,b");
 
-        var error = Assert.Throws<OptionsValidationException>(() => new ReadWriteDataSource(options));
+        var error = Assert.Throws<OptionsValidationException>(() => new ReadWriteDataSource(Options.Create(options)));
         var message = string.Join("\n", error.Failures);
         foreach (var option in new[]
         {
@@ -46,7 +46,7 @@ public sealed class OptionsTests
     public void A_password_in_a_bad_connection_string_is_not_repeated()
     {
         var options = new ScalingDataOptions { PrimaryConnectionString = "Host=h;Password=hunter2;Bogus=1" };
-        var error = Assert.Throws<OptionsValidationException>(() => new ReadWriteDataSource(options));
+        var error = Assert.Throws<OptionsValidationException>(() => new ReadWriteDataSource(Options.Create(options)));
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
     }
 

@@ -1,5 +1,6 @@
 using Npgsql;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Data.Tests;
 
@@ -12,11 +13,11 @@ public sealed class ReadYourWritesTests(ServersFixture fixture)
     public async Task With_replay_delayed_a_read_with_the_token_is_never_stale_and_without_it_the_stale_read_is_seen()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
         {
             // Thresholds high enough that the delayed replica stays admitted: routing must rely on the token.
             o.MaxReplicaLagTime = TimeSpan.FromMinutes(10);
-        }));
+        })));
         await data.CheckReplicasAsync();
 
         await _servers.Shard1Replica.SetReplayDelayAsync(TimeSpan.FromSeconds(3));
@@ -61,7 +62,7 @@ public sealed class ReadYourWritesTests(ServersFixture fixture)
     public async Task A_read_with_a_token_goes_to_the_replica_once_it_has_replayed_that_far()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         await data.CheckReplicasAsync();
         var written = await data.WriteAsync(async (tx, ct) =>
         {
@@ -84,7 +85,7 @@ public sealed class ReadYourWritesTests(ServersFixture fixture)
     public async Task GetConsistencyTokenAsync_after_a_manual_commit_covers_the_write()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         await using var connection = await data.OpenWriteConnectionAsync();
         await using (var insert = new NpgsqlCommand($"INSERT INTO {table} VALUES (1)", connection))
         {

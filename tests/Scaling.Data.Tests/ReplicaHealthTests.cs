@@ -1,5 +1,6 @@
 using Npgsql;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Data.Tests;
 
@@ -12,11 +13,11 @@ public sealed class ReplicaHealthTests(ServersFixture fixture)
     public async Task A_lagging_replica_is_ejected_and_readmitted_only_after_it_has_caught_up_for_several_checks()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id serial PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
         {
             o.MaxReplicaLagTime = TimeSpan.FromSeconds(1);
             o.ReadmitAfterHealthyChecks = 3;
-        }));
+        })));
         using var metrics = new DataMetricsCollector(data.Name);
         await data.CheckReplicasAsync();
         Assert.Equal(ReplicaHealth.Healthy, Assert.Single(data.GetReplicaStatuses()).Health);
@@ -80,7 +81,7 @@ public sealed class ReplicaHealthTests(ServersFixture fixture)
             TimeSpan.FromSeconds(20),
             "the rows to reach the replica");
 
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         using var monitorStop = new CancellationTokenSource();
         var monitor = data.MonitorAsync(monitorStop.Token);
         await Eventually.TrueAsync(() => Task.FromResult(data.GetReplicaStatuses()[0].Health == ReplicaHealth.Healthy), TimeSpan.FromSeconds(10), "the replica to be healthy");

@@ -1,5 +1,6 @@
 using Npgsql;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Data.Tests;
 
@@ -11,7 +12,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task Writes_go_to_the_primary_and_reads_to_the_healthy_replica()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         await data.CheckReplicasAsync();
         Assert.Equal(ReplicaHealth.Healthy, Assert.Single(data.GetReplicaStatuses()).Health);
 
@@ -38,7 +39,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     public async Task Reads_are_spread_round_robin_and_a_server_that_is_not_in_recovery_is_ejected()
     {
         // Shard 2's primary posing as a replica: not in recovery, so it must never take reads once checked.
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o => o.ReplicaConnectionStrings.Add(_servers.Shard2Primary.ConnectionString())));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o => o.ReplicaConnectionStrings.Add(_servers.Shard2Primary.ConnectionString()))));
 
         var before = new HashSet<int>();
         for (var i = 0; i < 6; i++)
@@ -65,7 +66,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task With_no_healthy_replica_reads_fall_back_to_the_primary()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, DataTestKit.OnlyAnUnreachableReplica));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, DataTestKit.OnlyAnUnreachableReplica)));
         using var metrics = new DataMetricsCollector(data.Name);
         await data.CheckReplicasAsync();
         var status = Assert.Single(data.GetReplicaStatuses());
@@ -81,12 +82,12 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task Without_replicas_every_read_goes_to_the_primary_unbounded()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
         {
             o.ReplicaConnectionStrings.Clear();
             o.MaxPrimaryFallbackReads = 1;
             o.PrimaryFallbackWaitTimeout = TimeSpan.Zero;
-        }));
+        })));
         await using var first = await data.OpenReadConnectionAsync();
         await using var second = await data.OpenReadConnectionAsync();
         Assert.Equal(_servers.Shard1Primary.Port, await DataTestKit.ServerPortAsync(second));
@@ -95,12 +96,12 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task Fallback_reads_on_the_primary_are_bounded_and_the_rest_fail_fast_with_a_clear_exception()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
         {
             DataTestKit.OnlyAnUnreachableReplica(o);
             o.MaxPrimaryFallbackReads = 2;
             o.PrimaryFallbackWaitTimeout = TimeSpan.Zero;
-        }));
+        })));
         await data.CheckReplicasAsync();
 
         var first = await data.OpenReadConnectionAsync();
@@ -119,12 +120,12 @@ public sealed class RoutingTests(ServersFixture fixture)
     [Fact]
     public async Task A_waiting_fallback_read_gets_a_slot_when_one_is_freed()
     {
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers, o =>
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
         {
             DataTestKit.OnlyAnUnreachableReplica(o);
             o.MaxPrimaryFallbackReads = 1;
             o.PrimaryFallbackWaitTimeout = TimeSpan.FromSeconds(20);
-        }));
+        })));
         await data.CheckReplicasAsync();
         var held = await data.OpenReadConnectionAsync();
         var waiting = data.ReadAsync(async (c, _) => await DataTestKit.ServerPortAsync(c));
@@ -138,7 +139,7 @@ public sealed class RoutingTests(ServersFixture fixture)
     public async Task The_query_helper_writes_on_the_primary_and_returns_a_token()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY, note text");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         var insert = await data.QueryAsync($"INSERT INTO {table} VALUES ($1, $2) RETURNING id", [7, null], isWrite: true);
         Assert.Equal(ServerRole.Primary, insert.ServedBy);
         Assert.Equal(1, insert.RowsAffected);

@@ -2,6 +2,7 @@ using System.Data;
 using System.Diagnostics;
 using Npgsql;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Data.Tests;
 
@@ -15,7 +16,7 @@ public sealed class WriteResilienceTests(ServersFixture fixture)
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY, n int NOT NULL");
         await _servers.Shard1Primary.ExecuteAsync($"INSERT INTO {table} VALUES (1, 0)");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         using var metrics = new DataMetricsCollector(data.Name);
 
         var calls = 0;
@@ -52,7 +53,7 @@ public sealed class WriteResilienceTests(ServersFixture fixture)
     public async Task A_connection_lost_during_a_non_idempotent_write_is_not_retried_but_an_idempotent_one_is()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
 
         var calls = 0;
         async Task<int> WriteThenLoseConnectionAsync(NpgsqlTransaction tx, CancellationToken ct)
@@ -87,7 +88,7 @@ public sealed class WriteResilienceTests(ServersFixture fixture)
     public async Task A_failing_statement_is_not_retried_and_rolls_back()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
-        await using var data = new ReadWriteDataSource(DataTestKit.Shard1(_servers));
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         var calls = 0;
         var error = await Assert.ThrowsAsync<PostgresException>(() => data.WriteAsync(async (tx, ct) =>
         {
@@ -107,12 +108,12 @@ public sealed class WriteResilienceTests(ServersFixture fixture)
         var shard2 = _servers.Shard2Primary;
         await shard2.ExecuteAsync("CREATE TABLE IF NOT EXISTS primary_down (id int)");
         await shard2.ExecuteAsync("CHECKPOINT"); // the servers run with synchronous_commit=off: make the table survive the kill
-        await using var data = new ReadWriteDataSource(new ScalingDataOptions
+        await using var data = new ReadWriteDataSource(Options.Create(new ScalingDataOptions
         {
             Name = "shard2-down",
             PrimaryConnectionString = shard2.ConnectionString(),
             ConnectTimeout = TimeSpan.FromSeconds(2),
-        });
+        }));
         await shard2.KillAsync();
         try
         {

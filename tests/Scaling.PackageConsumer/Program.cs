@@ -44,7 +44,7 @@ var replicaConnectionString = Environment.GetEnvironmentVariable("ConnectionStri
     ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__Shard1Replica is not set.");
 var dataOptions = new ScalingDataOptions { Name = "consumer", PrimaryConnectionString = connectionString };
 dataOptions.ReplicaConnectionStrings.Add(replicaConnectionString);
-await using (var data = new ReadWriteDataSource(dataOptions))
+await using (var data = new ReadWriteDataSource(Options.Create(dataOptions)))
 {
     await data.CheckReplicasAsync();
     Check(data.GetReplicaStatuses()[0].Health == ReplicaHealth.Healthy, "Scaling.Data: the replica is checked and healthy");
@@ -146,8 +146,8 @@ var tenancyOptions = new ScalingTenancyOptions
     TenantRole = "scaling_tenant",
 };
 tenancyOptions.TenantTables.Add("consumer_notes");
-await using (var map = new ShardMap(tenancyOptions))
-await using (var router = new ShardRouter(map, tenancyOptions))
+await using (var map = new ShardMap(Options.Create(tenancyOptions)))
+await using (var router = new ShardRouter(Options.Create(tenancyOptions), map))
 {
     await router.AddShardAsync(new ShardInfo("shard-1", connectionString, [replicaConnectionString]));
     await router.AddShardAsync(new ShardInfo("shard-2", shard2));

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Npgsql;
 using Scaling.Data;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.Data;
 
@@ -37,13 +38,13 @@ public class ReadRoutingBenchmarks
     private async Task SetupRoutedAsync(bool observeCommands)
     {
         _servers = await Testing.TestServers.StartAsync();
-        _routed = new ReadWriteDataSource(new ScalingDataOptions
+        _routed = new ReadWriteDataSource(Options.Create(new ScalingDataOptions
         {
             Name = "benchmark",
             PrimaryConnectionString = _servers.Shard1Primary.ConnectionString(),
             ReplicaConnectionStrings = { _servers.Shard1Replica.ConnectionString() },
             ObserveCommands = observeCommands,
-        });
+        }));
         _token = await _routed.GetConsistencyTokenAsync();
         while (!_token.IsReachedBy(await _servers.Shard1Replica.GetReplayLsnAsync()))
         {

@@ -3,6 +3,7 @@ using Npgsql;
 using Scaling.Data;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.Tenancy;
 
@@ -32,8 +33,8 @@ public class TenantRoutingBenchmarks
             MetadataSchema = "bench_routing",
             TenantRole = "scaling_tenant",
         };
-        _map = new ShardMap(options);
-        _router = new ShardRouter(_map, options);
+        _map = new ShardMap(Options.Create(options));
+        _router = new ShardRouter(Options.Create(options), _map);
         await _router.AddShardAsync(new ShardInfo("shard-1", _servers.Shard1Primary.ConnectionString(), [_servers.Shard1Replica.ConnectionString()]));
         await _router.AddShardAsync(new ShardInfo("shard-2", _servers.Shard2Primary.ConnectionString()));
         await _servers.Metadata.ExecuteAsync(

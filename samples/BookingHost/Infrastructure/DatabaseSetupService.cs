@@ -41,7 +41,7 @@ public sealed partial class DatabaseSetupService(
             }
 
             var migrations = SqlMigrationLoader.FromCode(contributions.SelectMany(c => c.Migrations));
-            var runner = new MigrationRunner(new MigrationRunnerOptions { HistoryTable = "booking_schema_history" });
+            var runner = new MigrationRunner(Options.Create(new MigrationRunnerOptions { HistoryTable = "booking_schema_history" }));
             var report = await runner.RunAsync(await router.GetMigrationTargetsAsync(cancellationToken), migrations, cancellationToken);
             if (!report.Succeeded)
             {

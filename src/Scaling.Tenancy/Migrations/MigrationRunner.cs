@@ -34,19 +34,22 @@ public sealed class MigrationRunner
     private readonly bool _allowOutOfOrder;
 
     /// <summary>Creates a runner.</summary>
-    /// <param name="options">The options (copied; later changes have no effect); the defaults when <see langword="null"/>.</param>
+    /// <param name="options">
+    /// The options (copied; later changes have no effect); the defaults when <see langword="null"/>. Outside DI, wrap
+    /// them with <c>Options.Create</c>.
+    /// </param>
     /// <param name="logger">Logs each applied migration, failures and warnings; none when <see langword="null"/>.</param>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">An option is invalid (the message names each).</exception>
-    public MigrationRunner(MigrationRunnerOptions? options = null, ILogger<MigrationRunner>? logger = null)
+    public MigrationRunner(Microsoft.Extensions.Options.IOptions<MigrationRunnerOptions>? options = null, ILogger<MigrationRunner>? logger = null)
     {
-        options ??= new MigrationRunnerOptions();
-        MigrationRunnerOptionsValidator.ThrowIfInvalid(options);
+        var value = options?.Value ?? new MigrationRunnerOptions();
+        MigrationRunnerOptionsValidator.ThrowIfInvalid(value);
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _history = new MigrationHistory(options.HistorySchema, options.HistoryTable);
-        _lockTimeout = options.LockTimeout;
-        _commandTimeoutSeconds = (int)options.CommandTimeout.TotalSeconds;
-        _maxParallelism = options.MaxParallelism;
-        _allowOutOfOrder = options.AllowOutOfOrder;
+        _history = new MigrationHistory(value.HistorySchema, value.HistoryTable);
+        _lockTimeout = value.LockTimeout;
+        _commandTimeoutSeconds = (int)value.CommandTimeout.TotalSeconds;
+        _maxParallelism = value.MaxParallelism;
+        _allowOutOfOrder = value.AllowOutOfOrder;
     }
 
     /// <summary>The quoted, schema-qualified history table this runner uses in every target.</summary>

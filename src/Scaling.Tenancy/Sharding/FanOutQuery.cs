@@ -125,7 +125,7 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
                 ? new TimeoutException($"Shard '{shardId}' did not deliver all its rows within {_options.ShardTimeout.TotalSeconds:0.###} s.", e)
                 : e;
             _failures.Enqueue(new ShardFailure(shardId, error, rows));
-            TenancyInstruments.FanOutShardFailures.Add(1, TenancyInstruments.Tag("shard", shardId));
+            _router.Map.Instruments.FanOutShardFailures.Add(1, TenancyInstruments.Tag("shard", shardId));
             TenancyLog.FanOutShardFailed(_logger, shardId, error);
             if (_options.Policy == FanOutPolicy.Complete)
             {

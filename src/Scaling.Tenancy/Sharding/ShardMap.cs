@@ -1,8 +1,10 @@
 using System.Collections.Frozen;
 using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -23,6 +25,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     private readonly RedisConnection? _redis;
     private OrderedSubscription? _subscription;
     private readonly ILogger _logger;
+    private readonly Meter? _ownedMeter;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
     private volatile Snapshot? _snapshot;
@@ -34,30 +37,36 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the map. Nothing connects until <see cref="StartAsync"/> or the first lookup.</summary>
-    /// <param name="options">The options; validated here.</param>
-    /// <param name="loggerFactory">Logging; none when <see langword="null"/>.</param>
-    public ShardMap(ScalingTenancyOptions options, ILoggerFactory? loggerFactory = null)
+    /// <param name="options">The options; validated here (<see cref="OptionsValidationException"/> names each bad option). Outside DI, wrap them with <c>Options.Create</c>.</param>
+    /// <param name="logger">The logger; none when <see langword="null"/>.</param>
+    /// <param name="meterFactory">Gives the <c>Scaling.Tenancy</c> meter; <see langword="null"/> to create one, disposed with the map.</param>
+    public ShardMap(IOptions<ScalingTenancyOptions> options, ILogger<ShardMap>? logger = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ScalingTenancyOptionsValidator.ThrowIfInvalid(options);
-        _options = options;
-        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ShardMap>();
-        _schema = new MetadataSchema(options.MetadataSchema);
-        var builder = new NpgsqlDataSourceBuilder(options.MetadataConnectionString);
-        builder.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
-        builder.ConnectionStringBuilder.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.MetadataTimeout.TotalSeconds));
+        var value = options.Value;
+        ScalingTenancyOptionsValidator.ThrowIfInvalid(value);
+        _options = value;
+        _logger = logger ?? NullLogger<ShardMap>.Instance;
+        Instruments = TenancyInstruments.For(meterFactory?.Create(TenancyInstruments.MeterName) ?? (_ownedMeter = new Meter(TenancyInstruments.MeterName)));
+        _schema = new MetadataSchema(value.MetadataSchema);
+        var builder = new NpgsqlDataSourceBuilder(value.MetadataConnectionString);
+        builder.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(value.MetadataTimeout.TotalSeconds));
+        builder.ConnectionStringBuilder.CommandTimeout = Math.Max(1, (int)Math.Ceiling(value.MetadataTimeout.TotalSeconds));
         _metadata = builder.Build();
-        if (options.ConnectionMultiplexerFactory is not null || options.RedisConfiguration is not null)
+        if (value.ConnectionMultiplexerFactory is not null || value.RedisConfiguration is not null)
         {
             _redis = new RedisConnection(
-                options.ConnectionMultiplexerFactory is null ? ConfigurationOptions.Parse(options.RedisConfiguration!) : null,
-                options.ConnectionMultiplexerFactory,
+                value.ConnectionMultiplexerFactory is null ? ConfigurationOptions.Parse(value.RedisConfiguration!) : null,
+                value.ConnectionMultiplexerFactory,
                 clientName: "scaling-tenancy",
                 onConnected: OnRedisConnected,
                 onConnectFailed: e => TenancyLog.SubscribeFailed(_logger, e),
                 onRestored: _ => OnRedisRestored());
         }
     }
+
+    /// <summary>The instruments every part of the map's routing records on (router, mover, fan-out).</summary>
+    internal TenancyInstruments Instruments { get; }
 
     /// <summary>Gets the epoch of the cached map; 0 before the first load.</summary>
     public long Epoch => _snapshot?.Epoch ?? 0;
@@ -204,6 +213,7 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
         }
 
         await _metadata.DisposeAsync().ConfigureAwait(false);
+        _ownedMeter?.Dispose();
         _stopping.Dispose();
     }
 
@@ -394,13 +404,13 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
                 _snapshot = snapshot;
             }
 
-            TenancyInstruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "loaded"));
+            Instruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "loaded"));
             TenancyLog.MapLoaded(_logger, epoch, shards.Count, tenants.Count, reason);
             return true;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidCastException or FormatException)
         {
-            TenancyInstruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "failed"));
+            Instruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "failed"));
             TenancyLog.MapRefreshFailed(_logger, reason, before?.Epoch ?? 0, e);
             if (throwOnFailure)
             {

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Data;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Scaling.Data;
 
@@ -23,6 +25,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
     private readonly ScalingTenancyOptions _options;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly IMeterFactory? _meterFactory;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Lazy<ShardEntry>> _shards = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
@@ -30,19 +33,24 @@ public sealed partial class ShardRouter : IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the router over a shard map.</summary>
+    /// <param name="options">The options (the same the map was created with, normally); validated here. Outside DI, wrap them with <c>Options.Create</c>.</param>
     /// <param name="map">The shard map.</param>
-    /// <param name="options">The options (the same instance the map was created with, normally).</param>
-    /// <param name="loggerFactory">Logging (also for the shards' data sources); none when <see langword="null"/>.</param>
-    public ShardRouter(ShardMap map, ScalingTenancyOptions options, ILoggerFactory? loggerFactory = null)
+    /// <param name="loggerFactory">
+    /// Logging, also for the shards' data sources that the router creates (hence a factory); none when <see langword="null"/>.
+    /// </param>
+    /// <param name="meterFactory">Gives the shards' data sources their <c>Scaling.Data</c> meter; <see langword="null"/> for each to create its own.</param>
+    public ShardRouter(IOptions<ScalingTenancyOptions> options, ShardMap map, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
-        ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(options);
-        ScalingTenancyOptionsValidator.ThrowIfInvalid(options);
+        ArgumentNullException.ThrowIfNull(map);
+        var value = options.Value;
+        ScalingTenancyOptionsValidator.ThrowIfInvalid(value);
         Map = map;
-        _options = options;
+        _options = value;
+        _meterFactory = meterFactory;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<ShardRouter>();
-        _setRoleSql = options.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
+        _setRoleSql = value.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
     }
 
     /// <summary>Gets the shard map the router routes by.</summary>
@@ -448,7 +456,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
         var readOnly = refusal.SqlState == ShardSchema.ReadOnlySqlState;
         if (!readOnly)
         {
-            TenancyInstruments.StaleRoutes.Add(1);
+            Map.Instruments.StaleRoutes.Add(1);
             TenancyLog.StaleRoute(_logger, tenantId.Value, placement.ShardId, Map.Epoch);
         }
 
@@ -471,7 +479,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
 
     private TenantUnavailableException Unavailable(TenantId tenantId, string shardId, TenantUnavailableReason reason, Exception? cause)
     {
-        TenancyInstruments.Unavailable.Add(1, TenancyInstruments.Tag("reason", reason.ToString()));
+        Map.Instruments.Unavailable.Add(1, TenancyInstruments.Tag("reason", reason.ToString()));
         TenancyLog.TenantUnavailable(_logger, tenantId.Value, shardId, reason.ToString(), cause);
         var message = reason switch
         {
@@ -539,7 +547,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
             }
 
             router._options.ConfigureShard?.Invoke(shard, options);
-            DataSource = new ReadWriteDataSource(options, router._loggerFactory);
+            DataSource = new ReadWriteDataSource(Microsoft.Extensions.Options.Options.Create(options), router._loggerFactory, router._meterFactory);
             _monitorStop = CancellationTokenSource.CreateLinkedTokenSource(router._stopping.Token);
             _monitor = shard.ReplicaConnectionStrings.Count > 0 ? DataSource.MonitorAsync(_monitorStop.Token) : Task.CompletedTask;
         }

@@ -263,8 +263,8 @@ public sealed class TenantMover
                 throw new TenantMoveException(tenantId, sourceId, targetId, rolledBack: true, $"The move of tenant '{tenantId}' from '{sourceId}' to '{targetId}' failed and was rolled back; the tenant is served from '{sourceId}'. {e.Message}", e);
             }
 
-            TenancyInstruments.MoveWritePause.Record(pause.TotalSeconds);
-            TenancyInstruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "completed"));
+            mover._router.Map.Instruments.MoveWritePause.Record(pause.TotalSeconds);
+            mover._router.Map.Instruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "completed"));
             var cleaned = await TryCleanUpSourceAsync().ConfigureAwait(false);
             TenancyLog.MoveCompleted(mover._logger, tenantId.Value, sourceId, targetId, rows, pause.TotalMilliseconds, rounds);
             return new TenantMoveResult(tenantId, sourceId, targetId, rows, rounds, _changesApplied, pause, total.Elapsed, epoch, cleaned);
@@ -274,7 +274,7 @@ public sealed class TenantMover
         internal async Task RollBackAsync(Exception cause)
         {
             TenancyLog.MoveRolledBack(mover._logger, tenantId.Value, sourceId, targetId, cause);
-            TenancyInstruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "rolled_back"));
+            mover._router.Map.Instruments.Moves.Add(1, TenancyInstruments.Tag("outcome", "rolled_back"));
             await TryAsync("removing the change capture from the source", () => DropCaptureAsync(_source, CancellationToken.None)).ConfigureAwait(false);
             await TryAsync("unfencing the source", () => SetOwnershipAsync(_source, "active", CancellationToken.None)).ConfigureAwait(false);
             await TryAsync("deleting the target's copy", () => DeleteCopyAsync(_target, CancellationToken.None)).ConfigureAwait(false);

@@ -53,7 +53,7 @@ internal sealed class MigrationTestKit : IAsyncDisposable
         return options;
     }
 
-    public MigrationRunner Runner(Action<MigrationRunnerOptions>? configure = null) => new(Options(configure));
+    public MigrationRunner Runner(Action<MigrationRunnerOptions>? configure = null) => new(Microsoft.Extensions.Options.Options.Create(Options(configure)));
 
     /// <summary>A table name unique to this test.</summary>
     public string T(string name) => $"{Prefix}_{name}";

@@ -57,7 +57,7 @@ public sealed class SqlMigrationTests
             MaxParallelism = 0,
         };
 
-        var e = Assert.Throws<OptionsValidationException>(() => new MigrationRunner(invalid));
+        var e = Assert.Throws<OptionsValidationException>(() => new MigrationRunner(Options.Create(invalid)));
 
         Assert.Equal(5, e.Failures.Count());
         Assert.Contains(e.Failures, f => f.StartsWith("MigrationRunnerOptions.HistorySchema must be", StringComparison.Ordinal) && f.Contains("'Public'", StringComparison.Ordinal));

@@ -1,6 +1,7 @@
 using Npgsql;
 using Scaling.Tenancy.Sharding;
 using Scaling.Testing;
+using Microsoft.Extensions.Options;
 
 namespace Scaling.Tenancy.Tests.Sharding;
 
@@ -179,7 +180,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
             // A process that never loaded the map cannot route: a clear, retryable error.
             var options = TenancyTestKit.NewOptions(Servers);
             options.MetadataSchema = kit.Options.MetadataSchema;
-            await using var cold = new ShardMap(options);
+            await using var cold = new ShardMap(Options.Create(options));
             var error = await Assert.ThrowsAsync<TenantUnavailableException>(async () => await cold.FindAsync(tenant));
             Assert.Equal(TenantUnavailableReason.DirectoryUnavailable, error.Reason);
         }

@@ -61,8 +61,8 @@ internal sealed class TenancyTestKit : IAsyncDisposable
     /// <summary>Another instance (map + router) over the same metadata schema and channel.</summary>
     public static async Task<TenancyTestKit> ConnectAsync(ScalingTenancyOptions options)
     {
-        var map = new ShardMap(options);
-        var router = new ShardRouter(map, options);
+        var map = new ShardMap(Microsoft.Extensions.Options.Options.Create(options));
+        var router = new ShardRouter(Microsoft.Extensions.Options.Options.Create(options), map);
         await map.StartAsync();
         return new TenancyTestKit(options, map, router);
     }
