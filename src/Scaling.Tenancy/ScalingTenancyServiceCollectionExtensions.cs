@@ -35,6 +35,7 @@ public static class ScalingTenancyServiceCollectionExtensions
             sp.GetRequiredService<ShardMap>(),
             sp.GetService<ILoggerFactory>(),
             sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddSingleton(sp => new TenantAdministration(sp.GetRequiredService<ShardRouter>()));
         services.TryAddSingleton(sp => new TenantMover(sp.GetRequiredService<ShardRouter>()));
         services.TryAddSingleton<ITenantContextAccessor, TenantContextAccessor>();
         services.TryAddSingleton<ShardMapHealthCheck>();

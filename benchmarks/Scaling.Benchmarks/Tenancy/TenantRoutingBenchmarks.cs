@@ -35,8 +35,8 @@ public class TenantRoutingBenchmarks
         };
         _map = new ShardMap(Options.Create(options));
         _router = new ShardRouter(Options.Create(options), _map);
-        await _router.AddShardAsync(new ShardInfo("shard-1", _servers.Shard1Primary.ConnectionString(), [_servers.Shard1Replica.ConnectionString()]));
-        await _router.AddShardAsync(new ShardInfo("shard-2", _servers.Shard2Primary.ConnectionString()));
+        await new TenantAdministration(_router).AddShardAsync(new ShardInfo("shard-1", _servers.Shard1Primary.ConnectionString(), [_servers.Shard1Replica.ConnectionString()]));
+        await new TenantAdministration(_router).AddShardAsync(new ShardInfo("shard-2", _servers.Shard2Primary.ConnectionString()));
         await _servers.Metadata.ExecuteAsync(
             $"""
             INSERT INTO bench_routing.tenants (tenant_id, plan, shard_id, state, epoch)

@@ -5,7 +5,7 @@ using Scaling.Tenancy.Sharding;
 namespace BookingHost.Domain;
 
 /// <summary>Creates businesses: a tenant in the shard map (placed on the least-loaded shard, or a given one) plus its business row.</summary>
-public sealed class BusinessDirectory(ShardRouter router)
+public sealed class BusinessDirectory(ShardRouter router, TenantAdministration administration)
 {
     /// <summary>Creates a business; idempotent for the business row when the tenant already exists.</summary>
     /// <param name="tenant">The business's id (its subdomain).</param>
@@ -17,7 +17,7 @@ public sealed class BusinessDirectory(ShardRouter router)
     /// <returns>The tenant's placement.</returns>
     public async Task<TenantPlacement> CreateAsync(TenantId tenant, string name, string plan, string? shardId, string timeZone, CancellationToken cancellationToken)
     {
-        var placement = router.Map.TryGetTenant(tenant, out var existing) ? existing : await router.CreateTenantAsync(tenant, plan, shardId, cancellationToken);
+        var placement = router.Map.TryGetTenant(tenant, out var existing) ? existing : await administration.CreateTenantAsync(tenant, plan, shardId, cancellationToken);
         await router.WriteAsync(
             tenant,
             async (tx, ct) =>

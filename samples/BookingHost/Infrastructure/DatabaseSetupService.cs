@@ -11,6 +11,7 @@ namespace BookingHost.Infrastructure;
 /// </summary>
 public sealed partial class DatabaseSetupService(
     ShardRouter router,
+    TenantAdministration administration,
     IConfiguration configuration,
     IEnumerable<MigrationContribution> contributions,
     IEnumerable<ISeeder> seeders,
@@ -79,10 +80,10 @@ public sealed partial class DatabaseSetupService(
         var shard1 = configuration.GetConnectionString("Shard1Primary")
             ?? throw new InvalidOperationException("ConnectionStrings:Shard1Primary is required (the shard map has no shard yet).");
         var replica = configuration.GetConnectionString("Shard1Replica");
-        await router.AddShardAsync(new ShardInfo("shard-1", shard1, replica is null ? [] : [replica]), cancellationToken);
+        await administration.AddShardAsync(new ShardInfo("shard-1", shard1, replica is null ? [] : [replica]), cancellationToken);
         if (configuration.GetConnectionString("Shard2Primary") is { } shard2)
         {
-            await router.AddShardAsync(new ShardInfo("shard-2", shard2), cancellationToken);
+            await administration.AddShardAsync(new ShardInfo("shard-2", shard2), cancellationToken);
         }
     }
 

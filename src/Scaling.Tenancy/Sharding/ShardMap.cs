@@ -17,7 +17,7 @@ namespace Scaling.Tenancy.Sharding;
 /// from a stale copy. When the metadata database is down, routing goes on from the cached map.
 /// </summary>
 /// <remarks>Create one per process (it is a singleton in DI) and call <see cref="StartAsync"/>; it is thread-safe.</remarks>
-public sealed class ShardMap : ITenantLookup, IAsyncDisposable
+public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
 {
     private readonly ScalingTenancyOptions _options;
     private readonly MetadataSchema _schema;
@@ -430,8 +430,8 @@ public sealed class ShardMap : ITenantLookup, IAsyncDisposable
 
         try
         {
-            var connection = await _redis.Multiplexer().WaitAsync(_options.MetadataTimeout).ConfigureAwait(false);
-            await connection.GetSubscriber()
+            var database = await _redis.DatabaseAsync(_options.MetadataTimeout, CancellationToken.None).ConfigureAwait(false);
+            await database
                 .PublishAsync(Channel, epoch.ToString(CultureInfo.InvariantCulture))
                 .WaitAsync(_options.MetadataTimeout).ConfigureAwait(false);
         }

@@ -19,7 +19,7 @@ namespace Scaling.Tenancy.Sharding;
 /// A tenant that is read-only (the final step of a move), or whose shard cannot be reached, fails with a retryable
 /// <see cref="TenantUnavailableException"/>; other tenants are not affected. Create one per process; thread-safe.
 /// </remarks>
-public sealed partial class ShardRouter : IAsyncDisposable
+public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
 {
     private const int MaxRouteAttempts = 3;
 
@@ -29,6 +29,7 @@ public sealed partial class ShardRouter : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Lazy<ShardEntry>> _shards = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _retiring = [];
     private readonly string? _setRoleSql;
     private int _disposed;
 
@@ -53,12 +54,29 @@ public sealed partial class ShardRouter : IAsyncDisposable
         _setRoleSql = value.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
     }
 
+    /// <summary>How long a shard's replaced data source stays open for the transactions begun on it (30 s).</summary>
+    internal TimeSpan RetireGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The replaced shard entries not yet disposed (for tests).</summary>
+    internal int RetiringCount
+    {
+        get
+        {
+            lock (_retiring)
+            {
+                return _retiring.Count(t => !t.IsCompleted);
+            }
+        }
+    }
+
     /// <summary>Gets the shard map the router routes by.</summary>
     public ShardMap Map { get; }
 
-    internal ScalingTenancyOptions Options => _options;
+    /// <inheritdoc />
+    ScalingTenancyOptions IShardAccess.Options => _options;
 
-    internal ILoggerFactory LoggerFactory => _loggerFactory;
+    /// <inheritdoc />
+    ILoggerFactory IShardAccess.LoggerFactory => _loggerFactory;
 
     /// <summary>Gets the data source of a shard, creating it on first use (the same instance afterwards).</summary>
     /// <param name="shardId">The shard's id.</param>
@@ -231,122 +249,6 @@ public sealed partial class ShardRouter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Registers a shard in the map (or updates its connection strings and state): creates Scaling.Tenancy's objects
-    /// in the shard database (and <see cref="ScalingTenancyOptions.TenantRole"/>), then records it under a new epoch.
-    /// </summary>
-    /// <param name="shard">The shard.</param>
-    /// <param name="cancellationToken">Cancels the registration.</param>
-    /// <returns>A task that completes when the shard is in the map.</returns>
-    public async Task AddShardAsync(ShardInfo shard, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(shard);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        await Map.StartAsync(cancellationToken).ConfigureAwait(false);
-        var dataSource = NpgsqlDataSource.Create(shard.PrimaryConnectionString);
-        await using (dataSource.ConfigureAwait(false))
-        {
-            await ShardSchema.EnsureAsync(dataSource, shard.Id, _options.TenantRole, cancellationToken).ConfigureAwait(false);
-        }
-
-        await Map.ChangeAsync(
-            async (connection, epoch, ct) =>
-            {
-                using var command = new NpgsqlCommand(Map.Schema.InsertShardSql, connection);
-                command.Parameters.Add(new() { Value = shard.Id });
-                command.Parameters.Add(new() { Value = shard.PrimaryConnectionString });
-                command.Parameters.Add(new() { Value = shard.ReplicaConnectionStrings.ToArray() });
-                command.Parameters.Add(new() { Value = shard.State == ShardState.Open ? "open" : "closed" });
-                command.Parameters.Add(new() { Value = epoch });
-                await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            },
-            cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Creates a tenant: places it on <paramref name="shardId"/>, or on the open shard with the fewest tenants, makes
-    /// that shard own it, and records it in the map under a new epoch (pushed to every instance).
-    /// </summary>
-    /// <param name="tenantId">The new tenant's id.</param>
-    /// <param name="plan">Its subscription plan.</param>
-    /// <param name="shardId">The shard to place it on, or <see langword="null"/> for the least-loaded open shard.</param>
-    /// <param name="cancellationToken">Cancels the creation.</param>
-    /// <returns>The new placement.</returns>
-    /// <exception cref="InvalidOperationException">The tenant already exists, the shard is unknown, or no shard is open.</exception>
-    public async Task<TenantPlacement> CreateTenantAsync(TenantId tenantId, string plan, string? shardId = null, CancellationToken cancellationToken = default)
-    {
-        _ = new TenantInfo(tenantId, plan); // validates both
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        await Map.StartAsync(cancellationToken).ConfigureAwait(false);
-        if (shardId is not null)
-        {
-            ShardIds.ThrowIfInvalid(shardId, nameof(shardId));
-            if (!Map.TryGetShard(shardId, out _))
-            {
-                await Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else
-        {
-            var metadata = await Map.Metadata.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var metadataLifetime = metadata.ConfigureAwait(false);
-            using var command = new NpgsqlCommand(Map.Schema.LeastLoadedShardSql, metadata);
-            shardId = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string
-                ?? throw new InvalidOperationException($"Tenant '{tenantId}' cannot be placed: the shard map has no open shard.");
-            await Map.RefreshAsync("change", cancellationToken).ConfigureAwait(false);
-        }
-
-        if (Map.TryGetTenant(tenantId, out var existing))
-        {
-            throw new InvalidOperationException($"The tenant '{tenantId}' already exists (on shard '{existing.ShardId}').");
-        }
-
-        var entry = GetEntry(shardId);
-        bool inserted;
-        var shardConnection = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (shardConnection.ConfigureAwait(false))
-        using (var command = new NpgsqlCommand("INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'active') ON CONFLICT (tenant_id) DO NOTHING", shardConnection))
-        {
-            command.Parameters.Add(new() { Value = tenantId.Value });
-            inserted = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }
-
-        var created = false;
-        try
-        {
-            await Map.ChangeAsync(
-                async (connection, epoch, ct) =>
-                {
-                    using var command = new NpgsqlCommand(Map.Schema.InsertTenantSql, connection);
-                    command.Parameters.Add(new() { Value = tenantId.Value });
-                    command.Parameters.Add(new() { Value = plan });
-                    command.Parameters.Add(new() { Value = shardId });
-                    command.Parameters.Add(new() { Value = epoch });
-                    created = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
-                    if (!created)
-                    {
-                        throw new InvalidOperationException($"The tenant '{tenantId}' already exists.");
-                    }
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (!created && inserted)
-            {
-                var cleanup = await entry.DataSource.OpenWriteConnectionAsync(CancellationToken.None).ConfigureAwait(false);
-                await using var cleanupLifetime = cleanup.ConfigureAwait(false);
-                using var command = new NpgsqlCommand("DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state = 'active'", cleanup);
-                command.Parameters.Add(new() { Value = tenantId.Value });
-                await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-
-        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
-        TenancyLog.TenantCreated(_logger, tenantId.Value, placement.ShardId, placement.Epoch);
-        return placement;
-    }
-
-    /// <summary>
     /// Prepares a query that runs on every shard (or <see cref="FanOutOptions.Shards"/>) at once — for platform-wide
     /// reports across tenants. It runs outside any tenant (no row-level security tenant is set: the shard connection's
     /// own role must be able to see the rows, and a <see cref="ScalingTenancyOptions.TenantRole"/> is not assumed).
@@ -395,6 +297,13 @@ public sealed partial class ShardRouter : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        Task[] retiring;
+        lock (_retiring)
+        {
+            retiring = [.. _retiring];
+        }
+
+        await Task.WhenAll(retiring).ConfigureAwait(false);
         foreach (var (id, lazy) in _shards)
         {
             if (!lazy.IsValueCreated)
@@ -518,13 +427,32 @@ public sealed partial class ShardRouter : IAsyncDisposable
                 return entry.Value;
             }
 
-            // The shard's servers changed in the map: replace its data source; the old one closes after a grace period.
+            // The shard's servers changed in the map: replace its data source. The old one is retired: it closes after a
+            // grace period that lets transactions begun on it finish, or when the router is disposed (which waits for it).
             if (_shards.TryUpdate(shardId, created, entry))
             {
                 var old = entry.Value;
-                _ = Task.Delay(TimeSpan.FromSeconds(30), CancellationToken.None).ContinueWith(_ => old.DisposeAsync().AsTask(), TaskScheduler.Default);
+                lock (_retiring)
+                {
+                    _retiring.Add(RetireAsync(old));
+                }
+
                 return created.Value;
             }
+        }
+    }
+
+    /// <summary>Disposes a replaced shard entry after <see cref="RetireGrace"/>, or at once when the router is disposed.</summary>
+    private async Task RetireAsync(ShardEntry old)
+    {
+        await Task.Delay(RetireGrace, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        try
+        {
+            await old.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            TenancyLog.ShardDisposeFailed(_logger, old.Shard.Id, e);
         }
     }
 

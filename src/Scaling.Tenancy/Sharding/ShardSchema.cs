@@ -140,4 +140,20 @@ internal static class ShardSchema
                 "Either connect as an ordinary role, or set ScalingTenancyOptions.TenantRole so that tenant transactions run as that role (SET LOCAL ROLE).");
         }
     }
+
+    /// <summary>Makes the shard own a tenant (active); returns whether it was new there.</summary>
+    internal static async Task<bool> ClaimTenantAsync(NpgsqlConnection connection, TenantId tenantId, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand("INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ($1, 'active') ON CONFLICT (tenant_id) DO NOTHING", connection);
+        command.Parameters.Add(new() { Value = tenantId.Value });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Undoes <see cref="ClaimTenantAsync"/> for a tenant whose creation failed.</summary>
+    internal static async Task ReleaseTenantAsync(NpgsqlConnection connection, TenantId tenantId, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand("DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state = 'active'", connection);
+        command.Parameters.Add(new() { Value = tenantId.Value });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

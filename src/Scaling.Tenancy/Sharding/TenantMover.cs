@@ -36,7 +36,7 @@ public sealed class TenantMover
     private const int DdlLockTimeoutMilliseconds = 200;
     private const int DdlAttempts = 10;
 
-    private readonly ShardRouter _router;
+    private readonly IShardAccess _router;
     private readonly ScalingTenancyOptions _options;
     private readonly ILogger _logger;
 
@@ -45,9 +45,10 @@ public sealed class TenantMover
     public TenantMover(ShardRouter router)
     {
         ArgumentNullException.ThrowIfNull(router);
-        _router = router;
-        _options = router.Options;
-        _logger = router.LoggerFactory.CreateLogger<TenantMover>();
+        IShardAccess access = router;
+        _router = access;
+        _options = access.Options;
+        _logger = access.LoggerFactory.CreateLogger<TenantMover>();
     }
 
     /// <summary>Moves a tenant to another shard. At most one move per tenant at a time (run moves from one place).</summary>
@@ -296,29 +297,10 @@ public sealed class TenantMover
         }
 
         private Task<long> SetMapStateAsync(string state, string? target, CancellationToken cancellationToken)
-            => mover._router.Map.ChangeAsync(
-                async (connection, epoch, ct) =>
-                {
-                    using var command = new NpgsqlCommand(mover._router.Map.Schema.SetTenantStateSql, connection);
-                    command.Parameters.Add(new() { Value = tenantId.Value });
-                    command.Parameters.Add(new() { Value = state });
-                    command.Parameters.Add(new() { Value = (object?)target ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-                    command.Parameters.Add(new() { Value = epoch });
-                    await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                },
-                cancellationToken);
+            => mover._router.Map.SetTenantStateAsync(tenantId, state, target, cancellationToken);
 
         private Task<long> FlipAsync()
-            => mover._router.Map.ChangeAsync(
-                async (connection, epoch, ct) =>
-                {
-                    using var command = new NpgsqlCommand(mover._router.Map.Schema.FlipTenantSql, connection);
-                    command.Parameters.Add(new() { Value = tenantId.Value });
-                    command.Parameters.Add(new() { Value = targetId });
-                    command.Parameters.Add(new() { Value = epoch });
-                    await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                },
-                CancellationToken.None);
+            => mover._router.Map.FlipTenantAsync(tenantId, targetId, CancellationToken.None);
 
         private async Task<bool> FlipHappenedAsync()
         {

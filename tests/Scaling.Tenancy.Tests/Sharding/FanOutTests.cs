@@ -15,8 +15,8 @@ public sealed class FanOutTests(ServersFixture fixture)
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var one = TenancyTestKit.NewTenantId();
         var two = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(one, "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(two, "basic", "shard-2");
+        await kit.Admin.CreateTenantAsync(one, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(two, "basic", "shard-2");
         await kit.InsertNoteAsync(table, one, "a");
         await kit.InsertNoteAsync(table, one, "b");
         await kit.InsertNoteAsync(table, two, "c");

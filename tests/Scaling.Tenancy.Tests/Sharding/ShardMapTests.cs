@@ -20,7 +20,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         Assert.Equal(a.Map.Epoch, before);
 
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "premium", "shard-2");
+        await a.Admin.CreateTenantAsync(tenant, "premium", "shard-2");
 
         // The periodic refresh is 30 s: only the push can deliver this within the wait.
         await Eventually.TrueAsync(() => Task.FromResult(b.Map.TryGetTenant(tenant, out _)), TimeSpan.FromSeconds(5), "instance B sees the new tenant");
@@ -44,7 +44,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         Assert.False(b.Map.IsPushConnected);
 
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await Eventually.TrueAsync(() => Task.FromResult(b.Map.TryGetTenant(tenant, out _)), TimeSpan.FromSeconds(5), "the periodic refresh loads the tenant");
     }
 
@@ -61,7 +61,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         await using var b = await TenancyTestKit.ConnectAsync(options);
 
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
         Assert.False(b.Map.TryGetTenant(tenant, out _)); // B's cached map has not seen it
 
         var found = await b.Map.FindAsync(tenant);
@@ -76,7 +76,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         var unknown = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => b.Map.GetTenantAsync(TenancyTestKit.NewTenantId("missing")).AsTask()));
         Assert.All(unknown, Assert.Null);
         var second = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(second, "basic", "shard-1");
+        await a.Admin.CreateTenantAsync(second, "basic", "shard-1");
         var early = await b.Map.FindAsync(second);
         if (burst.Elapsed < TimeSpan.FromSeconds(0.8))
         {
@@ -93,7 +93,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         await using var a = await TenancyTestKit.StartAsync(Servers);
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await a.InsertNoteAsync(table, tenant, "before the move");
 
         // Instance B: no push and no periodic refresh within the test, so its map goes stale.
@@ -133,7 +133,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         await using var a = await TenancyTestKit.StartAsync(Servers);
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
         var options = TenancyTestKit.NewOptions(Servers, o => o.RedisConfiguration = null);
         options.MetadataSchema = a.Options.MetadataSchema;
         await using var b = await TenancyTestKit.ConnectAsync(options);
@@ -164,7 +164,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         await using var kit = await TenancyTestKit.StartAsync(Servers, o => o.RefreshInterval = TimeSpan.FromMilliseconds(200));
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
         var epoch = kit.Map.Epoch;
 
         await Servers.Metadata.StopAsync();
@@ -190,7 +190,7 @@ public sealed class ShardMapTests(ServersFixture fixture)
         }
 
         var other = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(other, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(other, "basic", "shard-1");
         Assert.True(kit.Map.Epoch > epoch);
     }
 
@@ -201,8 +201,8 @@ public sealed class ShardMapTests(ServersFixture fixture)
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var up = TenancyTestKit.NewTenantId("up");
         var down = TenancyTestKit.NewTenantId("down");
-        await kit.Router.CreateTenantAsync(up, "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(down, "basic", "shard-2");
+        await kit.Admin.CreateTenantAsync(up, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(down, "basic", "shard-2");
 
         await Servers.Shard2Primary.StopAsync();
         try

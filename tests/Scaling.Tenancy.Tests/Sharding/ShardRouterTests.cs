@@ -16,8 +16,8 @@ public sealed class ShardRouterTests(ServersFixture fixture)
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var one = TenancyTestKit.NewTenantId();
         var two = TenancyTestKit.NewTenantId();
-        Assert.Equal("shard-1", (await kit.Router.CreateTenantAsync(one, "basic", "shard-1")).ShardId);
-        Assert.Equal("shard-2", (await kit.Router.CreateTenantAsync(two, "premium", "shard-2")).ShardId);
+        Assert.Equal("shard-1", (await kit.Admin.CreateTenantAsync(one, "basic", "shard-1")).ShardId);
+        Assert.Equal("shard-2", (await kit.Admin.CreateTenantAsync(two, "premium", "shard-2")).ShardId);
 
         await kit.InsertNoteAsync(table, one, "on shard one");
         await kit.InsertNoteAsync(table, two, "on shard two");
@@ -32,14 +32,49 @@ public sealed class ShardRouterTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_shard_whose_servers_change_gets_a_new_data_source_and_the_old_one_is_disposed_after_its_transactions()
+    {
+        var kit = await TenancyTestKit.StartAsync(Servers);
+        Scaling.Data.ReadWriteDataSource old;
+        try
+        {
+            old = kit.Router.GetShard("shard-2");
+            var inFlight = await old.OpenWriteConnectionAsync();
+            var transaction = await inFlight.BeginTransactionAsync();
+
+            // The shard's connection string changes in the map (another instance, or an operator, moved it).
+            await kit.Admin.AddShardAsync(new ShardInfo("shard-2", Servers.Shard2Primary.ConnectionString() + ";Application Name=replaced"));
+            var replaced = kit.Router.GetShard("shard-2");
+
+            Assert.NotSame(old, replaced);
+            Assert.Equal(1, kit.Router.RetiringCount);
+            await using (var command = new Npgsql.NpgsqlCommand("SELECT 1", inFlight, transaction))
+            {
+                Assert.Equal(1, await command.ExecuteScalarAsync()); // the transaction begun on the old data source finishes
+            }
+
+            await transaction.CommitAsync();
+            await inFlight.DisposeAsync();
+        }
+        finally
+        {
+            await kit.DisposeAsync();
+        }
+
+        // Disposing the router waited for the retired data source and closed it; nothing was left fire-and-forget.
+        Assert.Equal(0, kit.Router.RetiringCount);
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await old.OpenWriteConnectionAsync());
+    }
+
+    [Fact]
     public async Task Row_level_security_hides_other_tenants_rows_from_a_query_without_a_tenant_filter_and_refuses_writing_them()
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var mine = TenancyTestKit.NewTenantId("mine");
         var theirs = TenancyTestKit.NewTenantId("theirs");
-        await kit.Router.CreateTenantAsync(mine, "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(theirs, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(mine, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(theirs, "basic", "shard-1");
         await kit.InsertNoteAsync(table, mine, "mine");
         await kit.InsertNoteAsync(table, theirs, "theirs 1");
         await kit.InsertNoteAsync(table, theirs, "theirs 2");
@@ -83,8 +118,8 @@ public sealed class ShardRouterTests(ServersFixture fixture)
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
         var other = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(other, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(other, "basic", "shard-1");
         await kit.InsertNoteAsync(table, tenant, "mine");
         await kit.InsertNoteAsync(table, other, "not mine");
 
@@ -98,7 +133,7 @@ public sealed class ShardRouterTests(ServersFixture fixture)
         await using var kit = await TenancyTestKit.StartAsync(Servers);
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-2");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
         await kit.InsertNoteAsync(table, tenant, "hidden");
 
         await using var connection = await kit.Router.GetShard("shard-2").OpenWriteConnectionAsync();
@@ -111,20 +146,20 @@ public sealed class ShardRouterTests(ServersFixture fixture)
     public async Task New_tenants_go_to_the_open_shard_with_the_fewest_tenants()
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
-        await kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-1");
 
         var placed = new List<string>();
         for (var i = 0; i < 3; i++)
         {
-            placed.Add((await kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic")).ShardId);
+            placed.Add((await kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic")).ShardId);
         }
 
         // shard-2 (0 tenants) takes the next two; then both have 2 and the tie goes to shard-1 (ordered by id).
         Assert.Equal(["shard-2", "shard-2", "shard-1"], placed);
 
-        await kit.Router.AddShardAsync(new ShardInfo("shard-2", Servers.Shard2Primary.ConnectionString(), state: ShardState.Closed));
-        Assert.Equal("shard-1", (await kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic")).ShardId);
+        await kit.Admin.AddShardAsync(new ShardInfo("shard-2", Servers.Shard2Primary.ConnectionString(), state: ShardState.Closed));
+        Assert.Equal("shard-1", (await kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic")).ShardId);
     }
 
     [Fact]
@@ -136,14 +171,14 @@ public sealed class ShardRouterTests(ServersFixture fixture)
         Assert.Equal(tenant, unknown.TenantId);
         Assert.Null(await kit.Map.FindAsync(tenant));
 
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
-        var duplicate = await Assert.ThrowsAsync<InvalidOperationException>(() => kit.Router.CreateTenantAsync(tenant, "basic", "shard-2"));
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
+        var duplicate = await Assert.ThrowsAsync<InvalidOperationException>(() => kit.Admin.CreateTenantAsync(tenant, "basic", "shard-2"));
         Assert.Contains("already exists", duplicate.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'"));
 
-        await Assert.ThrowsAsync<ArgumentException>(() => kit.Router.CreateTenantAsync(default, "basic"));
-        await Assert.ThrowsAsync<ArgumentException>(() => kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "Shard_1"));
-        await Assert.ThrowsAsync<ArgumentException>(() => kit.Router.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-9"));
+        await Assert.ThrowsAsync<ArgumentException>(() => kit.Admin.CreateTenantAsync(default, "basic"));
+        await Assert.ThrowsAsync<ArgumentException>(() => kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "Shard_1"));
+        await Assert.ThrowsAsync<ArgumentException>(() => kit.Admin.CreateTenantAsync(TenancyTestKit.NewTenantId(), "basic", "shard-9"));
     }
 
     [Fact]
@@ -151,7 +186,7 @@ public sealed class ShardRouterTests(ServersFixture fixture)
     {
         await using var admin = await TenancyTestKit.StartAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await admin.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await admin.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
 
         var options = TenancyTestKit.NewOptions(Servers, o => o.TenantRole = null);
         options.MetadataSchema = admin.Options.MetadataSchema;

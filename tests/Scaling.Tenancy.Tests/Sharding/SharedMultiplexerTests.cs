@@ -18,7 +18,7 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
         var b = await TenancyTestKit.ConnectAsync(a.Options);
         await Eventually.TrueAsync(() => Task.FromResult(b.Map.IsPushConnected), TimeSpan.FromSeconds(10), "B subscribed");
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await Eventually.TrueAsync(() => Task.FromResult(b.Map.TryGetTenant(tenant, out _)), TimeSpan.FromSeconds(5), "the push reached B");
         Assert.DoesNotContain(await app.OtherClientNamesAsync(), n => n.StartsWith("scaling-", StringComparison.Ordinal));
         Assert.Equal(1, await app.SubscribersAsync(a.Options.MapChannel));

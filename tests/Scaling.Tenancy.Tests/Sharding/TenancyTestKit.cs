@@ -26,6 +26,8 @@ internal sealed class TenancyTestKit : IAsyncDisposable
 
     public ShardRouter Router { get; }
 
+    public TenantAdministration Admin => field ??= new TenantAdministration(Router);
+
     public static ScalingTenancyOptions NewOptions(TestServers servers, Action<ScalingTenancyOptions>? configure = null)
     {
         var suffix = Guid.NewGuid().ToString("N")[..10];
@@ -53,8 +55,8 @@ internal sealed class TenancyTestKit : IAsyncDisposable
     public static async Task<TenancyTestKit> StartAsync(TestServers servers, Action<ScalingTenancyOptions>? configure = null)
     {
         var kit = await ConnectAsync(NewOptions(servers, configure));
-        await kit.Router.AddShardAsync(new ShardInfo("shard-1", servers.Shard1Primary.ConnectionString(), [servers.Shard1Replica.ConnectionString()]));
-        await kit.Router.AddShardAsync(new ShardInfo("shard-2", servers.Shard2Primary.ConnectionString()));
+        await kit.Admin.AddShardAsync(new ShardInfo("shard-1", servers.Shard1Primary.ConnectionString(), [servers.Shard1Replica.ConnectionString()]));
+        await kit.Admin.AddShardAsync(new ShardInfo("shard-2", servers.Shard2Primary.ConnectionString()));
         return kit;
     }
 

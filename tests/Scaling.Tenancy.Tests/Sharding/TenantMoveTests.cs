@@ -19,8 +19,8 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         await using var other = await TenancyTestKit.ConnectAsync(kit.Options);
         var tenant = TenancyTestKit.NewTenantId("mover");
         var bystander = TenancyTestKit.NewTenantId("stays");
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
-        await kit.Router.CreateTenantAsync(bystander, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(bystander, "basic", "shard-1");
         ShardWriteResult<int> lastWrite = default;
         for (var i = 0; i < 30; i++)
         {
@@ -74,7 +74,7 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         staleOptions.MetadataSchema = kit.Options.MetadataSchema;
         await using var stale = await TenancyTestKit.ConnectAsync(staleOptions); // learns of the move only from the shards
         var tenant = TenancyTestKit.NewTenantId("busy");
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await stale.Map.RefreshAsync();
         for (var i = 0; i < 200; i++)
         {
@@ -188,7 +188,7 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         await using var kit = await TenancyTestKit.StartAsync(Servers);
         var (notes, lines) = await CreateTablesAsync(kit);
         var tenant = TenancyTestKit.NewTenantId("stuck");
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await InsertNoteWithLinesAsync(kit.Router, notes, lines, tenant, "kept", lineCount: 1);
 
         await Servers.Shard2Primary.StopAsync();
@@ -234,7 +234,7 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         await using var kit = await TenancyTestKit.StartAsync(Servers, o => o.MaxMoveWritePause = TimeSpan.FromMilliseconds(300));
         var (notes, lines) = await CreateTablesAsync(kit);
         var tenant = TenancyTestKit.NewTenantId("slow");
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await InsertNoteWithLinesAsync(kit.Router, notes, lines, tenant, "first", lineCount: 1);
 
         // A tenant write that holds its transaction open (it share-locks the tenant's ownership row). It writes a
@@ -273,7 +273,7 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await kit.Router.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         var empty = await Assert.ThrowsAsync<InvalidOperationException>(() => new TenantMover(kit.Router).MoveAsync(tenant, "shard-2"));
         Assert.Contains("TenantTables", empty.Message, StringComparison.Ordinal);
 
