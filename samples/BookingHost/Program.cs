@@ -1,6 +1,6 @@
-using BookingHost;
 using BookingHost.Api;
 using BookingHost.Auth;
+using BookingHost.Composition;
 using BookingHost.Health;
 using BookingHost.Idempotency;
 using BookingHost.Infrastructure;
@@ -18,10 +18,10 @@ using Scaling.Tenancy.Sharding;
 
 var builder = WebApplication.CreateBuilder(args);
 var configuration = builder.Configuration;
-var settings = configuration.GetSection(BookingHostOptions.SectionName).Get<BookingHostOptions>() ?? new BookingHostOptions();
+// BookingHost's own settings, read once: bound, validated and registered as IOptions<BookingHostOptions> for every service.
+var settings = builder.Services.AddBookingHostOptions(configuration);
 
 builder.AddBookingObservability();
-builder.Services.Configure<BookingHostOptions>(configuration.GetSection(BookingHostOptions.SectionName));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
@@ -90,7 +90,7 @@ builder.Services.AddBookingAuth(configuration);
 builder.Services.AddBookingIdempotency(configuration);
 builder.Services.AddBookingRealtime(configuration);
 builder.Services.AddBookingReminders(configuration);
-builder.Services.AddBookingDomain(configuration);
+builder.Services.AddBookingDomain();
 builder.Services.AddSingleton<DatabaseSetupService>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupService>());
 
@@ -120,7 +120,7 @@ app.MapBookingMetrics();
 
 var api = app.MapGroup("/api/v1");
 api.MapBookingAuth();
-api.MapBookingDomain();
+api.MapBookingApi();
 api.MapBookingEvents();
 
 app.Run();

@@ -1,9 +1,7 @@
 using BookingHost.Auth;
 using BookingHost.Domain;
 using BookingHost.Idempotency;
-using Npgsql;
 using Scaling.Tenancy.Resolution;
-using Scaling.Tenancy.Sharding;
 
 namespace BookingHost.Api;
 
@@ -17,7 +15,7 @@ public static class CatalogEndpoints
             await catalog.GetBusinessAsync(http.GetRequiredTenant(), ct) is { } business ? Results.Ok(business) : Problems.NotFound("The business has no settings yet."))
             .RequireTenant().WithName("GetBusiness");
 
-        api.MapPut("/business", async (HttpContext http, UpdateBusinessRequest body, ShardRouter router, CatalogStore catalog, CancellationToken ct) =>
+        api.MapPut("/business", async (HttpContext http, UpdateBusinessRequest body, CatalogStore catalog, CancellationToken ct) =>
         {
             var errors = new List<(string, string)>();
             if (body.Name is not null && Text.Check(body.Name, "name", 200) is { } nameError)
@@ -41,26 +39,14 @@ public static class CatalogEndpoints
             }
 
             var tenant = http.GetRequiredTenant().Id;
-            var result = await router.WriteAsync(tenant, async (tx, c) =>
-            {
-                await using var update = new NpgsqlCommand(
-                    "UPDATE businesses SET name = coalesce($1, name), time_zone = coalesce($2, time_zone), slot_minutes = coalesce($3, slot_minutes)",
-                    tx.Connection,
-                    tx);
-                update.Parameters.Add(new() { Value = (object?)body.Name ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-                update.Parameters.Add(new() { Value = (object?)body.TimeZone ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-                update.Parameters.Add(new() { Value = (object?)body.SlotMinutes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
-                return await update.ExecuteNonQueryAsync(c);
-            }, cancellationToken: ct);
-            await catalog.InvalidateAsync(tenant, ct);
-            ConsistencyTokens.Write(http, result.Token);
+            ConsistencyTokens.Write(http, await catalog.UpdateBusinessAsync(tenant, body.Name, body.TimeZone, body.SlotMinutes, ct));
             return Results.NoContent();
         }).RequireTenant().RequireAuthorization(BookingPolicies.BusinessOwner);
 
         api.MapGet("/services", async (HttpContext http, CatalogStore catalog, CancellationToken ct)
             => Results.Ok(await catalog.GetServicesAsync(http.GetRequiredTenant().Id, ct))).RequireTenant();
 
-        api.MapPost("/services", async (HttpContext http, CreateServiceRequest body, ShardRouter router, CatalogStore catalog, CancellationToken ct) =>
+        api.MapPost("/services", async (HttpContext http, CreateServiceRequest body, CatalogStore catalog, CancellationToken ct) =>
         {
             var errors = new List<(string, string)>();
             if (Text.Check(body.Name, "name", 200) is { } nameError)
@@ -85,21 +71,14 @@ public static class CatalogEndpoints
 
             var tenant = http.GetRequiredTenant().Id;
             var service = new ServiceView(Guid.NewGuid(), body.Name!, body.DurationMinutes!.Value, body.PriceCents!.Value);
-            var result = await router.WriteAsync(tenant, async (tx, c) =>
-            {
-                await using var batch = new NpgsqlBatch(tx.Connection, tx);
-                CatalogWrites.AddService(batch, tenant, service);
-                return await batch.ExecuteNonQueryAsync(c);
-            }, cancellationToken: ct);
-            await catalog.InvalidateAsync(tenant, ct);
-            ConsistencyTokens.Write(http, result.Token);
+            ConsistencyTokens.Write(http, await catalog.AddServiceAsync(tenant, service, ct));
             return Results.Created($"/api/v1/services/{service.Id}", service);
         }).RequireTenant().RequireAuthorization(BookingPolicies.BusinessOwner).WithIdempotency();
 
         api.MapGet("/resources", async (HttpContext http, CatalogStore catalog, CancellationToken ct)
             => Results.Ok(await catalog.GetResourcesAsync(http.GetRequiredTenant().Id, ct))).RequireTenant();
 
-        api.MapPost("/resources", async (HttpContext http, CreateResourceRequest body, ShardRouter router, CatalogStore catalog, CancellationToken ct) =>
+        api.MapPost("/resources", async (HttpContext http, CreateResourceRequest body, CatalogStore catalog, CancellationToken ct) =>
         {
             var errors = new List<(string, string)>();
             if (Text.Check(body.Name, "name", 200) is { } nameError)
@@ -133,14 +112,7 @@ public static class CatalogEndpoints
 
             var tenant = http.GetRequiredTenant().Id;
             var resource = new ResourceView(Guid.NewGuid(), body.Name!, body.Kind!, hours);
-            var result = await router.WriteAsync(tenant, async (tx, c) =>
-            {
-                await using var batch = new NpgsqlBatch(tx.Connection, tx);
-                CatalogWrites.AddResource(batch, tenant, resource);
-                return await batch.ExecuteNonQueryAsync(c);
-            }, cancellationToken: ct);
-            await catalog.InvalidateAsync(tenant, ct);
-            ConsistencyTokens.Write(http, result.Token);
+            ConsistencyTokens.Write(http, await catalog.AddResourceAsync(tenant, resource, ct));
             return Results.Created($"/api/v1/resources/{resource.Id}", resource);
         }).RequireTenant().RequireAuthorization(BookingPolicies.BusinessOwner).WithIdempotency();
     }

@@ -100,7 +100,7 @@ public static class PlatformEndpoints
             }
         });
 
-        platform.MapGet("/analytics/bookings-per-day", async (string? from, string? to, ShardRouter router, CancellationToken ct) =>
+        platform.MapGet("/analytics/bookings-per-day", async (string? from, string? to, BookingAnalytics analytics, CancellationToken ct) =>
         {
             var today = DateOnly.FromDateTime(DateTime.UtcNow);
             if (!TryDay(from, today.AddDays(-30), out var fromDay) || !TryDay(to, today.AddDays(31), out var toDay) || toDay <= fromDay || toDay.DayNumber - fromDay.DayNumber > 366)
@@ -108,29 +108,11 @@ public static class PlatformEndpoints
                 return Problems.Validation(("from", "from and to are dates (yyyy-MM-dd), from before to, at most 366 days apart."));
             }
 
-            var query = router.FanOut(
-                """
-                SELECT tenant_id, (starts_at AT TIME ZONE 'UTC')::date, count(*) FROM bookings
-                WHERE starts_at >= $1 AND starts_at < $2 AND status <> 'cancelled' GROUP BY 1, 2 ORDER BY 1, 2
-                """,
-                r => (Tenant: r.GetString(0), Day: r.GetFieldValue<DateOnly>(1), Count: r.GetInt64(2)),
-                [fromDay.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc), toDay.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc)],
-                new FanOutOptions { Policy = FanOutPolicy.Partial, ShardTimeout = TimeSpan.FromSeconds(10) });
-            var rows = new List<BookingsPerDay>();
-            await foreach (var row in query.WithCancellation(ct))
-            {
-                // Only the shard the map places the business on counts: right after a move, a replica of the old shard
-                // may still hold the copy that the move deleted.
-                if (TenantId.TryParse(row.Row.Tenant, out var tenant) && router.Map.TryGetTenant(tenant, out var placement) && placement.ShardId == row.ShardId)
-                {
-                    rows.Add(new BookingsPerDay(row.ShardId, row.Row.Tenant, row.Row.Day, row.Row.Count));
-                }
-            }
-
+            var (rows, failedShards) = await analytics.BookingsPerDayAsync(fromDay, toDay, ct);
             return Results.Ok(new
             {
                 rows,
-                failedShards = query.Failures.Select(f => new { shard = f.ShardId, timedOut = f.TimedOut, error = f.Error.GetType().Name }),
+                failedShards = failedShards.Select(f => new { shard = f.ShardId, timedOut = f.TimedOut, error = f.Error.GetType().Name }),
             });
         });
     }

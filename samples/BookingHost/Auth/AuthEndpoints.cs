@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
 using BookingHost.Idempotency;
+using BookingHost.Infrastructure;
 using Scaling.Tenancy;
 
 namespace BookingHost.Auth;

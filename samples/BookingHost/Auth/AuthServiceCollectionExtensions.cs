@@ -25,7 +25,7 @@ public static class AuthServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AccessTokenIssuer>();
-        services.TryAddSingleton<BookingHost.Infrastructure.RedisConnections>();
+        services.TryAddSingleton<RedisConnections>();
         services.TryAddSingleton<BookingRedisConnection>();
         services.AddSingleton<TokenRevocationList>();
         services.AddSingleton<AuthDatabase>();

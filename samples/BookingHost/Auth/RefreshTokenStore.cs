@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
+using BookingHost.Infrastructure;
 using Microsoft.Extensions.Options;
 using Npgsql;
 

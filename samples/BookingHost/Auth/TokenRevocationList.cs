@@ -1,3 +1,4 @@
+using BookingHost.Infrastructure;
 using StackExchange.Redis;
 
 namespace BookingHost.Auth;

@@ -72,12 +72,53 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
             return list;
         }, cancellationToken);
 
+    /// <summary>Changes the business's settings (a <see langword="null"/> keeps the current value) and drops its cached catalog.</summary>
+    /// <returns>The write's consistency token.</returns>
+    public async Task<ShardConsistencyToken?> UpdateBusinessAsync(TenantId tenant, string? name, string? timeZone, int? slotMinutes, CancellationToken cancellationToken)
+    {
+        var result = await router.WriteAsync(tenant, async (tx, c) =>
+        {
+            await using var update = new NpgsqlCommand(
+                "UPDATE businesses SET name = coalesce($1, name), time_zone = coalesce($2, time_zone), slot_minutes = coalesce($3, slot_minutes)",
+                tx.Connection,
+                tx);
+            update.Parameters.Add(new() { Value = (object?)name ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            update.Parameters.Add(new() { Value = (object?)timeZone ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            update.Parameters.Add(new() { Value = (object?)slotMinutes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
+            return await update.ExecuteNonQueryAsync(c);
+        }, cancellationToken: cancellationToken);
+        await InvalidateAsync(tenant, cancellationToken);
+        return result.Token;
+    }
+
+    /// <summary>Adds a service and drops the business's cached catalog.</summary>
+    /// <returns>The write's consistency token.</returns>
+    public Task<ShardConsistencyToken?> AddServiceAsync(TenantId tenant, ServiceView service, CancellationToken cancellationToken)
+        => WriteAsync(tenant, batch => CatalogWrites.AddService(batch, tenant, service), cancellationToken);
+
+    /// <summary>Adds a resource with its working hours and drops the business's cached catalog.</summary>
+    /// <returns>The write's consistency token.</returns>
+    public Task<ShardConsistencyToken?> AddResourceAsync(TenantId tenant, ResourceView resource, CancellationToken cancellationToken)
+        => WriteAsync(tenant, batch => CatalogWrites.AddResource(batch, tenant, resource), cancellationToken);
+
     /// <summary>Drops the cached catalog of a business on every instance.</summary>
     public ValueTask InvalidateAsync(TenantId tenant, CancellationToken cancellationToken) => cache.RemoveByTagAsync(CatalogTag(tenant), cancellationToken);
 
     /// <summary>The business's time zone (a known zone: validated when set).</summary>
     public static TimeZoneInfo Zone(BusinessView business)
         => TimeZoneInfo.TryFindSystemTimeZoneById(business.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc;
+
+    private async Task<ShardConsistencyToken?> WriteAsync(TenantId tenant, Action<NpgsqlBatch> add, CancellationToken cancellationToken)
+    {
+        var result = await router.WriteAsync(tenant, async (tx, c) =>
+        {
+            await using var batch = new NpgsqlBatch(tx.Connection, tx);
+            add(batch);
+            return await batch.ExecuteNonQueryAsync(c);
+        }, cancellationToken: cancellationToken);
+        await InvalidateAsync(tenant, cancellationToken);
+        return result.Token;
+    }
 
     /// <summary>One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant.</summary>
     private ValueTask<T> CachedAsync<T>(TenantId tenant, string part, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)

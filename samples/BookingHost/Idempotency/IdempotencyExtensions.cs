@@ -1,4 +1,4 @@
-using BookingHost.Auth;
+using BookingHost.Infrastructure;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace BookingHost.Idempotency;
@@ -21,7 +21,7 @@ public static class IdempotencyExtensions
             .Validate(o => o.MaxRequestBytes > 0 && o.MaxResponseBytes > 0, "BookingHost:Idempotency:MaxRequestBytes and MaxResponseBytes must be positive.")
             .Validate(o => Enum.IsDefined(o.WhenStoreUnavailable), "BookingHost:Idempotency:WhenStoreUnavailable must be Reject or RunWithoutIdempotency.")
             .ValidateOnStart();
-        services.TryAddSingleton<BookingHost.Infrastructure.RedisConnections>();
+        services.TryAddSingleton<RedisConnections>();
         services.TryAddSingleton<BookingRedisConnection>();
         services.TryAddSingleton<IdempotencyStore>();
         services.TryAddSingleton<IdempotencyHandler>();

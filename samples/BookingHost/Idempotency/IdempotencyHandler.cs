@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using BookingHost.Auth;
+using BookingHost.Infrastructure;
 using Microsoft.Extensions.Options;
 using Scaling.Tenancy.Resolution;
 
@@ -197,11 +197,14 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
     internal static bool IsValidKey(string? key)
         => key is { Length: > 0 and <= IdempotencyOptions.MaxKeyLength } && key.All(c => c is >= ' ' and <= '~') && !string.IsNullOrWhiteSpace(key);
 
-    /// <summary>The Redis key: the business (or <c>-</c>), the user (or <c>anonymous</c>) and the SHA-256 of the client's key.</summary>
+    /// <summary>
+    /// The Redis key: the business that tenant resolution produced (or <c>-</c>), the signed-in user (the identity's
+    /// name, which the access token's validation sets to the user id; or <c>anonymous</c>) and the SHA-256 of the client's key.
+    /// </summary>
     private static string RedisKey(HttpContext http, string key)
     {
         var tenant = http.GetTenant()?.Id.Value ?? "-";
-        var user = http.User.GetUserId()?.ToString("N") ?? "anonymous";
+        var user = http.User.Identity is { IsAuthenticated: true, Name: { } name } && Guid.TryParse(name, out var id) ? id.ToString("N") : "anonymous";
         return $"booking:idem:{tenant}:{user}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))}";
     }
 

@@ -1,5 +1,5 @@
+using BookingHost.Infrastructure;
 using StackExchange.Redis;
-using BookingHost.Auth;
 
 namespace BookingHost.Idempotency;
 

@@ -16,7 +16,7 @@ public sealed partial class DatabaseSetupService(
     IEnumerable<MigrationContribution> contributions,
     IEnumerable<ISeeder> seeders,
     IEnumerable<IShardSetupStep> steps,
-    BookingHost.Domain.ShardFencingTokenSource fences,
+    ShardFencingTokenSource fences,
     IOptions<BookingHostOptions> options,
     ILogger<DatabaseSetupService> logger) : IHostedService
 {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Scaling.Tenancy.Migrations;
 
 namespace BookingHost.Infrastructure;
@@ -14,4 +15,8 @@ public static class MigrationContributionExtensions
     /// <summary>Adds an area's migrations to those the host applies at start-up (metadata database and every shard).</summary>
     public static IServiceCollection AddBookingMigrations(this IServiceCollection services, string area, IReadOnlyList<string> tenantTables, params SqlMigration[] migrations)
         => services.AddSingleton(new MigrationContribution(area, migrations, tenantTables));
+
+    /// <summary>Adds an area's migrations that depend on the host's settings (e.g. the tenant role row-level security grants to).</summary>
+    public static IServiceCollection AddBookingMigrations(this IServiceCollection services, string area, IReadOnlyList<string> tenantTables, Func<BookingHostOptions, SqlMigration[]> migrations)
+        => services.AddSingleton(sp => new MigrationContribution(area, migrations(sp.GetRequiredService<IOptions<BookingHostOptions>>().Value), tenantTables));
 }

@@ -13,8 +13,7 @@ public static class ReminderExtensions
     /// </summary>
     public static IServiceCollection AddBookingReminders(this IServiceCollection services, IConfiguration configuration)
     {
-        var role = configuration.GetSection(BookingHostOptions.SectionName).Get<BookingHostOptions>()?.TenantRole ?? new BookingHostOptions().TenantRole;
-        services.AddBookingMigrations("reminders", ReminderSchema.TenantTables, ReminderSchema.Migrations(role));
+        services.AddBookingMigrations("reminders", ReminderSchema.TenantTables, host => ReminderSchema.Migrations(host.TenantRole));
         services.AddOptions<ReminderOptions>().Bind(configuration.GetSection(ReminderOptions.SectionName))
             .Validate(o => o.HourBefore > TimeSpan.Zero && o.DayBefore > o.HourBefore, "BookingHost:Reminders: HourBefore must be positive and DayBefore longer than HourBefore.")
             .Validate(o => o.PollInterval >= TimeSpan.FromMilliseconds(10) && o.PollInterval <= TimeSpan.FromMinutes(10), "BookingHost:Reminders:PollInterval must be between 10 ms and 10 minutes.")

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using BookingHost.Demo;
 using BookingHost.Domain;
 using Microsoft.AspNetCore.Hosting;
 using Scaling.Testing;

@@ -3,7 +3,7 @@ using Scaling.Locks;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
 
-namespace BookingHost.Domain;
+namespace BookingHost.Infrastructure;
 
 /// <summary>
 /// Fencing tokens for per-business locks, issued by the business's own shard (the database the guarded writes go

@@ -1,7 +1,6 @@
-using BookingHost.Infrastructure;
 using StackExchange.Redis;
 
-namespace BookingHost.Auth;
+namespace BookingHost.Infrastructure;
 
 /// <summary>
 /// The revocation list's and the idempotency store's way to the shared Redis (<c>ConnectionStrings:Redis</c>, the

@@ -1,4 +1,4 @@
-namespace BookingHost;
+namespace BookingHost.Infrastructure;
 
 /// <summary>BookingHost's own settings (configuration section <c>BookingHost</c>).</summary>
 public sealed class BookingHostOptions

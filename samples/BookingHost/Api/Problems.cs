@@ -1,4 +1,4 @@
-namespace BookingHost.Domain;
+namespace BookingHost.Api;
 
 /// <summary>problem+json results for the domain's errors.</summary>
 public static class Problems

@@ -1,6 +1,6 @@
 using Scaling.Tenancy.Sharding;
 
-namespace BookingHost.Domain;
+namespace BookingHost.Api;
 
 /// <summary>
 /// Read-your-writes across requests: a write answers with its token in the <c>X-Consistency-Token</c> header and a

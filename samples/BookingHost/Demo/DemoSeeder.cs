@@ -1,10 +1,11 @@
 using BookingHost.Auth;
+using BookingHost.Domain;
 using BookingHost.Infrastructure;
 using Npgsql;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
 
-namespace BookingHost.Domain;
+namespace BookingHost.Demo;
 
 /// <summary>
 /// The demo data of <c>eng/run-host.sh</c> (<c>BookingHost:Seed=true</c>): two businesses on two shards, each with

@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Caching.Hybrid;
+using Npgsql;
+using Scaling.Cache;
+using Scaling.Tenancy;
+using Scaling.Tenancy.Sharding;
+
+namespace BookingHost.Domain;
+
+/// <summary>
+/// Free start times of a service with a resource on one local day, cached for 30 s (Scaling.Cache, tagged per resource
+/// and day and with the business's catalog) and dropped on every instance when a booking of that day changes.
+/// </summary>
+public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
+{
+    private static readonly HybridCacheEntryOptions Entry = new() { Expiration = TimeSpan.FromSeconds(30), LocalCacheExpiration = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The tag of one resource's availability on one local day.</summary>
+    public static string Tag(TenantId tenant, Guid resource, DateOnly day) => $"tenant:{tenant}:availability:{resource:N}:{day:yyyy-MM-dd}";
+
+    /// <summary>
+    /// The free start times after now. Without <paramref name="consistency"/> from the shared cache (filled from the
+    /// shard's primary); with it (the client has just written) computed from a replica that has its write, bypassing the cache.
+    /// </summary>
+    public async Task<AvailabilityView> GetAsync(
+        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
+    {
+        var zone = CatalogStore.Zone(business);
+        if (consistency is not null)
+        {
+            return await ComputeAsync(tenant, business, service, resource, day, zone, consistency, cancellationToken);
+        }
+
+        var view = await cache.GetOrCreateAsync(
+            TenantCacheKeys.Key(tenant.Value, $"availability:{service.Id:N}:{resource.Id:N}:{day:yyyy-MM-dd}"),
+            ct => new ValueTask<AvailabilityView>(ComputeAsync(tenant, business, service, resource, day, zone, null, ct)),
+            Entry,
+            [Tag(tenant, resource.Id, day), CatalogStore.CatalogTag(tenant)],
+            cancellationToken);
+        return view with { Slots = view.Slots.Where(s => s > DateTimeOffset.UtcNow).ToArray() };
+    }
+
+    /// <summary>Drops the cached availability of a resource on a local day on every instance (after a booking of it changed).</summary>
+    public ValueTask InvalidateAsync(TenantId tenant, Guid resource, DateOnly day, CancellationToken cancellationToken)
+        => cache.RemoveByTagAsync(Tag(tenant, resource, day), cancellationToken);
+
+    private async Task<AvailabilityView> ComputeAsync(
+        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, TimeZoneInfo zone, ShardConsistencyToken? token, CancellationToken ct)
+    {
+        var hours = resource.Hours.FirstOrDefault(h => h.Weekday == (int)day.DayOfWeek);
+        var from = Availability.ToUtc(day, TimeOnly.MinValue, zone) ?? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        // With the client's token: a replica that has its write. Without (filling the shared cache): the primary, so that
+        // an entry invalidated by a booking is never refilled from a replica that has not replayed that booking yet.
+        Func<Func<NpgsqlConnection, CancellationToken, Task<List<(DateTimeOffset, DateTimeOffset)>>>, Task<List<(DateTimeOffset, DateTimeOffset)>>> run = token is null
+            ? read => router.ReadFromPrimaryAsync(tenant, read, ct)
+            : read => router.ReadAsync(tenant, read, token, ct);
+        var taken = await run(async (c, ct2) =>
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT lower(during), upper(during) FROM booking_slots WHERE resource_id = $1 AND NOT cancelled AND during && tstzrange($2, $3)",
+                c);
+            command.Parameters.Add(new() { Value = resource.Id });
+            command.Parameters.Add(new() { Value = from.UtcDateTime });
+            command.Parameters.Add(new() { Value = from.UtcDateTime.AddDays(2) });
+            await using var reader = await command.ExecuteReaderAsync(ct2);
+            var list = new List<(DateTimeOffset, DateTimeOffset)>();
+            while (await reader.ReadAsync(ct2))
+            {
+                list.Add((reader.GetFieldValue<DateTimeOffset>(0), reader.GetFieldValue<DateTimeOffset>(1)));
+            }
+
+            return list;
+        });
+        var slots = Availability.FreeSlots(day, zone, hours, business.SlotMinutes, service.DurationMinutes, taken, DateTimeOffset.UtcNow);
+        return new AvailabilityView(service.Id, resource.Id, day, business.TimeZone, slots);
+    }
+}

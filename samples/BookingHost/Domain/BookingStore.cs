@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Text;
+using BookingHost.Reminders;
+using Npgsql;
+using Scaling.Tenancy;
+using Scaling.Tenancy.Sharding;
+
+namespace BookingHost.Domain;
+
+/// <summary>
+/// A business's bookings on its shard. No double booking: the exclusion constraint on <c>booking_slots</c> (written in
+/// the booking's transaction) decides; the booking's reminders are scheduled and cancelled in the same transaction.
+/// </summary>
+public sealed class BookingStore(ShardRouter router)
+{
+    private const string SelectBooking = "SELECT id, service_id, resource_id, customer_id, starts_at, ends_at, status, notes FROM bookings";
+
+    /// <summary>Writes a confirmed booking, its slot and its reminders in one transaction.</summary>
+    /// <param name="tenant">The business (as tenant resolution produced it).</param>
+    /// <param name="booking">The booking.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns><see langword="true"/> with the write's consistency token, or <see langword="false"/> when the slot overlaps another booking of the resource.</returns>
+    public async Task<ShardWriteResult<bool>> CreateAsync(TenantId tenant, BookingView booking, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await router.WriteAsync(tenant, async (tx, c) =>
+            {
+                await using var batch = new NpgsqlBatch(tx.Connection, tx);
+
+                // Requests for one resource queue up here instead of piling up on the exclusion constraint, where
+                // concurrent inserts of overlapping ranges wait on each other and deadlock; the constraint still decides.
+                var queue = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+                queue.Parameters.Add(new() { Value = $"booking:{tenant}:{booking.ResourceId:N}" });
+                batch.BatchCommands.Add(queue);
+                var insert = new NpgsqlBatchCommand(
+                    "INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes) VALUES ($1, $2, $3, $4, $5, $6, $7, 'confirmed', $8)");
+                insert.Parameters.Add(new() { Value = tenant.Value });
+                insert.Parameters.Add(new() { Value = booking.Id });
+                insert.Parameters.Add(new() { Value = booking.ResourceId });
+                insert.Parameters.Add(new() { Value = booking.ServiceId });
+                insert.Parameters.Add(new() { Value = booking.CustomerId });
+                insert.Parameters.Add(new() { Value = booking.StartsAt.UtcDateTime });
+                insert.Parameters.Add(new() { Value = booking.EndsAt.UtcDateTime });
+                insert.Parameters.Add(new() { Value = (object?)booking.Notes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+                batch.BatchCommands.Add(insert);
+                var slot = new NpgsqlBatchCommand("INSERT INTO booking_slots (tenant_id, booking_id, resource_id, during) VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))");
+                slot.Parameters.Add(new() { Value = tenant.Value });
+                slot.Parameters.Add(new() { Value = booking.Id });
+                slot.Parameters.Add(new() { Value = booking.ResourceId });
+                slot.Parameters.Add(new() { Value = booking.StartsAt.UtcDateTime });
+                slot.Parameters.Add(new() { Value = booking.EndsAt.UtcDateTime });
+                batch.BatchCommands.Add(slot);
+                await batch.ExecuteNonQueryAsync(c);
+                await ReminderJobs.EnqueueForBookingAsync(tx, tenant, booking.Id, booking.StartsAt, c);
+                return true;
+            }, cancellationToken: cancellationToken);
+            return result;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ExclusionViolation)
+        {
+            return new ShardWriteResult<bool>(false, null);
+        }
+    }
+
+    /// <summary>One booking, or <see langword="null"/>; read from a replica that has <paramref name="consistency"/> (or the primary).</summary>
+    public Task<BookingView?> GetAsync(TenantId tenant, Guid id, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
+        => router.ReadAsync(tenant, async (c, ct) =>
+        {
+            await using var command = new NpgsqlCommand(SelectBooking + " WHERE id = $1", c);
+            command.Parameters.Add(new() { Value = id });
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            return await reader.ReadAsync(ct) ? ReadBooking(reader) : null;
+        }, consistency, cancellationToken);
+
+    /// <summary>
+    /// Bookings in start order (keyset pagination: those after <paramref name="after"/>), at most <paramref name="limit"/>;
+    /// only <paramref name="customer"/>'s when given.
+    /// </summary>
+    public Task<List<BookingView>> ListAsync(
+        TenantId tenant,
+        Guid? customer,
+        DateTimeOffset? from,
+        DateTimeOffset? to,
+        (DateTimeOffset At, Guid Id)? after,
+        int limit,
+        ShardConsistencyToken? consistency,
+        CancellationToken cancellationToken)
+        => router.ReadAsync(tenant, async (c, ct) =>
+        {
+            var sql = new StringBuilder(SelectBooking + " WHERE true");
+            var command = new NpgsqlCommand { Connection = c };
+            void Add(string clause, object value)
+            {
+                command.Parameters.Add(new() { Value = value });
+                sql.Append(CultureInfo.InvariantCulture, $" AND {clause.Replace("@", "$" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)}");
+            }
+
+            if (customer is { } me)
+            {
+                Add("customer_id = @", me);
+            }
+
+            if (from is { } ft)
+            {
+                Add("starts_at >= @", ft.UtcDateTime);
+            }
+
+            if (to is { } tt)
+            {
+                Add("starts_at < @", tt.UtcDateTime);
+            }
+
+            if (after is { } a)
+            {
+                command.Parameters.Add(new() { Value = a.At.UtcDateTime });
+                command.Parameters.Add(new() { Value = a.Id });
+                sql.Append(CultureInfo.InvariantCulture, $" AND (starts_at, id) > (${command.Parameters.Count - 1}, ${command.Parameters.Count})");
+            }
+
+            sql.Append(CultureInfo.InvariantCulture, $" ORDER BY starts_at, id LIMIT {limit}");
+            command.CommandText = sql.ToString();
+            await using (command)
+            {
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                var list = new List<BookingView>();
+                while (await reader.ReadAsync(ct))
+                {
+                    list.Add(ReadBooking(reader));
+                }
+
+                return list;
+            }
+        }, consistency, cancellationToken);
+
+    /// <summary>
+    /// Moves a confirmed booking to <paramref name="status"/> (<c>cancelled</c> or <c>completed</c>); only
+    /// <paramref name="customer"/>'s when given. Cancelling frees its slot and cancels its reminders in the same transaction.
+    /// </summary>
+    /// <returns>The changed booking, or <see langword="null"/> when there is no such confirmed booking; with the write's consistency token.</returns>
+    public Task<ShardWriteResult<BookingView?>> ChangeStatusAsync(TenantId tenant, Guid id, string status, Guid? customer, CancellationToken cancellationToken)
+        => router.WriteAsync(tenant, async (tx, c) =>
+        {
+            await using var update = new NpgsqlCommand(
+                "UPDATE bookings SET status = $2 WHERE id = $1 AND status = 'confirmed' AND ($3::uuid IS NULL OR customer_id = $3) RETURNING id, service_id, resource_id, customer_id, starts_at, ends_at, status, notes",
+                tx.Connection,
+                tx);
+            update.Parameters.Add(new() { Value = id });
+            update.Parameters.Add(new() { Value = status });
+            update.Parameters.Add(new() { Value = customer is { } me ? me : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Uuid });
+            BookingView? changed = null;
+            await using (var reader = await update.ExecuteReaderAsync(c))
+            {
+                if (await reader.ReadAsync(c))
+                {
+                    changed = ReadBooking(reader);
+                }
+            }
+
+            if (changed is not null && status == "cancelled")
+            {
+                await using var slot = new NpgsqlCommand("UPDATE booking_slots SET cancelled = true WHERE booking_id = $1", tx.Connection, tx);
+                slot.Parameters.Add(new() { Value = id });
+                await slot.ExecuteNonQueryAsync(c);
+                await ReminderJobs.CancelForBookingAsync(tx, tenant, id, c);
+            }
+
+            return changed;
+        }, cancellationToken: cancellationToken);
+
+    private static BookingView ReadBooking(NpgsqlDataReader r) => new(
+        r.GetGuid(0), r.GetGuid(1), r.GetGuid(2), r.GetGuid(3), r.GetFieldValue<DateTimeOffset>(4), r.GetFieldValue<DateTimeOffset>(5), r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7));
+}

@@ -1,0 +1,40 @@
+using BookingHost.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Scaling.Testing;
+
+namespace BookingHost.Tests;
+
+[Collection(ServersCollection.Name)]
+public sealed class HostOptionsTests(ServersFixture fixture)
+{
+    [Fact]
+    public async Task A_bad_host_setting_stops_the_host_before_it_serves_and_names_the_setting()
+    {
+        var app = new BookingApp(fixture.Servers, BookingApp.NewCluster(), b => b.UseSetting("BookingHost:BookingMonthsAhead", "0"));
+        try
+        {
+            var error = Assert.ThrowsAny<Exception>(() => app.Server);
+
+            var validation = Assert.IsType<OptionsValidationException>(error is OptionsValidationException ? error : error.GetBaseException());
+            Assert.Contains(validation.Failures, f => f.Contains("BookingHost:BookingMonthsAhead", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task The_host_settings_are_bound_once_and_every_service_gets_that_instance()
+    {
+        await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b.UseSetting("BookingHost:BookingMonthsAhead", "3"));
+
+        var options = app.Services.GetRequiredService<IOptions<BookingHostOptions>>().Value;
+        Assert.Equal(3, options.BookingMonthsAhead);
+        Assert.Equal(app.Cluster, options.MetadataSchema);
+        Assert.Same(options, app.Services.GetRequiredService<BookingHost.Api.BookingDeps>().Settings);
+        Assert.Contains(app.Services.GetServices<MigrationContribution>(), c => c.Area == "domain" && c.Migrations.Any(m => m.Sql.Contains(options.TenantRole, StringComparison.Ordinal)));
+    }
+}
