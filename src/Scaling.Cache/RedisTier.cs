@@ -409,7 +409,10 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
                 var subscription = await OrderedSubscription.SubscribeAsync(connection, _channel, message => _onMessage((string?)message), _timeout).ConfigureAwait(false);
                 if (Interlocked.CompareExchange(ref _subscribed, 1, 0) != 0)
                 {
-                    await subscription.DisposeAsync().ConfigureAwait(false); // another call subscribed first
+                    // Another call (the first connect racing a restored connection at start-up) subscribed first, and it
+                    // tells the cache; telling it twice would count a reconnect that never happened (and flush L1).
+                    await subscription.DisposeAsync().ConfigureAwait(false);
+                    return;
                 }
                 else
                 {

@@ -15,15 +15,7 @@ internal sealed class LocksInstruments : IDisposable
 
     internal LocksInstruments(IMeterFactory? meterFactory)
     {
-        Meter meter;
-        if (meterFactory is null)
-        {
-            meter = _ownedMeter = new Meter(MeterName);
-        }
-        else
-        {
-            meter = meterFactory.Create(MeterName);
-        }
+        var meter = meterFactory?.Create(MeterName) ?? (_ownedMeter = new Meter(MeterName));
 
         AcquireDuration = meter.CreateHistogram<double>(
             "scaling.locks.acquire.duration", "s", "Time an acquisition took, from the call to the result, by outcome (acquired, no_quorum, conflicted, cancelled, failed).");

@@ -15,15 +15,7 @@ internal sealed class RateLimitInstruments : IDisposable
 
     internal RateLimitInstruments(IMeterFactory? meterFactory, RedisCircuitBreaker breaker)
     {
-        Meter meter;
-        if (meterFactory is null)
-        {
-            meter = _ownedMeter = new Meter(MeterName);
-        }
-        else
-        {
-            meter = meterFactory.Create(MeterName);
-        }
+        var meter = meterFactory?.Create(MeterName) ?? (_ownedMeter = new Meter(MeterName));
 
         Decisions = meter.CreateCounter<long>(
             "scaling.ratelimit.decisions", "{request}", "Rate-limit decisions, by outcome (allowed, rejected), tier, rejecting policy (policy, empty when allowed) and degraded (true while Redis is unavailable).");
