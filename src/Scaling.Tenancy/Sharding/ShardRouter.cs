@@ -30,6 +30,9 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Lazy<ShardEntry>> _shards = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _retiring = [];
+
+    /// <summary>How long a shard's replaced data source stays open for the transactions begun on it.</summary>
+    private static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(30);
     private readonly string? _setRoleSql;
     private int _disposed;
 
@@ -54,8 +57,6 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         _setRoleSql = value.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
     }
 
-    /// <summary>How long a shard's replaced data source stays open for the transactions begun on it (30 s).</summary>
-    internal TimeSpan RetireGrace { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The replaced shard entries not yet disposed (for tests).</summary>
     internal int RetiringCount
@@ -434,6 +435,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
                 var old = entry.Value;
                 lock (_retiring)
                 {
+                    _retiring.RemoveAll(static t => t.IsCompleted);
                     _retiring.Add(RetireAsync(old));
                 }
 
