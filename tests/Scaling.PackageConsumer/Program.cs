@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Scaling.Cache;
 using Scaling.Data;
@@ -31,7 +32,6 @@ Check(redisInUse.StartsWith(expectedRedis, StringComparison.Ordinal), $"StackExc
 
 var accessor = new TenantContextAccessor();
 using (accessor.BeginScope(new TenantInfo(TenantId.Parse("acme-salon"), "premium")))
-using Microsoft.Extensions.Options;
 {
     Check(accessor.Current?.Id.ToString() == "acme-salon", "Scaling.Tenancy: ambient tenant inside a scope");
 }
@@ -149,8 +149,9 @@ tenancyOptions.TenantTables.Add("consumer_notes");
 await using (var map = new ShardMap(Options.Create(tenancyOptions)))
 await using (var router = new ShardRouter(Options.Create(tenancyOptions), map))
 {
-    await new TenantAdministration(router).AddShardAsync(new ShardInfo("shard-1", connectionString, [replicaConnectionString]));
-    await new TenantAdministration(router).AddShardAsync(new ShardInfo("shard-2", shard2));
+    var admin = new TenantAdministration(router);
+    await admin.AddShardAsync(new ShardInfo("shard-1", connectionString, [replicaConnectionString]));
+    await admin.AddShardAsync(new ShardInfo("shard-2", shard2));
     var table = $"CREATE TABLE IF NOT EXISTS consumer_notes (tenant_id text NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid(), body text, PRIMARY KEY (tenant_id, id)); {RowLevelSecurity.EnableSql("consumer_notes", "scaling_tenant")}";
     foreach (var shard in new[] { connectionString, shard2 })
     {
@@ -160,7 +161,7 @@ await using (var router = new ShardRouter(Options.Create(tenancyOptions), map))
     }
 
     var salon = TenantId.Parse("salon-" + Guid.NewGuid().ToString("N")[..8]);
-    var placed = await new TenantAdministration(router).CreateTenantAsync(salon, "premium");
+    var placed = await admin.CreateTenantAsync(salon, "premium");
     Check(placed.ShardId is "shard-1" or "shard-2" && map.Epoch > 1, $"Scaling.Tenancy: tenant placed on {placed.ShardId} at map epoch {map.Epoch}");
     await router.WriteAsync(salon, async (tx, ct) =>
     {
