@@ -37,4 +37,10 @@ internal static partial class DataLog
 
     [LoggerMessage(11, LogLevel.Error, "Partition maintenance of {Table} failed")]
     public static partial void PartitionMaintenanceFailed(ILogger logger, string table, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Warning, "{Server} of data source {DataSource} did not answer its health probe within {TimeoutMilliseconds} ms: callers stop waiting for its work in flight and new work fails fast until it answers")]
+    public static partial void ServerNotAnswering(ILogger logger, string dataSource, string server, double timeoutMilliseconds);
+
+    [LoggerMessage(13, LogLevel.Information, "{Server} of data source {DataSource} answers its health probe again")]
+    public static partial void ServerAnsweringAgain(ILogger logger, string dataSource, string server);
 }

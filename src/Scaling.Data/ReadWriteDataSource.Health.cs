@@ -66,6 +66,11 @@ public sealed partial class ReadWriteDataSource
                 PrimaryProbeSql,
                 static reader => (reader.GetBoolean(0), reader.IsDBNull(1) ? (ulong?)null : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1)),
                 cancellationToken).ConfigureAwait(false);
+            if (await _primary.MarkAnsweringAsync(closeCircuit: true).ConfigureAwait(false))
+            {
+                DataLog.ServerAnsweringAgain(_logger, Name, _primary.Name);
+            }
+
             if (inRecovery)
             {
                 DataLog.PrimaryInRecovery(_logger, Name, _primary.Name);
@@ -76,21 +81,51 @@ public sealed partial class ReadWriteDataSource
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && (TransientErrors.IsConnectionFailure(e) || e is OperationCanceledException))
         {
             DataLog.ProbeFailed(_logger, Name, _primary.Name, e);
+            await StoppedAnsweringAsync(_primary, e).ConfigureAwait(false);
             return null;
         }
     }
 
-    /// <summary>Runs one probe query on a server (not through its breaker), bounded by <see cref="ScalingDataOptions.HealthCheckTimeout"/>.</summary>
+    /// <summary>
+    /// Runs one probe query on a server (on its own small pool, not through its breaker), bounded by
+    /// <see cref="ScalingDataOptions.HealthCheckTimeout"/> however the server misbehaves: a probe that does not finish
+    /// in time is abandoned, and the server is not probed again until that abandoned probe has ended.
+    /// </summary>
     private async Task<T> ProbeAsync<T>(DataServer server, string sql, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.HealthCheckTimeout);
-        var connection = await server.DataSource.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+        if (server.AbandonedProbe is { IsCompleted: false })
+        {
+            throw new TimeoutException($"The server {server.Name} has not answered an earlier health probe yet.");
+        }
+
+        // Not cancelled when it times out: Npgsql cancels by sending a cancel request and waiting for the server to
+        // hang up, which a paused server never does. The probe pool's own command timeout ends it instead.
+        var probe = RunProbeAsync(server.ProbeDataSource, sql, read, cancellationToken);
+        try
+        {
+            return await probe.WaitAsync(_options.HealthCheckTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException) when (!probe.IsCompleted)
+        {
+            server.AbandonedProbe = probe.ContinueWith(
+                static t => _ = t.Exception,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            throw new TimeoutException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"The server {server.Name} did not answer its health probe within {_options.HealthCheckTimeout.TotalMilliseconds:0} ms (ScalingDataOptions.HealthCheckTimeout)."));
+        }
+    }
+
+    private static async Task<T> RunProbeAsync<T>(NpgsqlDataSource dataSource, string sql, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
+    {
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connectionLifetime = connection.ConfigureAwait(false);
         using var command = new NpgsqlCommand(sql, connection);
-        var reader = await command.ExecuteReaderAsync(timeout.Token).ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var readerLifetime = reader.ConfigureAwait(false);
-        await reader.ReadAsync(timeout.Token).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         return read(reader);
     }
 
@@ -114,6 +149,7 @@ public sealed partial class ReadWriteDataSource
             replica.LagBytes = null;
             replica.LagTime = null;
             Eject(replica, "unreachable", $"unreachable: {e.Message}");
+            await StoppedAnsweringAsync(replica, e).ConfigureAwait(false);
 
             // Connections pooled before the failure are dead; drop them so readmission starts clean.
             replica.DataSource.Clear();
@@ -122,6 +158,11 @@ public sealed partial class ReadWriteDataSource
 
         replica.LastChecked = _timeProvider.GetUtcNow();
         replica.InRecovery = inRecovery;
+        if (await replica.MarkAnsweringAsync(closeCircuit: false).ConfigureAwait(false))
+        {
+            DataLog.ServerAnsweringAgain(_logger, Name, replica.Name);
+        }
+
         if (!inRecovery)
         {
             replica.LagBytes = null;
@@ -170,6 +211,20 @@ public sealed partial class ReadWriteDataSource
             replica.Health = ReplicaHealth.Healthy;
             _instruments.Readmissions.Add(1, DataInstruments.Tags(Name, "replica", replica.Name));
             DataLog.ReplicaReadmitted(_logger, Name, replica.Name, lagBytes ?? 0, lagTime.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>
+    /// A probe that timed out (the server is connected but silent: paused, partitioned, stuck) marks the server as not
+    /// answering: its in-flight work is cancelled and new work fails fast, instead of each waiting for its command
+    /// timeout. A refused or lost connection already fails fast, so only a timeout does this.
+    /// </summary>
+    private async ValueTask StoppedAnsweringAsync(DataServer server, Exception failure)
+    {
+        if (failure is TimeoutException or OperationCanceledException && !server.NotAnswering)
+        {
+            DataLog.ServerNotAnswering(_logger, Name, server.Name, _options.HealthCheckTimeout.TotalMilliseconds);
+            await server.MarkNotAnsweringAsync().ConfigureAwait(false);
         }
     }
 

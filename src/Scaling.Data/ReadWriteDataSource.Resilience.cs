@@ -24,6 +24,16 @@ public sealed partial class ReadWriteDataSource
         _options.ConfigureDataSource?.Invoke(builder, role);
         var dataSource = builder.Build();
 
+        // The probes' own pool: two connections (one may still be held by an abandoned probe), with open and command
+        // timeouts of about the probe timeout, so that an abandoned probe ends by itself.
+        var probeSeconds = Math.Max(1, (int)Math.Ceiling(_options.HealthCheckTimeout.TotalSeconds));
+        builder.ConnectionStringBuilder.MinPoolSize = 0;
+        builder.ConnectionStringBuilder.MaxPoolSize = 2;
+        builder.ConnectionStringBuilder.Timeout = probeSeconds;
+        builder.ConnectionStringBuilder.CommandTimeout = probeSeconds;
+        builder.ConnectionStringBuilder.ApplicationName = (builder.ConnectionStringBuilder.ApplicationName is { Length: > 0 } app ? app + " " : string.Empty) + "(health probe)";
+        var probeDataSource = builder.Build();
+
         var state = new CircuitBreakerStateProvider();
         var control = new CircuitBreakerManualControl();
         var breaker = new ResiliencePipelineBuilder()
@@ -43,7 +53,7 @@ public sealed partial class ReadWriteDataSource
                 },
             })
             .Build();
-        return new DataServer(name, role, dataSource, breaker, state, control);
+        return new DataServer(name, role, dataSource, probeDataSource, breaker, state, control);
     }
 
     private ResiliencePipeline BuildRetry(string operation, Func<Exception, bool> shouldRetry)

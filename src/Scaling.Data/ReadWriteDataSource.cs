@@ -187,9 +187,10 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var pipeline = idempotent ? _writeRetryIdempotent : _writeRetry;
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        Task<WriteResult<T>>? run = null;
         try
         {
-            return await pipeline.ExecuteAsync(
+            run = pipeline.ExecuteAsync(
                 static async (ctx, state) =>
                 {
                     var self = state.Self;
@@ -210,7 +211,10 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                     return new WriteResult<T>(value, token);
                 },
                 context,
-                (Self: this, Write: write, IsolationLevel: isolationLevel)).ConfigureAwait(false);
+                (Self: this, Write: write, IsolationLevel: isolationLevel)).AsTask();
+
+            // A primary that stops answering mid-write is not waited for past the health monitor's verdict.
+            return await _primary.WhileAnsweringAsync(run).ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsConnectionFailure(e)
             && context.Properties.GetValue(PhaseKey, WritePhase.Open) == WritePhase.Open
@@ -220,7 +224,11 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(context);
+            // An abandoned write still uses its context; it is left to the garbage collector rather than pooled.
+            if (run is null || run.IsCompleted)
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
         }
     }
 
