@@ -135,7 +135,10 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
     /// <param name="tenantId">The tenant.</param>
     /// <param name="cancellationToken">Cancels a first load or the wait for the check.</param>
     /// <returns>The placement, or <see langword="null"/> when no such tenant exists.</returns>
-    /// <exception cref="TenantUnavailableException">The map was never loaded and the metadata database cannot be reached.</exception>
+    /// <exception cref="TenantUnavailableException">
+    /// The map was never loaded and the metadata database cannot be reached; or the tenant is not in the cached map and
+    /// the metadata database did not answer within <see cref="ScalingTenancyOptions.MetadataTimeout"/>.
+    /// </exception>
     public async ValueTask<TenantPlacement?> GetTenantAsync(TenantId tenantId, CancellationToken cancellationToken = default)
     {
         ThrowIfDefault(tenantId);
@@ -149,7 +152,21 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
             return placement;
         }
 
-        await RefreshOnMissAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RefreshOnMissAsync(cancellationToken).WaitAsync(_options.MetadataTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            // A silent metadata database (paused, partitioned) must not hold the request: the check goes on, shared.
+            throw new TenantUnavailableException(
+                tenantId,
+                TenantUnavailableReason.DirectoryUnavailable,
+                _options.RetryAfter,
+                string.Create(CultureInfo.InvariantCulture, $"Tenant '{tenantId}' is not in the cached shard map, and the metadata database did not answer within {_options.MetadataTimeout.TotalMilliseconds:0} ms (ScalingTenancyOptions.MetadataTimeout), so whether it exists cannot be told yet."),
+                e);
+        }
+
         return TryGetTenant(tenantId, out placement) ? placement : null;
     }
 
@@ -239,7 +256,7 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
         return check.WaitAsync(cancellationToken);
     }
 
-    internal Task<bool> RefreshAsync(string reason, CancellationToken cancellationToken)
+    internal async Task<bool> RefreshAsync(string reason, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         Task<bool> loading;
@@ -248,7 +265,15 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
             loading = _loading is { IsCompleted: false } running ? running : _loading = LoadAsync(reason, throwOnFailure: false);
         }
 
-        return loading.WaitAsync(cancellationToken);
+        try
+        {
+            // Bounded even when the metadata database is connected but silent: the shared check goes on without us.
+            return await loading.WaitAsync(_options.MetadataTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

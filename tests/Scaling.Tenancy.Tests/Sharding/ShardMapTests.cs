@@ -195,6 +195,51 @@ public sealed class ShardMapTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task With_the_metadata_database_paused_known_tenants_route_at_once_and_an_unknown_one_gets_a_retryable_error_within_the_metadata_timeout()
+    {
+        var metadataTimeout = TimeSpan.FromSeconds(1);
+        await using var kit = await TenancyTestKit.StartAsync(Servers, o =>
+        {
+            o.RefreshInterval = TimeSpan.FromMilliseconds(200);
+            o.MetadataTimeout = metadataTimeout;
+        });
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
+
+        await Servers.Metadata.PauseAsync();
+        try
+        {
+            await Task.Delay(600); // periodic refreshes start and hang meanwhile
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await kit.InsertNoteAsync(table, tenant, "while metadata is paused");
+            Assert.Equal(["while metadata is paused"], await kit.Router.ReadAsync(tenant, (c, ct) => TenancyTestKit.ReadBodiesAsync(c, $"SELECT body FROM {table}", ct)));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"a known tenant's write and read took {clock.ElapsedMilliseconds} ms");
+
+            // An id the cached map lacks may have been created a moment ago elsewhere: not a 404, and not a hang.
+            clock.Restart();
+            var error = await Assert.ThrowsAsync<TenantUnavailableException>(async () => await kit.Map.FindAsync(TenancyTestKit.NewTenantId("unknown")));
+            Assert.Equal(TenantUnavailableReason.DirectoryUnavailable, error.Reason);
+            Assert.Contains("did not answer", error.Message, StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < metadataTimeout + TimeSpan.FromSeconds(1.5), $"the unknown tenant was answered after {clock.ElapsedMilliseconds} ms");
+
+            clock.Restart();
+            Assert.False(await kit.Map.RefreshAsync());
+            Assert.True(clock.Elapsed < metadataTimeout + TimeSpan.FromSeconds(1.5), $"the refresh was answered after {clock.ElapsedMilliseconds} ms");
+        }
+        finally
+        {
+            await Servers.Metadata.ResumeAsync();
+        }
+
+        // After the resume it recovers by itself: a new tenant is created and found, an unknown id is a plain miss.
+        var other = TenancyTestKit.NewTenantId();
+        await kit.Admin.CreateTenantAsync(other, "basic", "shard-1");
+        Assert.NotNull(await kit.Map.FindAsync(other));
+        Assert.Null(await kit.Map.FindAsync(TenancyTestKit.NewTenantId("unknown")));
+    }
+
+    [Fact]
     public async Task A_tenant_whose_shard_is_down_fails_with_a_tenant_scoped_retryable_error_while_other_tenants_keep_working()
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
