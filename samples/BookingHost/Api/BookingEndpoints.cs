@@ -26,12 +26,32 @@ public static class BookingEndpoints
     private static async Task<IResult> GetAvailabilityAsync(HttpContext http, Guid? serviceId, Guid? resourceId, string? date, BookingDeps deps, CancellationToken ct)
     {
         var tenant = http.GetRequiredTenant();
-        if (serviceId is null || resourceId is null || !DateOnly.TryParseExact(date, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+        var errors = new List<(string, string)>();
+        if (serviceId is null)
         {
-            return Problems.Validation(("query", "serviceId, resourceId and date (yyyy-MM-dd) are required."));
+            errors.Add(("serviceId", "serviceId is required."));
         }
 
-        var (business, service, resource, error) = await deps.LoadAsync(tenant, serviceId.Value, resourceId.Value, ct);
+        if (resourceId is null)
+        {
+            errors.Add(("resourceId", "resourceId is required."));
+        }
+
+        if (!DateOnly.TryParseExact(date, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+        {
+            errors.Add(("date", "date is required, as yyyy-MM-dd."));
+        }
+        else if (OutsideHorizon(day, deps.Settings.BookingMonthsAhead))
+        {
+            errors.Add(("date", $"date must be between yesterday and {deps.Settings.BookingMonthsAhead} months ahead (the booking horizon)."));
+        }
+
+        if (errors.Count > 0)
+        {
+            return Problems.Validation([.. errors]);
+        }
+
+        var (business, service, resource, error) = await deps.LoadAsync(tenant, serviceId!.Value, resourceId!.Value, ct);
         if (error is not null)
         {
             return error;
@@ -192,7 +212,12 @@ public static class BookingEndpoints
         var result = await deps.Bookings.ChangeStatusAsync(tenant.Id, id, status, staff ? null : me, ct);
         if (result.Value is not { } booking)
         {
-            return Problems.Conflict($"Booking {id} is not a confirmed booking of yours in this business (it may not exist, or be cancelled or completed already).");
+            // Not changed: someone else's booking, or none, is "not found" for every verb (as for GET); only a booking
+            // the caller can see but that is no longer confirmed is a conflict.
+            var current = await deps.Bookings.GetAsync(tenant.Id, id, ConsistencyTokens.Read(http), ct);
+            return current is not null && CanSee(http, current)
+                ? Problems.Conflict($"Booking {id} is {current.Status}, not confirmed, so it cannot be {status}.")
+                : Problems.NotFound($"No booking {id} of yours in this business.");
         }
 
         if (await deps.Catalog.GetBusinessAsync(tenant, ct) is { } business)
@@ -221,6 +246,13 @@ public static class BookingEndpoints
 
         time = parsed;
         return true;
+    }
+
+    /// <summary>Whether an availability day lies outside the booking horizon (a day of slack for time zones behind UTC).</summary>
+    private static bool OutsideHorizon(DateOnly day, int monthsAhead)
+    {
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        return day < today.AddDays(-1) || day > today.AddMonths(monthsAhead).AddDays(1);
     }
 
     private static bool CanSee(HttpContext http, BookingView booking)

@@ -29,7 +29,7 @@ public sealed class BoundaryTests(ServersFixture fixture)
 
         Assert.Equal(HttpStatusCode.NotFound, (await bobClient.GetAsync($"/api/v1/bookings/{aliceId}")).StatusCode);
         Assert.Empty((await bobClient.GetFromJsonAsync<JsonElement>("/api/v1/bookings")).GetProperty("items").EnumerateArray());
-        Assert.Equal(HttpStatusCode.Conflict, (await bobClient.PostAsync($"/api/v1/bookings/{aliceId}/cancel", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bobClient.PostAsync($"/api/v1/bookings/{aliceId}/cancel", null)).StatusCode); // not yours: 404 for every verb, as for GET
         using (var forOther = await bobClient.PostAsJsonAsync("/api/v1/bookings", new { serviceId = mine.ServiceId, resourceId = mine.ResourceId, startsAt = BusinessKit.Tomorrow(11), customerId = alice }))
         {
             Assert.Equal(HttpStatusCode.Forbidden, forOther.StatusCode);
