@@ -479,7 +479,9 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
             router._options.ConfigureShard?.Invoke(shard, options);
             DataSource = new ReadWriteDataSource(Microsoft.Extensions.Options.Options.Create(options), router._loggerFactory, router._meterFactory);
             _monitorStop = CancellationTokenSource.CreateLinkedTokenSource(router._stopping.Token);
-            _monitor = shard.ReplicaConnectionStrings.Count > 0 ? DataSource.MonitorAsync(_monitorStop.Token) : Task.CompletedTask;
+            // Monitored even without replicas: the primary's probe is what notices a primary that stopped answering
+            // (paused, partitioned), so that writes fail fast instead of each waiting for its command timeout.
+            _monitor = DataSource.MonitorAsync(_monitorStop.Token);
         }
 
         internal ShardInfo Shard { get; }
