@@ -3,14 +3,41 @@ using Scaling.Testing;
 namespace Scaling.LoadTest;
 
 /// <summary>
-/// The fault run's script over the measured window: shard 1's replica killed (SIGKILL) at 20 % and restarted at 40 %;
-/// one Redis master killed at 55 % and restarted (empty: the test servers keep no Redis data on disk) at 80 %.
-/// The phases are the stretches between those moments, as they actually happened.
+/// The fault run's script over the measured window. Kill (the default): shard 1's replica killed (SIGKILL) at 20 % and
+/// restarted at 40 %; one Redis master killed at 55 % and restarted (empty: the test servers keep no Redis data on disk)
+/// at 80 %. Pause (<c>--fault-kind pause</c>): each server in turn paused (SIGSTOP) for <c>--pause-for</c> and resumed
+/// (SIGCONT), with a recovery stretch after each. The phases are the stretches between those moments, as they actually
+/// happened.
 /// </summary>
 internal static class FaultPlan
 {
+    /// <summary>The stretch before the first pause and after each resume.</summary>
+    public static TimeSpan PauseLeadIn { get; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The servers the pause run pauses, in order: the name, the server, and which requests need it.</summary>
+    public static IReadOnlyList<(string Name, Func<Scaling.Testing.TestServers, Scaling.Testing.ServerProcess> Server, Func<Sample, bool> Needs)> PauseTargets { get; } =
+    [
+        ("shard 1 replica", s => s.Shard1Replica, x => x.Shard == 1 && x.Kind is RequestKind.Availability or RequestKind.List or RequestKind.QueueSnapshot),
+        ("shard 1 primary", s => s.Shard1Primary, x => x.Shard == 1),
+        ("shard 2 primary", s => s.Shard2Primary, x => x.Shard == 2),
+        ("metadata database", s => s.Metadata, _ => false),
+        ("redis 1 (cache, rate limits, idempotency, events, lock)", s => s.Redis[0], _ => true),
+        ("redis 2 (lock quorum)", s => s.Redis[1], x => x.Kind == RequestKind.QueueCallNext),
+        ("redis 3 (lock quorum)", s => s.Redis[2], x => x.Kind == RequestKind.QueueCallNext),
+    ];
+
+    /// <summary>The measured time a pause run needs: a lead-in, then each target's pause and its recovery stretch.</summary>
+    public static TimeSpan PauseRunDuration(TimeSpan pauseFor) => PauseLeadIn + (pauseFor + RecoveryStretch(pauseFor)) * PauseTargets.Count;
+
+    private static TimeSpan RecoveryStretch(TimeSpan pauseFor) => TimeSpan.FromTicks(Math.Max(PauseLeadIn.Ticks * 2, pauseFor.Ticks / 2));
+
     public static async Task<IReadOnlyList<Phase>> RunAsync(Deployment deployment, LoadTestOptions options, Recorder recorder, long start, TextWriter log, CancellationToken cancellationToken)
     {
+        if (options.FaultKind == FaultKind.Pause)
+        {
+            return await PauseEachAsync(deployment, options, recorder, start, log, cancellationToken);
+        }
+
         var replica = deployment.Servers.Shard1Replica;
         var redis = deployment.Servers.Redis[options.FaultRedis - 1];
         var steps = new (double At, string Phase, Func<Task> Act)[]
@@ -44,4 +71,52 @@ internal static class FaultPlan
         phases.Add(new Phase(phaseName, phaseStart, start + Recorder.TicksOf(options.Duration)));
         return phases;
     }
+
+    private static async Task<IReadOnlyList<Phase>> PauseEachAsync(Deployment deployment, LoadTestOptions options, Recorder recorder, long start, TextWriter log, CancellationToken cancellationToken)
+    {
+        var phases = new List<Phase>();
+        var at = start + Recorder.TicksOf(PauseLeadIn);
+        await WaitUntilAsync(recorder, at, cancellationToken);
+        phases.Add(new Phase("before the pauses", start, recorder.Now));
+        foreach (var (name, select, needs) in PauseTargets)
+        {
+            var server = select(deployment.Servers);
+            var pausedAt = recorder.Now;
+            await server.PauseAsync(cancellationToken);
+            log.WriteLine($"[{Recorder.Seconds(recorder.Now - start),5:0.0} s] fault: {name} paused");
+            try
+            {
+                await WaitUntilAsync(recorder, pausedAt + Recorder.TicksOf(options.PauseFor), cancellationToken);
+            }
+            finally
+            {
+                await server.ResumeAsync(CancellationToken.None);
+            }
+
+            var resumedAt = recorder.Now;
+            log.WriteLine($"[{Recorder.Seconds(resumedAt - start),5:0.0} s] fault: {name} resumed");
+            phases.Add(new Phase($"{name} paused", pausedAt, resumedAt, name, needs));
+            await WaitUntilAsync(recorder, resumedAt + Recorder.TicksOf(RecoveryStretch(options.PauseFor)), cancellationToken);
+            phases.Add(new Phase($"{name} resumed", resumedAt, recorder.Now, name, needs));
+        }
+
+        phases.Add(new Phase("after the pauses", recorder.Now, start + Recorder.TicksOf(options.Duration)));
+        return phases;
+    }
+
+    private static async Task WaitUntilAsync(Recorder recorder, long ticks, CancellationToken cancellationToken)
+    {
+        var wait = ticks - recorder.Now;
+        if (wait > 0)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Recorder.Seconds(wait)), cancellationToken);
+        }
+    }
+}
+
+/// <summary>What the fault run does to a server: kill and restart it, or pause (SIGSTOP) and resume it.</summary>
+internal enum FaultKind
+{
+    Kill,
+    Pause,
 }

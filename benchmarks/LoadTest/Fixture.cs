@@ -42,6 +42,11 @@ internal sealed class Fixture
 
     public required IReadOnlyList<Business> Businesses { get; init; }
 
+    /// <summary>Each business's shard number (1 or 2), for the pause run's split of requests that need a paused shard.</summary>
+    public IReadOnlyDictionary<string, byte> ShardOf => _shardOf ??= Businesses.ToDictionary(b => b.Id, b => b.Shard == "shard-1" ? (byte)1 : (byte)2);
+
+    private IReadOnlyDictionary<string, byte>? _shardOf;
+
     public required IReadOnlyList<Account> Accounts { get; init; }
 
     public static async Task<Fixture> CreateAsync(HttpClient client, LoadTestOptions options, TextWriter log, CancellationToken cancellationToken)

@@ -44,6 +44,10 @@ internal sealed record LoadTestOptions
           --instances N        BookingHost instances behind nginx, 1..4                               [2]
           --fault              kill shard 1's replica and restart it, then kill one Redis master and
                                restart it, during the measured time
+          --fault-kind K       kill (above), or pause: pause (SIGSTOP) each server in turn (shard 1's replica,
+                               each shard primary, the metadata database, each Redis master) for
+                               --pause-for, then resume it and let it recover; implies --fault        [kill]
+          --pause-for T        how long the pause run pauses each server                              [60s]
           --fault-redis N      the Redis master the fault run kills: 1 (also cache, rate limits,
                                idempotency, events), 2 or 3 (lock quorum only)                       [1]
           --request-timeout T  a request that takes longer counts as a timeout error                  [10s]
@@ -84,6 +88,12 @@ internal sealed record LoadTestOptions
 
     public bool Fault { get; init; }
 
+    /// <summary>Kill and restart, or pause and resume.</summary>
+    public FaultKind FaultKind { get; init; } = FaultKind.Kill;
+
+    /// <summary>How long the pause run pauses each server.</summary>
+    public TimeSpan PauseFor { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>1-based index of the Redis master the fault run kills.</summary>
     public int FaultRedis { get; init; } = 1;
 
@@ -114,7 +124,7 @@ internal sealed record LoadTestOptions
     private static readonly HashSet<string> ValueOptions =
     [
         "--clients", "--duration", "--warmup", "--rate", "--think", "--sse", "--tenants", "--resources", "--accounts", "--mix", "--hot",
-        "--instances", "--fault-redis", "--request-timeout", "--address", "--out",
+        "--instances", "--fault-redis", "--fault-kind", "--pause-for", "--request-timeout", "--address", "--out",
     ];
 
     /// <summary>Parses and validates the command line; throws <see cref="ArgumentException"/> with a message for the user.</summary>
@@ -197,11 +207,32 @@ internal sealed record LoadTestOptions
                 "--hot" => options with { Hot = Number(name, value, 0, 1) },
                 "--instances" => options with { Instances = Int(name, value, 1, 4) },
                 "--fault-redis" => options with { FaultRedis = Int(name, value, 1, 3) },
+                "--fault-kind" => options with
+                {
+                    Fault = true,
+                    FaultKind = value switch
+                    {
+                        "kill" => FaultKind.Kill,
+                        "pause" => FaultKind.Pause,
+                        _ => throw new ArgumentException($"Option '--fault-kind' is 'kill' or 'pause', not '{value}'."),
+                    },
+                },
+                "--pause-for" => options with { PauseFor = Time(name, value, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)) },
                 "--request-timeout" => options with { RequestTimeout = Time(name, value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(10)) },
                 "--address" => options with { Address = Loopback(value) },
                 "--out" => options with { OutputDirectory = value.Length > 0 ? value : throw new ArgumentException("Option '--out' needs a folder.") },
                 _ => throw new ArgumentException($"Unknown option '{name}' (see --help)."),
             };
+        }
+
+        if (options.FaultKind == FaultKind.Pause && options.Duration < FaultPlan.PauseRunDuration(options.PauseFor))
+        {
+            throw new ArgumentException($"A pause run pauses {FaultPlan.PauseTargets.Count} servers in turn for {options.PauseFor.TotalSeconds:0} s each, with a recovery stretch after each: it needs --duration of at least {Math.Ceiling(FaultPlan.PauseRunDuration(options.PauseFor).TotalSeconds):0}s.");
+        }
+
+        if (seen.Contains("--pause-for") && options.FaultKind != FaultKind.Pause)
+        {
+            throw new ArgumentException("Option '--pause-for' only applies to a pause run (--fault-kind pause).");
         }
 
         if (options.Fault && options.Duration < TimeSpan.FromSeconds(10))

@@ -160,6 +160,7 @@ internal static class LoadRun
             CacheL1HitRate = lookups > 0 ? l1Hits / lookups : null,
             CoresUsed = cpuAfter.ToDictionary(c => c.Key, c => (c.Value - cpuBefore.GetValueOrDefault(c.Key)) / cpuSeconds),
             Phases = [.. phases.Select(p => (p, Statistics.ByKind(samples, p.StartTicks, p.EndTicks)))],
+            Pauses = [.. phases.Where(p => p.Needs is not null).Select(p => Statistics.Split(samples, p))],
             Invariants = invariants,
         };
         await Report.WriteAsync(result, output, samples, deliveries, measureStart, measureEnd, cancellationToken);

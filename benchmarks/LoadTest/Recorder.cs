@@ -15,7 +15,8 @@ internal enum RequestKind
 }
 
 /// <summary>One request: kind, HTTP status (or a negative transport outcome), start and latency.</summary>
-internal readonly record struct Sample(RequestKind Kind, short Status, long StartTicks, int Micros)
+/// <param name="Shard">The shard of the request's business (1 or 2), 0 for a request without one (a login).</param>
+internal readonly record struct Sample(RequestKind Kind, short Status, long StartTicks, int Micros, byte Shard = 0)
 {
     public const short Timeout = -1;
     public const short ConnectionError = -2;
@@ -70,7 +71,7 @@ internal sealed class Recorder
     private long _completed;
     private long _errors;
 
-    public void Add(RequestKind kind, short status, long startTicks)
+    public void Add(RequestKind kind, short status, long startTicks, byte shard = 0)
     {
         Interlocked.Increment(ref _completed);
         if (!new Sample(kind, status, 0, 0).IsExpected)
@@ -79,7 +80,7 @@ internal sealed class Recorder
         }
 
         var micros = (int)Math.Min(int.MaxValue, (Now - startTicks) * 1_000_000 / Stopwatch.Frequency);
-        _samples.Value!.Add(new Sample(kind, status, startTicks, micros));
+        _samples.Value!.Add(new Sample(kind, status, startTicks, micros, shard));
     }
 
     public void AddDelivery(TimeSpan latency)

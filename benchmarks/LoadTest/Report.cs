@@ -43,6 +43,9 @@ internal sealed record RunResult
 
     public required IReadOnlyList<(Phase Phase, IReadOnlyList<KindStats> Rows)> Phases { get; init; }
 
+    /// <summary>The pause run's phases, split by whether a request needs the paused server.</summary>
+    public IReadOnlyList<PauseRow> Pauses { get; init; } = [];
+
     public required IReadOnlyList<InvariantResult> Invariants { get; init; }
 
     public bool InvariantsHold => Invariants.All(i => i.Holds) && StaleReads == 0;
@@ -75,7 +78,9 @@ internal static class Report
         Line($"- Mix: {string.Join(", ", o.Mix.Where(m => m.Value > 0).Select(m => $"{m.Key.ToString().ToLowerInvariant()} {m.Value}"))}; {o.Hot:P0} of bookings aim at 4 popular slots.");
         if (o.Fault)
         {
-            Line($"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
+            Line(o.FaultKind == FaultKind.Pause
+                ? $"- Faults: each server paused (SIGSTOP) in turn for {o.PauseFor.TotalSeconds:0} s, then resumed (SIGCONT) (phases below)."
+                : $"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
         }
 
         Line();
@@ -108,6 +113,24 @@ internal static class Report
                 var all = rows.Single(r => r.Name == "all");
                 var errors = rows.Where(r => r.Name != "all" && r.Errors > 0).Select(r => $"{r.Name}: {Statuses(r.ErrorAnswers)}");
                 Line($"| {phase.Name} | {Recorder.Seconds(phase.StartTicks - run.MeasureStartTicks):0}–{Recorder.Seconds(phase.EndTicks - run.MeasureStartTicks):0} | {all.PerSecond:0.0} | {all.Errors} | {Ms(all.Latency.P50)} | {Ms(all.Latency.P99)} | {Ms(all.Latency.Max)} | {string.Join("; ", errors)} |");
+            }
+        }
+
+        if (run.Pauses.Count > 0)
+        {
+            Line();
+            Line("## Paused servers");
+            Line();
+            Line("Per phase, the requests that need the paused server and those that don't (latency from the request's start; errors by answer). "
+                + "\"Last error\" is when, counted from the phase's start, the last request that needs the server failed: after the resume, its time to recover.");
+            Line();
+            Line("| phase | needs it: requests | p99 ms | max ms | errors | doesn't: requests | p99 ms | max ms | errors | last error |");
+            Line("|---|---:|---:|---:|---|---:|---:|---:|---|---:|");
+            foreach (var pause in run.Pauses)
+            {
+                string Errors(KindStats row) => row.Errors == 0 ? "0" : $"{row.Errors} ({Statuses(row.ErrorAnswers)})";
+                Line($"| {pause.Phase.Name} | {pause.Needs.Count} | {Ms(pause.Needs.Latency.P99)} | {Ms(pause.Needs.Latency.Max)} | {Errors(pause.Needs)} | "
+                    + $"{pause.Others.Count} | {Ms(pause.Others.Latency.P99)} | {Ms(pause.Others.Latency.Max)} | {Errors(pause.Others)} | {(pause.Needs.Errors == 0 ? "–" : $"{pause.LastErrorSeconds:0.0} s")} |");
             }
         }
 

@@ -21,8 +21,14 @@ internal sealed record Percentiles(double P50, double P95, double P99, double Ma
 /// <summary>One row of the report: a request kind over a time window.</summary>
 internal sealed record KindStats(string Name, long Count, double PerSecond, Percentiles Latency, long Errors, IReadOnlyDictionary<string, long> Statuses, IReadOnlyDictionary<string, long> ErrorAnswers);
 
-/// <summary>A named stretch of the measured window (the fault run's phases).</summary>
-internal sealed record Phase(string Name, long StartTicks, long EndTicks);
+/// <summary>
+/// A named stretch of the measured window (the fault run's phases). In a pause run, <paramref name="Needs"/> tells the
+/// requests that need the paused server from those that don't, and <paramref name="Paused"/> names it.
+/// </summary>
+internal sealed record Phase(string Name, long StartTicks, long EndTicks, string? Paused = null, Func<Sample, bool>? Needs = null);
+
+/// <summary>A pause phase's requests that need the paused server and those that don't, and when the last of the former failed.</summary>
+internal sealed record PauseRow(Phase Phase, KindStats Needs, KindStats Others, double LastErrorSeconds);
 
 /// <summary>Turns samples into the report's rows and time series.</summary>
 internal static class Statistics
@@ -62,6 +68,20 @@ internal static class Statistics
                 var latency = Percentiles.Of([.. g.Select(d => d.Micros)]);
                 return (g.Key, g.LongCount(), latency.P50, latency.P99);
             });
+
+    /// <summary>
+    /// A pause phase split in two: the requests that need the paused server and those that don't; and, after the resume,
+    /// when the last request that needs it failed (its time to recover), counted from the phase's start.
+    /// </summary>
+    public static PauseRow Split(IReadOnlyList<Sample> samples, Phase phase)
+    {
+        var window = samples.Where(s => s.StartTicks >= phase.StartTicks && s.StartTicks < phase.EndTicks).ToArray();
+        var seconds = Recorder.Seconds(phase.EndTicks - phase.StartTicks);
+        var needs = window.Where(phase.Needs!).ToArray();
+        var others = window.Where(s => !phase.Needs!(s)).ToArray();
+        var lastError = needs.Where(s => !s.IsExpected).Select(s => s.StartTicks + Recorder.TicksOf(TimeSpan.FromMicroseconds(s.Micros))).DefaultIfEmpty(phase.StartTicks).Max();
+        return new PauseRow(phase, Row("needs it", needs, seconds), Row("doesn't", others, seconds), Recorder.Seconds(lastError - phase.StartTicks));
+    }
 
     private static KindStats Row(string name, Sample[] samples, double seconds)
     {

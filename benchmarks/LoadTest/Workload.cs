@@ -336,6 +336,6 @@ internal sealed class Workload
             status = Sample.OtherError;
         }
 
-        _recorder.Add(kind, status, start);
+        _recorder.Add(kind, status, start, tenant is not null && _fixture.ShardOf.TryGetValue(tenant, out var shard) ? shard : (byte)0);
     }
 }

@@ -65,6 +65,9 @@ public sealed class OptionsTests
     [InlineData("--mix book=0", "at least one operation needs a weight above 0")]
     [InlineData("--fault --duration 5s", "needs --duration of at least 10s")]
     [InlineData("--fault-redis 2", "only applies to a fault run")]
+    [InlineData("--fault-kind freeze --duration 600s", "'--fault-kind' is 'kill' or 'pause', not 'freeze'")]
+    [InlineData("--fault-kind pause --pause-for 20s --duration 60s", "needs --duration of at least 215s")]
+    [InlineData("--pause-for 20s", "only applies to a pause run")]
     [InlineData("--fault --fault-redis 4", "'--fault-redis' must be a whole number from 1 to 3")]
     [InlineData("--rate 100 --think 1s", "'--think' is for closed loop")]
     [InlineData("--clients 5 --clients 6", "'--clients' is given twice")]
@@ -84,4 +87,15 @@ public sealed class OptionsTests
     [InlineData("1h", 3600)]
     public void Durations_take_a_unit(string text, double seconds)
         => Assert.Equal(TimeSpan.FromSeconds(seconds), LoadTestOptions.ParseTime(text));
+
+    [Fact]
+    public void A_pause_run_is_a_fault_run_that_pauses_each_server_in_turn()
+    {
+        var options = LoadTestOptions.Parse(["--fault-kind", "pause", "--pause-for", "20s", "--duration", "215s"]);
+        Assert.True(options.Fault);
+        Assert.Equal(FaultKind.Pause, options.FaultKind);
+        Assert.Equal(TimeSpan.FromSeconds(20), options.PauseFor);
+        Assert.Equal(TimeSpan.FromSeconds(215), FaultPlan.PauseRunDuration(options.PauseFor)); // 5 s + 7 × (20 s + 10 s)
+        Assert.Equal(FaultKind.Kill, LoadTestOptions.Parse(["--fault", "--duration", "20s"]).FaultKind);
+    }
 }
