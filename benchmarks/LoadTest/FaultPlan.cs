@@ -78,8 +78,15 @@ internal static class FaultPlan
         var at = start + Recorder.TicksOf(PauseLeadIn);
         await WaitUntilAsync(recorder, at, cancellationToken);
         phases.Add(new Phase("before the pauses", start, recorder.Now));
+        var end = start + Recorder.TicksOf(options.Duration);
         foreach (var (name, select, needs) in PauseTargets)
         {
+            if (recorder.Now >= end)
+            {
+                log.WriteLine($"[{Recorder.Seconds(recorder.Now - start),5:0.0} s] the measured window ended before {name} was paused (the schedule drifted); it is not in this run");
+                break;
+            }
+
             var server = select(deployment.Servers);
             var pausedAt = recorder.Now;
             await server.PauseAsync(cancellationToken);
@@ -100,7 +107,11 @@ internal static class FaultPlan
             phases.Add(new Phase($"{name} resumed", resumedAt, recorder.Now, name, needs));
         }
 
-        phases.Add(new Phase("after the pauses", recorder.Now, start + Recorder.TicksOf(options.Duration)));
+        if (recorder.Now < end)
+        {
+            phases.Add(new Phase("after the pauses", recorder.Now, end));
+        }
+
         return phases;
     }
 
