@@ -31,6 +31,10 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
     private volatile Snapshot? _snapshot;
     private Task<bool>? _loading;
     private Task<bool>? _missRefresh;
+
+    // Whether the latest epoch check failed (the metadata database did not answer): a tenant missing from the cached
+    // map cannot then be reported as not existing.
+    private volatile bool _lastCheckFailed;
     private long _missRefreshStarted;
     private Task? _refreshLoop;
     private Task? _started;
@@ -137,7 +141,7 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
     /// <returns>The placement, or <see langword="null"/> when no such tenant exists.</returns>
     /// <exception cref="TenantUnavailableException">
     /// The map was never loaded and the metadata database cannot be reached; or the tenant is not in the cached map and
-    /// the metadata database did not answer within <see cref="ScalingTenancyOptions.MetadataTimeout"/>.
+    /// the metadata database did not answer the check (down, or silent past <see cref="ScalingTenancyOptions.MetadataTimeout"/>).
     /// </exception>
     public async ValueTask<TenantPlacement?> GetTenantAsync(TenantId tenantId, CancellationToken cancellationToken = default)
     {
@@ -152,6 +156,7 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
             return placement;
         }
 
+        Exception? failure = null;
         try
         {
             await RefreshOnMissAsync(cancellationToken).WaitAsync(_options.MetadataTimeout, cancellationToken).ConfigureAwait(false);
@@ -159,15 +164,26 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
         catch (TimeoutException e)
         {
             // A silent metadata database (paused, partitioned) must not hold the request: the check goes on, shared.
+            failure = e;
+        }
+
+        if (TryGetTenant(tenantId, out placement))
+        {
+            return placement;
+        }
+
+        if (failure is not null || _lastCheckFailed)
+        {
+            // Not in the cached map, and the directory could not be asked: it may have been created a moment ago elsewhere.
             throw new TenantUnavailableException(
                 tenantId,
                 TenantUnavailableReason.DirectoryUnavailable,
                 _options.RetryAfter,
                 string.Create(CultureInfo.InvariantCulture, $"Tenant '{tenantId}' is not in the cached shard map, and the metadata database did not answer within {_options.MetadataTimeout.TotalMilliseconds:0} ms (ScalingTenancyOptions.MetadataTimeout), so whether it exists cannot be told yet."),
-                e);
+                failure);
         }
 
-        return TryGetTenant(tenantId, out placement) ? placement : null;
+        return null;
     }
 
     /// <inheritdoc />
@@ -373,6 +389,8 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
                 epoch = (long)(await command.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
             }
 
+            _lastCheckFailed = false;
+
             if (before is not null && before.Epoch == epoch)
             {
                 _snapshot = before with { Confirmed = DateTimeOffset.UtcNow };
@@ -435,6 +453,7 @@ public sealed partial class ShardMap : ITenantLookup, IAsyncDisposable
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidCastException or FormatException)
         {
+            _lastCheckFailed = true;
             Instruments.MapLoads.Add(1, TenancyInstruments.Tags("reason", reason, "outcome", "failed"));
             TenancyLog.MapRefreshFailed(_logger, reason, before?.Epoch ?? 0, e);
             if (throwOnFailure)
