@@ -30,7 +30,9 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     // The new version is part of the message, so receivers need no second round trip.
     private const string InvalidateTagScript = RedisDeadline.Guard +
-        "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
+        "local v = redis.call('hincrby', KEYS[1], ARGV[1], 1) " +
+        "if v < tonumber(ARGV[4]) then v = tonumber(ARGV[4]) redis.call('hset', KEYS[1], ARGV[1], v) end " +
+        "redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
 
     private readonly TimeSpan _timeout;
     private readonly string _instanceId;
@@ -155,9 +157,10 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Increments the tag's version in Redis and announces it, in one script call; the new version, or null when
-    /// Redis was unavailable or failed.
+    /// Redis was unavailable or failed. The new version is at least <paramref name="atLeast"/>: past every version this
+    /// instance stamped, including versions it advanced on its own while Redis was unavailable.
     /// </summary>
-    internal async Task<long?> InvalidateTagAsync(string operation, string tag, CancellationToken cancellationToken)
+    internal async Task<long?> InvalidateTagAsync(string operation, string tag, long atLeast, CancellationToken cancellationToken)
     {
         long version = 0;
         var ok = await AnnounceAsync(
@@ -165,7 +168,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             async (database, header) => version = (long)await database.ScriptEvaluateAsync(
                 InvalidateTagScript,
                 [_tagVersionsKey],
-                [tag, _channelName, header + BackplaneMessage.TagInvalidated + "|", Deadline()]).ConfigureAwait(false),
+                [tag, _channelName, header + BackplaneMessage.TagInvalidated + "|", atLeast, Deadline()]).ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
         return ok ? version : null;
     }

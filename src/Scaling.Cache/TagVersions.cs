@@ -50,6 +50,14 @@ internal sealed class TagVersions
         return stamps;
     }
 
+    /// <summary>
+    /// Invalidates <paramref name="tag"/> on this instance only (Redis unavailable): one version past the newest seen,
+    /// so every entry stamped before is a miss here. When Redis answers again, the replayed increment reaches the
+    /// shared version to the same number or a later one; versions never go back.
+    /// </summary>
+    internal void AdvanceLocally(string tag) =>
+        _versions.AddOrUpdate(tag, 1, static (_, current) => current + 1);
+
     /// <summary>Records that <paramref name="tag"/> reached <paramref name="version"/> (versions never go back).</summary>
     internal void Advance(string tag, long version) =>
         _versions.AddOrUpdate(tag, version, (_, current) => Math.Max(current, version));

@@ -22,7 +22,7 @@ public sealed partial class TwoTierCache
     /// <summary>Increments the tag's version in Redis and announces it; false when Redis was unavailable.</summary>
     private async Task<bool> InvalidateTagAsync(string tag, CancellationToken cancellationToken)
     {
-        if (await _redis.InvalidateTagAsync("remove by tag", tag, cancellationToken).ConfigureAwait(false) is not { } version)
+        if (await _redis.InvalidateTagAsync("remove by tag", tag, _tags.Current(tag) + 1, cancellationToken).ConfigureAwait(false) is not { } version)
         {
             return false;
         }

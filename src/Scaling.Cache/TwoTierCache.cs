@@ -187,7 +187,8 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     /// <remarks>
     /// O(1) whatever the number of entries: the tag's version is incremented in Redis and announced; every entry
     /// stamped with an older version is a miss from then on, in both tiers and on every instance. While Redis
-    /// is unavailable this instance flushes its own L1 instead and replays the invalidation when Redis is back.
+    /// is unavailable the tag's version is advanced on this instance only (its entries are misses here, the rest of
+    /// L1 stays), and the invalidation is replayed when Redis is back.
     /// An invalid tag does nothing (no entry can carry it), unless <see cref="ScalingCacheOptions.ThrowOnInvalidKey"/>
     /// asks for an exception.
     /// </remarks>
@@ -209,8 +210,11 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         cancellationToken.ThrowIfCancellationRequested();
         if (!await InvalidateTagAsync(tag, cancellationToken).ConfigureAwait(false))
         {
+            // Only this tag's entries go, here; not the whole L1. (Flushing it on every tag invalidation of an outage, one
+            // per booking in the sample host, turned a slow Redis into a cold cache and the database's load.)
             _pending.AddTag(tag);
-            Flush("a tag was invalidated while Redis is unavailable", missedInvalidations: false);
+            _tags.AdvanceLocally(tag);
+            InvalidateAllFlights();
         }
     }
 

@@ -87,6 +87,52 @@ public sealed class RedisFailureTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_tag_invalidated_while_Redis_is_down_drops_only_that_tags_entries_and_stays_behind_later_invalidations()
+    {
+        var redis = fixture.Servers.Redis[0];
+        var a = _kit.Create(out var metrics);
+        await CacheTestKit.ReadyAsync(a);
+        var b = await _kit.CreateReadyAsync();
+        var factory = new CountingFactory<string>(n => "made-" + n);
+        await a.SetAsync("tagged", "old", tags: ["menu"]);
+        await a.SetAsync("untagged", "kept");
+
+        await redis.KillAsync();
+        try
+        {
+            // Three invalidations of the tag during the outage, so that this instance's own version of the tag runs
+            // ahead of the single increment the replay makes.
+            for (var i = 0; i < 3; i++)
+            {
+                await a.RemoveByTagAsync("menu");
+            }
+
+            Assert.False(a.IsDistributedCacheAvailable);
+            Assert.Equal("made-1", await a.GetOrCreateAsync("tagged", factory.InvokeAsync, tags: ["menu"]));
+            Assert.Equal("kept", await a.GetOrCreateAsync("untagged", factory.InvokeAsync)); // the rest of L1 stays
+            Assert.Equal(1, factory.Calls);
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+
+        await Eventually.TrueAsync(() => Task.FromResult(a.IsBackplaneConnected && b.IsBackplaneConnected && a.IsDistributedCacheAvailable), TimeSpan.FromSeconds(15), "both caches reconnected");
+        await Eventually.TrueAsync(() => Task.FromResult(_kit.Logs.Entries.Any(e => e.Contains("replayed", StringComparison.Ordinal))), TimeSpan.FromSeconds(10), "A replayed the tag");
+
+        // An entry A makes now, then an invalidation by B: A must not keep serving it, however far A's own version of
+        // the tag ran ahead during the outage.
+        await a.SetAsync("after", "before B's invalidation", tags: ["menu"]);
+        Assert.Equal("before B's invalidation", await a.GetOrCreateAsync("after", factory.InvokeAsync, tags: ["menu"]));
+        await b.RemoveByTagAsync("menu");
+        await Eventually.TrueAsync(
+            async () => await a.GetOrCreateAsync("after", factory.InvokeAsync, tags: ["menu"]) != "before B's invalidation",
+            TimeSpan.FromSeconds(2),
+            "A dropped its entry after B invalidated the tag");
+        Assert.Equal(0, metrics["scaling.cache.backplane.flushes|reason=a tag was invalidated while Redis is unavailable"]);
+    }
+
+    [Fact]
     public async Task Invalidations_made_while_Redis_was_down_are_replayed_when_it_is_back()
     {
         // Redis restarts with its data (as with persistence): a value replaced during the outage must not come back from L2.
