@@ -29,7 +29,7 @@ internal sealed record LoadTestOptions
         usage: LoadTest [options]
           --clients N          concurrent clients: each has one request in flight (closed loop) or, with --rate,
                                the most requests in flight at once (open loop)                        [1000]
-          --duration T         measured time, e.g. 60s, 2m                                            [60s]
+          --duration T         measured time, e.g. 60s, 2m (a pause run: what its pauses need)      [60s]
           --warmup T           load before the measured time (not in the figures)                     [10s]
           --rate N             open loop: start N requests/s on schedule, whatever the answers;
                                latency counts from the scheduled start (0 = closed loop)             [0]
@@ -223,6 +223,11 @@ internal sealed record LoadTestOptions
                 "--out" => options with { OutputDirectory = value.Length > 0 ? value : throw new ArgumentException("Option '--out' needs a folder.") },
                 _ => throw new ArgumentException($"Unknown option '{name}' (see --help)."),
             };
+        }
+
+        if (options.FaultKind == FaultKind.Pause && !seen.Contains("--duration"))
+        {
+            options = options with { Duration = FaultPlan.PauseRunDuration(options.PauseFor) }; // every pause and its recovery
         }
 
         if (options.FaultKind == FaultKind.Pause && options.Duration < FaultPlan.PauseRunDuration(options.PauseFor))

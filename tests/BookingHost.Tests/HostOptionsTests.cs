@@ -37,4 +37,17 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         Assert.Same(options, app.Services.GetRequiredService<BookingHost.Api.BookingDeps>().Settings);
         Assert.Contains(app.Services.GetServices<MigrationContribution>(), c => c.Area == "domain" && c.Migrations.Any(m => m.Sql.Contains(options.TenantRole, StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public async Task Each_shard_server_gets_at_most_ShardMaxPoolSize_connections_from_an_instance()
+    {
+        await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b.UseSetting("BookingHost:ShardMaxPoolSize", "2"));
+        await app.CreateBusinessAsync("shard-1");
+        var primary = app.Services.GetRequiredService<Scaling.Tenancy.Sharding.ShardRouter>().GetShard("shard-1").Primary;
+
+        await using var first = await primary.OpenConnectionAsync();
+        await using var second = await primary.OpenConnectionAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<Exception>(async () => await primary.OpenConnectionAsync(timeout.Token)); // the third waits: the pool is full
+    }
 }

@@ -97,5 +97,8 @@ public sealed class OptionsTests
         Assert.Equal(TimeSpan.FromSeconds(20), options.PauseFor);
         Assert.Equal(TimeSpan.FromSeconds(215), FaultPlan.PauseRunDuration(options.PauseFor)); // 5 s + 7 × (20 s + 10 s)
         Assert.Equal(FaultKind.Kill, LoadTestOptions.Parse(["--fault", "--duration", "20s"]).FaultKind);
+
+        // Without --duration, a pause run measures every pause and its recovery: 5 s + 7 × (60 s + 30 s).
+        Assert.Equal(TimeSpan.FromSeconds(635), LoadTestOptions.Parse(["--fault-kind", "pause"]).Duration);
     }
 }

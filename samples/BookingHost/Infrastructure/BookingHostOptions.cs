@@ -21,6 +21,15 @@ public sealed class BookingHostOptions
     /// <summary>Gets or sets how many months ahead bookings may be made (and booking partitions are kept).</summary>
     public int BookingMonthsAhead { get; set; } = 6;
 
+    /// <summary>
+    /// Gets or sets the most connections this instance opens to each shard server (primary and replica alike; Npgsql's
+    /// <c>Maximum Pool Size</c>, 100 by default). PostgreSQL does best with a few busy connections per core: with 100
+    /// per server, a burst (a cold start, a resumed server) opened hundreds of connections on this 2-core machine,
+    /// the database thrashed and the backlog outlived the burst by a minute. A bounded pool queues the excess here
+    /// instead, where it costs nothing.
+    /// </summary>
+    public int ShardMaxPoolSize { get; set; } = 16;
+
     /// <summary>Gets or sets the largest request body accepted, in bytes (larger: 413).</summary>
     public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
 

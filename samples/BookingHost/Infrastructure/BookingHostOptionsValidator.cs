@@ -31,6 +31,11 @@ public sealed partial class BookingHostOptionsValidator : IValidateOptions<Booki
             failures.Add($"BookingHost:BookingMonthsAhead: must be between 1 and 60; {options.BookingMonthsAhead} was given.");
         }
 
+        if (options.ShardMaxPoolSize is < 1 or > 1000)
+        {
+            failures.Add($"BookingHost:ShardMaxPoolSize: must be between 1 and 1000; {options.ShardMaxPoolSize} was given.");
+        }
+
         if (options.MaxRequestBodyBytes < 1)
         {
             failures.Add($"BookingHost:MaxRequestBodyBytes: must be positive; {options.MaxRequestBodyBytes} was given.");
