@@ -28,6 +28,12 @@ builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
 builder.Services.AddExceptionHandler<DependencyUnavailableExceptionHandler>(); // a down or silent server: 503 + Retry-After, never a 500
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad bodies reach the handler above, with their reason
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
+ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
+if (settings.MinWorkerThreads > minWorkers)
+{
+    ThreadPool.SetMinThreads(settings.MinWorkerThreads, minIo); // see BookingHostOptions.MinWorkerThreads
+}
+
 builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
 builder.Services.AddOpenApi();
 builder.Services.AddBookingHostHealthChecks(configuration);

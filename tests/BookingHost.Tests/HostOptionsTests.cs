@@ -50,4 +50,12 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         await Assert.ThrowsAnyAsync<Exception>(async () => await primary.OpenConnectionAsync(timeout.Token)); // the third waits: the pool is full
     }
+
+    [Fact]
+    public async Task The_thread_pool_keeps_MinWorkerThreads_ready()
+    {
+        await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b.UseSetting("BookingHost:MinWorkerThreads", "300"));
+        ThreadPool.GetMinThreads(out var workers, out _);
+        Assert.True(workers >= 300, $"minimum worker threads: {workers}");
+    }
 }
