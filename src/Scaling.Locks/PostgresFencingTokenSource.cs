@@ -73,4 +73,25 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
+
+    /// <summary>
+    /// Issues the next token of <paramref name="resource"/> on a connection you hold to the database that protects
+    /// the data: for example inside a transaction that your data layer opened, so that its routing, health and
+    /// timeout rules apply to the token too. The table must exist (<see cref="EnsureSchemaAsync"/>).
+    /// </summary>
+    /// <param name="connection">An open connection to the database that holds the protected data.</param>
+    /// <param name="transaction">The connection's transaction, if one is open.</param>
+    /// <param name="resource">The lock resource.</param>
+    /// <param name="cancellationToken">Stops waiting for the database.</param>
+    /// <returns>A token greater than every token issued for <paramref name="resource"/> before it.</returns>
+    /// <exception cref="ArgumentException"><paramref name="resource"/> is not a valid lock resource name.</exception>
+    public static async Task<long> NextOnConnectionAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string resource, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        LockResourceName.Validate(resource);
+        var command = new NpgsqlCommand(NextSql, connection, transaction);
+        await using var commandLifetime = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
 }

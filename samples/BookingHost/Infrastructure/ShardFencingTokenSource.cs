@@ -12,7 +12,7 @@ namespace BookingHost.Infrastructure;
 /// </summary>
 public sealed class ShardFencingTokenSource(ShardRouter router) : IFencingTokenSource
 {
-    private readonly ConcurrentDictionary<string, PostgresFencingTokenSource> _sources = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _schemaReady = new(StringComparer.Ordinal);
 
     /// <summary>The lock resource of a business-scoped thing.</summary>
     public static string Resource(string area, TenantId tenant, string rest) => $"{area}:{tenant}:{rest}";
@@ -27,11 +27,25 @@ public sealed class ShardFencingTokenSource(ShardRouter router) : IFencingTokenS
         }
 
         var placement = await router.RouteAsync(tenant, cancellationToken);
-        var source = _sources.GetOrAdd(placement.ShardId, id => new PostgresFencingTokenSource(router.GetShard(id).Primary));
-        return await source.NextAsync(resource, cancellationToken);
+        if (!_schemaReady.ContainsKey(placement.ShardId))
+        {
+            await EnsureSchemaAsync(placement.ShardId, cancellationToken);
+        }
+
+        // Through the shard's data source, not its raw primary: a primary its health monitor found silent then fails
+        // fast (PrimaryUnavailableException, a 503) instead of holding the call for Npgsql's own timeouts. A retry after
+        // a lost connection may skip a token; tokens only have to grow.
+        var issued = await router.GetShard(placement.ShardId).WriteAsync(
+            (tx, ct) => PostgresFencingTokenSource.NextOnConnectionAsync(tx.Connection!, tx, resource, ct),
+            idempotent: true,
+            cancellationToken: cancellationToken);
+        return issued.Value;
     }
 
     /// <summary>Creates the fences table on a shard.</summary>
-    public Task EnsureSchemaAsync(string shardId, CancellationToken cancellationToken)
-        => _sources.GetOrAdd(shardId, id => new PostgresFencingTokenSource(router.GetShard(id).Primary)).EnsureSchemaAsync(cancellationToken);
+    public async Task EnsureSchemaAsync(string shardId, CancellationToken cancellationToken)
+    {
+        await new PostgresFencingTokenSource(router.GetShard(shardId).Primary).EnsureSchemaAsync(cancellationToken);
+        _schemaReady.TryAdd(shardId, 0);
+    }
 }

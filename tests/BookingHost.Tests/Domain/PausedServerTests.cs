@@ -25,6 +25,7 @@ public sealed class PausedServerTests(ServersFixture fixture)
         var frozen = await BusinessKit.CreateAsync(app, "shard-2");
         using var steadyClient = steady.Client(steady.Customer());
         using var frozenClient = frozen.Client(frozen.Customer());
+        using var frozenStaff = frozen.Client(frozen.StaffToken);
         using (var warm = await frozen.BookAsync(frozenClient, BusinessKit.Tomorrow(8)))
         {
             Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
@@ -43,6 +44,14 @@ public sealed class PausedServerTests(ServersFixture fixture)
                 var started = Stopwatch.StartNew();
                 using var response = await frozen.BookAsync(frozenClient, BusinessKit.Tomorrow(1).AddDays(slot / 40).AddMinutes(30 * (slot % 40)));
                 answers.Add((response.StatusCode, started.Elapsed, response.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), response.Content.Headers.ContentType?.MediaType));
+
+                // Call-next takes a Redlock fencing token from the shard: through the shard's data source, so it is
+                // bounded like the booking (it once waited for Npgsql's own timeouts, up to 8 s).
+                started.Restart();
+                using (var callNext = await frozenStaff.PostAsync("/api/v1/queues/front-desk/call-next", null))
+                {
+                    answers.Add((callNext.StatusCode, started.Elapsed, callNext.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), callNext.Content.Headers.ContentType?.MediaType));
+                }
 
                 started.Restart();
                 using var other = await steady.BookAsync(steadyClient, BusinessKit.Tomorrow(1).AddDays(slot / 40).AddMinutes(30 * (slot % 40)));
