@@ -133,6 +133,34 @@ public sealed class RedisFailureTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_cache_started_while_Redis_is_down_subscribes_once_Redis_is_up()
+    {
+        // Its first connect fails; the multiplexer's later "restored" is the first real connect and must be acted on
+        // (the restore filter of the start-up race must not swallow it).
+        var redis = fixture.Servers.Redis[0];
+        await redis.KillAsync();
+        TwoTierCache a;
+        try
+        {
+            a = _kit.Create();
+            await Task.Delay(1500);
+            Assert.False(a.IsBackplaneConnected);
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+
+        await Eventually.TrueAsync(() => Task.FromResult(a.IsBackplaneConnected), TimeSpan.FromSeconds(15), "the cache subscribed after Redis came up");
+        var b = await _kit.CreateReadyAsync();
+        await a.SetAsync("k", "from A");
+        var never = new CountingFactory<string>(_ => "factory");
+        Assert.Equal("from A", await b.GetOrCreateAsync("k", never.InvokeAsync));
+        await b.SetAsync("k", "from B");
+        await Eventually.TrueAsync(async () => await a.GetOrCreateAsync("k", never.InvokeAsync) == "from B", TimeSpan.FromSeconds(2), "A heard B's change on the backplane");
+    }
+
+    [Fact]
     public async Task Invalidations_made_while_Redis_was_down_are_replayed_when_it_is_back()
     {
         // Redis restarts with its data (as with persistence): a value replaced during the outage must not come back from L2.

@@ -241,6 +241,13 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
             }
 
             _hooked = connection;
+            if (!connection.IsConnected)
+            {
+                // The first connect failed before these handlers were attached: the multiplexer's "restored" will be
+                // its first real connect, and must be passed on.
+                Array.Fill(_lost, 1);
+            }
+
             connection.ConnectionFailed += OnConnectionFailed;
             connection.ConnectionRestored += OnConnectionRestored;
         }
