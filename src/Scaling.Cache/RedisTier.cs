@@ -53,6 +53,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private OrderedSubscription? _subscription;
     private long _sequence;
     private int _subscribed;
+    private int _lostSinceSubscribed; // connections that failed since the subscription was made, not yet restored
     private int _probing;
     private int _disposed;
 
@@ -91,7 +92,11 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             clientName: "scaling-cache",
             onConnected: OnConnected,
             onConnectFailed: ex => Fail("connect", ex.Message),
-            onFailed: _ => Fail("backplane", "connection lost"),
+            onFailed: _ =>
+            {
+                Interlocked.Increment(ref _lostSinceSubscribed);
+                Fail("backplane", "connection lost");
+            },
             onRestored: _ => SubscribeOrResync()); // the multiplexer subscribes again itself; what was published meanwhile is lost
     }
 
@@ -419,6 +424,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
                 }
                 else
                 {
+                    Volatile.Write(ref _lostSinceSubscribed, 0); // failures before the first subscription lost nothing
                     Volatile.Write(ref _subscription, subscription);
                     if (Volatile.Read(ref _disposed) == 1 && Interlocked.Exchange(ref _subscription, null) is { } late)
                     {
@@ -433,7 +439,32 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
                 return;
             }
         }
+        else if (!TakeLostConnection())
+        {
+            // Subscribed, and no connection failed since: StackExchange.Redis also reports its subscription
+            // connection's first connect, when that completes after ConnectAsync returned, as "restored". Nothing was
+            // missed, so this is not a reconnect (telling the cache would flush L1).
+            return;
+        }
 
         _onSubscribed();
+    }
+
+    /// <summary>Counts one failed connection as restored; false when none had failed.</summary>
+    private bool TakeLostConnection()
+    {
+        while (true)
+        {
+            var lost = Volatile.Read(ref _lostSinceSubscribed);
+            if (lost == 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _lostSinceSubscribed, lost - 1, lost) == lost)
+            {
+                return true;
+            }
+        }
     }
 }

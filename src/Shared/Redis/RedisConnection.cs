@@ -27,7 +27,6 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
     private readonly Action<ConnectionFailedEventArgs>? _onFailed;
     private readonly Action<ConnectionFailedEventArgs>? _onRestored;
     private readonly Lock _gate = new();
-    private readonly int[] _lost = new int[3]; // per ConnectionType: a failure seen and not yet restored
     private Task<IConnectionMultiplexer>? _connecting;
     private IConnectionMultiplexer? _hooked;
     private long _lastConnectStart;
@@ -43,11 +42,7 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
     /// <param name="onConnected">Runs once per multiplexer before it is handed out (script loads and the like; nothing that changes its settings).</param>
     /// <param name="onConnectFailed">Told when getting the multiplexer failed outright.</param>
     /// <param name="onFailed">Told when one of the multiplexer's connections failed (handler removed on dispose).</param>
-    /// <param name="onRestored">
-    /// Told when one of its connections was restored after it had failed (handler removed on dispose). The multiplexer
-    /// also reports the first connect of its subscription connection, which completes after <c>ConnectAsync</c>
-    /// returns, as "restored"; that is not passed on, since nothing was lost.
-    /// </param>
+    /// <param name="onRestored">Told when one of its connections was restored (handler removed on dispose).</param>
     internal RedisConnection(
         ConfigurationOptions? configuration,
         Func<Task<IConnectionMultiplexer>>? factory,
@@ -241,13 +236,6 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
             }
 
             _hooked = connection;
-            if (!connection.IsConnected)
-            {
-                // The first connect failed before these handlers were attached: the multiplexer's "restored" will be
-                // its first real connect, and must be passed on.
-                Array.Fill(_lost, 1);
-            }
-
             connection.ConnectionFailed += OnConnectionFailed;
             connection.ConnectionRestored += OnConnectionRestored;
         }
@@ -266,27 +254,11 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
         }
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
-    {
-        Volatile.Write(ref _lost[LostSlot(e.ConnectionType)], 1);
-        _onFailed?.Invoke(e);
-    }
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) => _onFailed?.Invoke(e);
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
     {
-        if (Interlocked.Exchange(ref _lost[LostSlot(e.ConnectionType)], 0) == 0)
-        {
-            return; // a first connect, not a reconnect
-        }
-
         Clock.Invalidate(); // the server may have restarted (or failed over) with another clock
         _onRestored?.Invoke(e);
     }
-
-    private static int LostSlot(ConnectionType type) => type switch
-    {
-        ConnectionType.Interactive => 1,
-        ConnectionType.Subscription => 2,
-        _ => 0,
-    };
 }
