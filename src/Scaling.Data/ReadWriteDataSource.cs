@@ -164,6 +164,33 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     }
 
     /// <summary>
+    /// Runs a read on the primary, for reads that must see every committed write (filling a cache that writes
+    /// invalidate, for example: a lagging replica would put stale data back). It is bounded like a write, not like a
+    /// connection you hold: when the primary's circuit is open or the health monitor finds it not answering, the read
+    /// fails at once, also while it is already waiting on the primary.
+    /// Transient failures (connection lost, 40001, 40P01) are retried as in <see cref="ReadAsync{T}"/>, so
+    /// <paramref name="read"/> must be safe to run more than once. It does not count against
+    /// <see cref="ScalingDataOptions.MaxPrimaryFallbackReads"/>.
+    /// </summary>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="read">The read; it gets an open connection to the primary, which is disposed after it returns.</param>
+    /// <param name="cancellationToken">Cancels the read and its retries.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    /// <exception cref="PrimaryUnavailableException">The primary's circuit is open: it failed, or stopped answering, before the read started.</exception>
+    /// <exception cref="TimeoutException">The primary stopped answering while the read waited on it (its health probe timed out).</exception>
+    public async Task<T> ReadFromPrimaryAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var value = await _readRetry.ExecuteAsync(
+            static (state, ct) => new ValueTask<T>(state.Self.RunOnPrimaryAsync(state.Read, keepOpen: false, ct)),
+            (Self: this, Read: read),
+            cancellationToken).ConfigureAwait(false);
+        _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+        return value;
+    }
+
+    /// <summary>
     /// Runs <paramref name="write"/> in a transaction on the primary, commits it and returns the consistency token.
     /// A serialization failure (40001) or deadlock (40P01) rolled the transaction back, so it is run again with
     /// jittered backoff; so is a failure to open the connection. A connection lost during the transaction or its
@@ -285,9 +312,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             return await ReadInsertLsnAsync(primaryConnection, cancellationToken).ConfigureAwait(false);
         }
 
-        var connection = await OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var connectionLifetime = connection.ConfigureAwait(false);
-        return await ReadInsertLsnAsync(connection, cancellationToken).ConfigureAwait(false);
+        return await ReadFromPrimaryAsync(static (connection, ct) => ReadInsertLsnAsync(connection, ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -95,36 +95,25 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(all.Token);
         timeout.CancelAfter(_options.ShardTimeout);
-        long rows = 0;
+
+        // The shard's query never sees this fan-out's tokens. Npgsql cancels a command by sending the server a cancel
+        // request and blocking the cancelling thread until the server hangs up, which a silent (paused) server never
+        // does: a timeout or a caller's cancellation would hang with it. So a shard that runs out of time is abandoned
+        // here, and its query is cancelled in the background.
+        var run = new ShardRun();
+        var work = QueryShardAsync(shardId, writer, run);
         try
         {
-            var dataSource = _router.GetShard(shardId);
-            var connection = _options.ReadFromPrimary
-                ? await dataSource.OpenWriteConnectionAsync(timeout.Token).ConfigureAwait(false)
-                : await dataSource.OpenReadConnectionAsync(null, timeout.Token).ConfigureAwait(false);
-            await using var connectionLifetime = connection.ConfigureAwait(false);
-            using var command = new NpgsqlCommand(_sql, connection);
-            foreach (var value in _parameters)
-            {
-                command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
-            }
-
-            var reader = await command.ExecuteReaderAsync(timeout.Token).ConfigureAwait(false);
-            await using var readerLifetime = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(timeout.Token).ConfigureAwait(false))
-            {
-                await writer.WriteAsync(new ShardRow<T>(shardId, _readRow(reader)), timeout.Token).ConfigureAwait(false);
-                rows++;
-            }
-
+            await work.WaitAsync(timeout.Token).ConfigureAwait(false);
             completed.Enqueue(shardId);
         }
         catch (Exception e) when (!all.IsCancellationRequested || timeout.IsCancellationRequested && !all.Token.IsCancellationRequested)
         {
+            run.Abandon(work);
             var error = timeout.IsCancellationRequested && !all.IsCancellationRequested
                 ? new TimeoutException($"Shard '{shardId}' did not deliver all its rows within {_options.ShardTimeout.TotalSeconds:0.###} s.", e)
                 : e;
-            _failures.Enqueue(new ShardFailure(shardId, error, rows));
+            _failures.Enqueue(new ShardFailure(shardId, error, run.Rows));
             _router.Map.Instruments.FanOutShardFailures.Add(1, TenancyInstruments.Tag("shard", shardId));
             TenancyLog.FanOutShardFailed(_logger, shardId, error);
             if (_options.Policy == FanOutPolicy.Complete)
@@ -135,6 +124,68 @@ public sealed class FanOutQuery<T> : IAsyncEnumerable<ShardRow<T>>
         catch (Exception) when (all.IsCancellationRequested)
         {
             // Cancelled by the caller or because another shard failed under the Complete policy.
+            run.Abandon(work);
+        }
+    }
+
+    private async Task QueryShardAsync(string shardId, ChannelWriter<ShardRow<T>> writer, ShardRun run)
+    {
+        var cancellationToken = run.Query.Token;
+        var dataSource = _router.GetShard(shardId);
+        var connection = _options.ReadFromPrimary
+            ? await dataSource.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false)
+            : await dataSource.OpenReadConnectionAsync(null, cancellationToken).ConfigureAwait(false);
+        await using var connectionLifetime = connection.ConfigureAwait(false);
+        using var command = new NpgsqlCommand(_sql, connection);
+        foreach (var value in _parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+        }
+
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerLifetime = reader.ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = new ShardRow<T>(shardId, _readRow(reader));
+            if (run.Abandoned)
+            {
+                return; // the fan-out has reported this shard as failed: no more of its rows
+            }
+
+            await writer.WriteAsync(row, cancellationToken).ConfigureAwait(false);
+            run.Delivered();
+        }
+    }
+
+    /// <summary>One shard's query: the token Npgsql sees, the rows delivered, and whether the fan-out stopped waiting for it.</summary>
+    private sealed class ShardRun
+    {
+        private long _rows;
+        private volatile bool _abandoned;
+
+        public CancellationTokenSource Query { get; } = new();
+
+        public long Rows => Interlocked.Read(ref _rows);
+
+        public bool Abandoned => _abandoned;
+
+        public void Delivered() => Interlocked.Increment(ref _rows);
+
+        /// <summary>
+        /// Stops delivering the query's rows and cancels it on a thread of its own (which blocks until a silent server
+        /// resumes). The token source is left to the garbage collector: the cancellation may still run on it.
+        /// </summary>
+        public void Abandon(Task work)
+        {
+            _abandoned = true;
+            if (work.IsCompleted)
+            {
+                _ = work.Exception;
+                return;
+            }
+
+            _ = Task.Run(Query.Cancel, CancellationToken.None);
+            _ = work.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 }

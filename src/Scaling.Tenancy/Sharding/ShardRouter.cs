@@ -231,9 +231,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
 
                 // A token of another shard (the tenant moved since that write), or a replica that does not own the
                 // tenant yet: the primary has everything the move copied.
-                var primary = await entry.DataSource.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
-                await using var primaryLifetime = primary.ConfigureAwait(false);
-                return await ReadAsTenantAsync(primary, tenantId, read, cancellationToken).ConfigureAwait(false);
+                return await entry.DataSource.ReadFromPrimaryAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
             {
@@ -521,9 +519,13 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
 
         private async Task CheckRoleAsync()
         {
-            var connection = await DataSource.OpenWriteConnectionAsync(_router._stopping.Token).ConfigureAwait(false);
-            await using var connectionLifetime = connection.ConfigureAwait(false);
-            await ShardSchema.ThrowIfRoleBypassesRlsAsync(connection, Shard.Id, _router._stopping.Token).ConfigureAwait(false);
+            _ = await DataSource.ReadFromPrimaryAsync(
+                async (connection, ct) =>
+                {
+                    await ShardSchema.ThrowIfRoleBypassesRlsAsync(connection, Shard.Id, ct).ConfigureAwait(false);
+                    return true;
+                },
+                _router._stopping.Token).ConfigureAwait(false);
         }
     }
 
