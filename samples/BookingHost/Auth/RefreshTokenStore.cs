@@ -67,8 +67,7 @@ public sealed partial class RefreshTokenStore
     public async Task<TokenPair> IssueAsync(BookingUser user, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(user);
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        return await InsertAsync(connection, null, user, Guid.CreateVersion7(), Guid.CreateVersion7(), cancellationToken);
+        return await _database.RunAsync((connection, ct) => InsertAsync(connection, null, user, Guid.CreateVersion7(), Guid.CreateVersion7(), ct), cancellationToken);
     }
 
     /// <summary>Rotates a refresh token: marks it used and issues a new pair in its family.</summary>
@@ -84,73 +83,75 @@ public sealed partial class RefreshTokenStore
 
         var now = _time.GetUtcNow();
         var newId = Guid.CreateVersion7();
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using (var tx = await connection.BeginTransactionAsync(cancellationToken))
+        return await _database.RunAsync<(RefreshOutcome Outcome, TokenPair? Pair)>(async (connection, ct) =>
         {
-            // The row lock makes a concurrent second presentation wait and then find the token used (reuse).
-            await using var use = new NpgsqlCommand(
-                """
-                WITH used AS (
-                    UPDATE booking_refresh_tokens SET revoked_at = $2, replaced_by = $3
-                    WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
-                    RETURNING family_id, user_id)
-                SELECT used.family_id, u.id, u.email, u.role, u.tenant_id, u.plan, u.created_at
-                FROM used JOIN booking_users u ON u.id = used.user_id
-                """,
-                connection,
-                tx);
-            use.Parameters.Add(new() { Value = hash });
-            use.Parameters.Add(new() { Value = now });
-            use.Parameters.Add(new() { Value = newId });
-            Guid? family = null;
-            BookingUser? user = null;
-            await using (var reader = await use.ExecuteReaderAsync(cancellationToken))
+            await using (var tx = await connection.BeginTransactionAsync(ct))
             {
-                if (await reader.ReadAsync(cancellationToken))
+                // The row lock makes a concurrent second presentation wait and then find the token used (reuse).
+                await using var use = new NpgsqlCommand(
+                    """
+                    WITH used AS (
+                        UPDATE booking_refresh_tokens SET revoked_at = $2, replaced_by = $3
+                        WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+                        RETURNING family_id, user_id)
+                    SELECT used.family_id, u.id, u.email, u.role, u.tenant_id, u.plan, u.created_at
+                    FROM used JOIN booking_users u ON u.id = used.user_id
+                    """,
+                    connection,
+                    tx);
+                use.Parameters.Add(new() { Value = hash });
+                use.Parameters.Add(new() { Value = now });
+                use.Parameters.Add(new() { Value = newId });
+                Guid? family = null;
+                BookingUser? user = null;
+                await using (var reader = await use.ExecuteReaderAsync(ct))
                 {
-                    family = reader.GetGuid(0);
-                    user = new BookingUser(
-                        reader.GetGuid(1),
-                        reader.GetString(2),
-                        reader.GetString(3),
-                        reader.IsDBNull(4) ? null : reader.GetString(4),
-                        reader.IsDBNull(5) ? null : reader.GetString(5),
-                        reader.GetFieldValue<DateTimeOffset>(6));
+                    if (await reader.ReadAsync(ct))
+                    {
+                        family = reader.GetGuid(0);
+                        user = new BookingUser(
+                            reader.GetGuid(1),
+                            reader.GetString(2),
+                            reader.GetString(3),
+                            reader.IsDBNull(4) ? null : reader.GetString(4),
+                            reader.IsDBNull(5) ? null : reader.GetString(5),
+                            reader.GetFieldValue<DateTimeOffset>(6));
+                    }
+                }
+
+                if (family is { } familyId && user is not null)
+                {
+                    var pair = await InsertAsync(connection, tx, user, newId, familyId, ct);
+                    await tx.CommitAsync(ct);
+                    return (RefreshOutcome.Rotated, pair);
                 }
             }
 
-            if (family is { } familyId && user is not null)
+            await using var select = new NpgsqlCommand("SELECT family_id, user_id, revoked_at, replaced_by, expires_at FROM booking_refresh_tokens WHERE token_hash = $1", connection);
+            select.Parameters.Add(new() { Value = hash });
+            Guid reusedFamily;
+            Guid userId;
+            await using (var reader = await select.ExecuteReaderAsync(ct))
             {
-                var pair = await InsertAsync(connection, tx, user, newId, familyId, cancellationToken);
-                await tx.CommitAsync(cancellationToken);
-                return (RefreshOutcome.Rotated, pair);
-            }
-        }
+                if (!await reader.ReadAsync(ct))
+                {
+                    return (RefreshOutcome.Invalid, null);
+                }
 
-        await using var select = new NpgsqlCommand("SELECT family_id, user_id, revoked_at, replaced_by, expires_at FROM booking_refresh_tokens WHERE token_hash = $1", connection);
-        select.Parameters.Add(new() { Value = hash });
-        Guid reusedFamily;
-        Guid userId;
-        await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
-        {
-            if (!await reader.ReadAsync(cancellationToken))
-            {
-                return (RefreshOutcome.Invalid, null);
-            }
+                if (reader.IsDBNull(3))
+                {
+                    return (reader.IsDBNull(2) ? RefreshOutcome.Expired : RefreshOutcome.Revoked, null);
+                }
 
-            if (reader.IsDBNull(3))
-            {
-                return (reader.IsDBNull(2) ? RefreshOutcome.Expired : RefreshOutcome.Revoked, null);
+                reusedFamily = reader.GetGuid(0);
+                userId = reader.GetGuid(1);
             }
 
-            reusedFamily = reader.GetGuid(0);
-            userId = reader.GetGuid(1);
-        }
-
-        LogReuse(_logger, userId, reusedFamily);
-        AuthInstruments.RefreshReuses.Add(1);
-        await RevokeFamilyAsync(connection, reusedFamily, cancellationToken);
-        return (RefreshOutcome.Reused, null);
+            LogReuse(_logger, userId, reusedFamily);
+            AuthInstruments.RefreshReuses.Add(1);
+            await RevokeFamilyAsync(connection, reusedFamily, ct);
+            return (RefreshOutcome.Reused, null);
+        }, cancellationToken);
     }
 
     /// <summary>Revokes the family of a refresh token (logout), with the access tokens issued in it.</summary>
@@ -165,17 +166,19 @@ public sealed partial class RefreshTokenStore
             return false;
         }
 
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var select = new NpgsqlCommand("SELECT family_id FROM booking_refresh_tokens WHERE token_hash = $1 AND user_id = $2", connection);
-        select.Parameters.Add(new() { Value = hash });
-        select.Parameters.Add(new() { Value = userId });
-        if (await select.ExecuteScalarAsync(cancellationToken) is not Guid family)
+        return await _database.RunAsync<bool>(async (connection, ct) =>
         {
-            return false;
-        }
+            await using var select = new NpgsqlCommand("SELECT family_id FROM booking_refresh_tokens WHERE token_hash = $1 AND user_id = $2", connection);
+            select.Parameters.Add(new() { Value = hash });
+            select.Parameters.Add(new() { Value = userId });
+            if (await select.ExecuteScalarAsync(ct) is not Guid family)
+            {
+                return false;
+            }
 
-        await RevokeFamilyAsync(connection, family, cancellationToken);
-        return true;
+            await RevokeFamilyAsync(connection, family, ct);
+            return true;
+        }, cancellationToken);
     }
 
     /// <summary>The SHA-256 of a well-formed refresh token, or <see langword="null"/> for anything else.</summary>

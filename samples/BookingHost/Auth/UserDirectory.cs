@@ -56,28 +56,30 @@ public sealed partial class UserDirectory
 
         var user = new BookingUser(Guid.CreateVersion7(), normalized, role, tenant, plan, _time.GetUtcNow());
         var hash = _hasher.HashPassword(user, password);
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var insert = new NpgsqlCommand(
-            "INSERT INTO booking_users (id, email, password_hash, role, tenant_id, plan, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            connection);
-        insert.Parameters.Add(new() { Value = user.Id });
-        insert.Parameters.Add(new() { Value = user.Email });
-        insert.Parameters.Add(new() { Value = hash });
-        insert.Parameters.Add(new() { Value = user.Role });
-        insert.Parameters.Add(new() { Value = (object?)user.Tenant ?? DBNull.Value });
-        insert.Parameters.Add(new() { Value = (object?)user.Plan ?? DBNull.Value });
-        insert.Parameters.Add(new() { Value = user.CreatedAt });
-        try
+        return await _database.RunAsync<BookingUser>(async (connection, ct) =>
         {
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            throw new DuplicateEmailException("An account with this e-mail address exists already.", e);
-        }
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO booking_users (id, email, password_hash, role, tenant_id, plan, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                connection);
+            insert.Parameters.Add(new() { Value = user.Id });
+            insert.Parameters.Add(new() { Value = user.Email });
+            insert.Parameters.Add(new() { Value = hash });
+            insert.Parameters.Add(new() { Value = user.Role });
+            insert.Parameters.Add(new() { Value = (object?)user.Tenant ?? DBNull.Value });
+            insert.Parameters.Add(new() { Value = (object?)user.Plan ?? DBNull.Value });
+            insert.Parameters.Add(new() { Value = user.CreatedAt });
+            try
+            {
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                throw new DuplicateEmailException("An account with this e-mail address exists already.", e);
+            }
 
-        LogUserCreated(_logger, user.Id, user.Role, user.Tenant);
-        return user;
+            LogUserCreated(_logger, user.Id, user.Role, user.Tenant);
+            return user;
+        }, cancellationToken);
     }
 
     /// <summary>Finds a user by id.</summary>
@@ -86,10 +88,12 @@ public sealed partial class UserDirectory
     /// <returns>The user, or <see langword="null"/>.</returns>
     public async Task<BookingUser?> FindAsync(Guid id, CancellationToken cancellationToken)
     {
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var select = new NpgsqlCommand("SELECT id, email, role, tenant_id, plan, created_at, password_hash FROM booking_users WHERE id = $1", connection);
-        select.Parameters.Add(new() { Value = id });
-        return (await ReadAsync(select, cancellationToken))?.User;
+        return await _database.RunAsync<BookingUser?>(async (connection, ct) =>
+        {
+            await using var select = new NpgsqlCommand("SELECT id, email, role, tenant_id, plan, created_at, password_hash FROM booking_users WHERE id = $1", connection);
+            select.Parameters.Add(new() { Value = id });
+            return (await ReadAsync(select, ct))?.User;
+        }, cancellationToken);
     }
 
     /// <summary>Finds a user by e-mail address (case-insensitive).</summary>
@@ -127,19 +131,24 @@ public sealed partial class UserDirectory
 
     private async Task<(BookingUser User, string Hash)?> FindWithHashAsync(string email, CancellationToken cancellationToken)
     {
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var select = new NpgsqlCommand("SELECT id, email, role, tenant_id, plan, created_at, password_hash FROM booking_users WHERE email = $1", connection);
-        select.Parameters.Add(new() { Value = email.Trim().ToLowerInvariant() });
-        return await ReadAsync(select, cancellationToken);
+        return await _database.RunAsync<(BookingUser User, string Hash)?>(async (connection, ct) =>
+        {
+            await using var select = new NpgsqlCommand("SELECT id, email, role, tenant_id, plan, created_at, password_hash FROM booking_users WHERE email = $1", connection);
+            select.Parameters.Add(new() { Value = email.Trim().ToLowerInvariant() });
+            return await ReadAsync(select, ct);
+        }, cancellationToken);
     }
 
     private async Task UpdateHashAsync(BookingUser user, string password, CancellationToken cancellationToken)
     {
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var update = new NpgsqlCommand("UPDATE booking_users SET password_hash = $2 WHERE id = $1", connection);
-        update.Parameters.Add(new() { Value = user.Id });
-        update.Parameters.Add(new() { Value = _hasher.HashPassword(user, password) });
-        await update.ExecuteNonQueryAsync(cancellationToken);
+        _ = await _database.RunAsync<bool>(async (connection, ct) =>
+        {
+            await using var update = new NpgsqlCommand("UPDATE booking_users SET password_hash = $2 WHERE id = $1", connection);
+            update.Parameters.Add(new() { Value = user.Id });
+            update.Parameters.Add(new() { Value = _hasher.HashPassword(user, password) });
+            await update.ExecuteNonQueryAsync(ct);
+            return true;
+        }, cancellationToken);
     }
 
     private static async Task<(BookingUser User, string Hash)?> ReadAsync(NpgsqlCommand select, CancellationToken cancellationToken)

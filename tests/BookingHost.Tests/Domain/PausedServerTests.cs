@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using BookingHost.Tests.Auth;
 using Scaling.Testing;
 
 namespace BookingHost.Tests.Domain;
@@ -82,5 +83,46 @@ public sealed class PausedServerTests(ServersFixture fixture)
         using var page = await frozenClient.GetAsync("/api/v1/bookings?limit=100");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         _ = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task With_the_metadata_database_paused_sign_ins_and_refreshes_get_a_fast_503_and_work_again_after_the_resume()
+    {
+        await using var app = await BookingApp.StartAsync(Servers);
+        var (user, tokens) = await app.CreateAndLoginAsync(BookingHost.Auth.BookingRoles.Customer);
+        using var client = app.CreateClient();
+
+        var answers = new List<(string Call, HttpStatusCode Status, TimeSpan Took, string? RetryAfter)>();
+        await Servers.Metadata.PauseAsync();
+        try
+        {
+            // Several at once, the first before the health monitor has noticed: each is bounded by its verdict.
+            var calls = Enumerable.Range(0, 6).Select(async i =>
+            {
+                var started = Stopwatch.StartNew();
+                using var response = i % 2 == 0
+                    ? await client.PostJsonAsync("/api/v1/auth/login", new { email = user.Email, password = AuthApi.Password })
+                    : await client.PostJsonAsync("/api/v1/auth/refresh", new { refreshToken = tokens.RefreshToken });
+                return (i % 2 == 0 ? "login" : "refresh", response.StatusCode, started.Elapsed, response.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            });
+            answers.AddRange(await Task.WhenAll(calls));
+        }
+        finally
+        {
+            await Servers.Metadata.ResumeAsync();
+        }
+
+        var summary = string.Join(", ", answers.Select(a => $"{a.Call} {(int)a.Status} in {a.Took.TotalMilliseconds:0} ms"));
+        Assert.All(answers, a => Assert.True(a.Took <= Bound, $"an answer took {a.Took.TotalMilliseconds:0} ms: {summary}"));
+        Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, "1"), (a.Status, a.RetryAfter)));
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var response = await client.PostJsonAsync("/api/v1/auth/login", new { email = user.Email, password = AuthApi.Password });
+                return response.StatusCode == HttpStatusCode.OK;
+            },
+            TimeSpan.FromSeconds(15),
+            "sign-ins to work again after the resume");
     }
 }
