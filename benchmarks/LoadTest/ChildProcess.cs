@@ -7,7 +7,7 @@ namespace Scaling.LoadTest;
 /// A program the load test started (a BookingHost instance, nginx), its output in a log file. Stopped with SIGTERM, then
 /// killed; the test servers' watchdog also kills it if the load test itself dies.
 /// </summary>
-internal sealed partial class ChildProcess : IAsyncDisposable
+internal sealed partial class ChildProcess : IAsyncDisposable, IPausable
 {
     private readonly Process _process;
 
@@ -83,10 +83,26 @@ internal sealed partial class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP to the process and its children (nginx's workers): connected, but silent.</summary>
+    public Task PauseAsync(CancellationToken cancellationToken) => SignalTreeAsync(19);
+
+    /// <summary>SIGCONT to the process and its children.</summary>
+    public Task ResumeAsync(CancellationToken cancellationToken) => SignalTreeAsync(18);
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync(TimeSpan.FromSeconds(10));
         _process.Dispose();
+    }
+
+    private Task SignalTreeAsync(int signal)
+    {
+        foreach (var pid in Deployment.ChildrenOf(_process.Id).Prepend(_process.Id))
+        {
+            _ = Kill(pid, signal);
+        }
+
+        return Task.CompletedTask;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -278,7 +278,8 @@ internal sealed class Deployment : IAsyncDisposable
     private static string Host(IPAddress address)
         => address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
 
-    private static IEnumerable<int> ChildrenOf(int pid)
+    /// <summary>The child processes of <paramref name="pid"/> (nginx's workers).</summary>
+    internal static IEnumerable<int> ChildrenOf(int pid)
     {
         foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
         {

@@ -14,20 +14,37 @@ internal static class FaultPlan
     /// <summary>The stretch before the first pause and after each resume.</summary>
     public static TimeSpan PauseLeadIn { get; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The servers the pause run pauses, in order: the name, the server, and which requests need it.</summary>
-    public static IReadOnlyList<(string Name, Func<Scaling.Testing.TestServers, Scaling.Testing.ServerProcess> Server, Func<Sample, bool> Needs)> PauseTargets { get; } =
+    /// <summary>
+    /// The servers the pause run pauses, in order: the key that <c>--pause-only</c> names it by, its name in the report,
+    /// the process, and which requests need it.
+    /// </summary>
+    public static IReadOnlyList<PauseTarget> PauseTargets { get; } =
     [
-        ("shard 1 replica", s => s.Shard1Replica, x => x.Shard == 1 && x.Kind is RequestKind.Availability or RequestKind.List or RequestKind.QueueSnapshot),
-        ("shard 1 primary", s => s.Shard1Primary, x => x.Shard == 1),
-        ("shard 2 primary", s => s.Shard2Primary, x => x.Shard == 2),
-        ("metadata database", s => s.Metadata, _ => false),
-        ("redis 1 (cache, rate limits, idempotency, events, lock)", s => s.Redis[0], _ => true),
-        ("redis 2 (lock quorum)", s => s.Redis[1], x => x.Kind == RequestKind.QueueCallNext),
-        ("redis 3 (lock quorum)", s => s.Redis[2], x => x.Kind == RequestKind.QueueCallNext),
+        new("replica", "shard 1 replica", d => new PausableServer(d.Servers.Shard1Replica), x => x.Shard == 1 && x.Kind is RequestKind.Availability or RequestKind.List or RequestKind.QueueSnapshot),
+        new("primary1", "shard 1 primary", d => new PausableServer(d.Servers.Shard1Primary), x => x.Shard == 1),
+        new("primary2", "shard 2 primary", d => new PausableServer(d.Servers.Shard2Primary), x => x.Shard == 2),
+        new("metadata", "metadata database", d => new PausableServer(d.Servers.Metadata), x => x.Kind == RequestKind.Login),
+        new("redis1", "redis 1 (cache, rate limits, idempotency, events, lock)", d => new PausableServer(d.Servers.Redis[0]), _ => true),
+        new("redis2", "redis 2 (lock quorum)", d => new PausableServer(d.Servers.Redis[1]), x => x.Kind == RequestKind.QueueCallNext),
+        new("redis3", "redis 3 (lock quorum)", d => new PausableServer(d.Servers.Redis[2]), x => x.Kind == RequestKind.QueueCallNext),
+        new("nginx", "nginx (every request passes through it)", d => d.Nginx, _ => true),
     ];
 
     /// <summary>The measured time a pause run needs: a lead-in, then each target's pause and its recovery stretch.</summary>
-    public static TimeSpan PauseRunDuration(TimeSpan pauseFor) => PauseLeadIn + (pauseFor + RecoveryStretch(pauseFor)) * PauseTargets.Count;
+    public static TimeSpan PauseRunDuration(TimeSpan pauseFor, int targets) => PauseLeadIn + (pauseFor + RecoveryStretch(pauseFor)) * targets;
+
+    /// <summary>The targets that <c>--pause-only</c> names (keys separated by commas), in the run's order.</summary>
+    public static IReadOnlyList<string> ParseTargets(string keys)
+    {
+        var named = keys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var unknown = named.Where(k => PauseTargets.All(t => t.Key != k)).ToArray();
+        if (named.Length == 0 || unknown.Length > 0)
+        {
+            throw new ArgumentException($"Option '--pause-only' takes a comma-separated list of {string.Join(", ", PauseTargets.Select(t => t.Key))}; '{(unknown.Length > 0 ? unknown[0] : keys)}' is not one of them.");
+        }
+
+        return PauseTargets.Where(t => named.Contains(t.Key)).Select(t => t.Key).ToArray();
+    }
 
     private static TimeSpan RecoveryStretch(TimeSpan pauseFor) => TimeSpan.FromTicks(Math.Max(PauseLeadIn.Ticks * 2, pauseFor.Ticks / 2));
 
@@ -79,7 +96,7 @@ internal static class FaultPlan
         await WaitUntilAsync(recorder, at, cancellationToken);
         phases.Add(new Phase("before the pauses", start, recorder.Now));
         var end = start + Recorder.TicksOf(options.Duration);
-        foreach (var (name, select, needs) in PauseTargets)
+        foreach (var (_, name, select, needs) in PauseTargets.Where(t => options.PauseOnly.Contains(t.Key)))
         {
             if (recorder.Now >= end)
             {
@@ -87,7 +104,7 @@ internal static class FaultPlan
                 break;
             }
 
-            var server = select(deployment.Servers);
+            var server = select(deployment);
             var pausedAt = recorder.Now;
             await server.PauseAsync(cancellationToken);
             log.WriteLine($"[{Recorder.Seconds(recorder.Now - start),5:0.0} s] fault: {name} paused");
@@ -123,6 +140,25 @@ internal static class FaultPlan
             await Task.Delay(TimeSpan.FromSeconds(Recorder.Seconds(wait)), cancellationToken);
         }
     }
+}
+
+/// <summary>A server the pause run pauses: <c>--pause-only</c>'s key, the report's name, the process, and which requests need it.</summary>
+internal sealed record PauseTarget(string Key, string Name, Func<Deployment, IPausable> Server, Func<Sample, bool> Needs);
+
+/// <summary>A process the pause run can pause (SIGSTOP) and resume (SIGCONT).</summary>
+internal interface IPausable
+{
+    Task PauseAsync(CancellationToken cancellationToken);
+
+    Task ResumeAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>A test server as a pause target.</summary>
+internal sealed class PausableServer(ServerProcess server) : IPausable
+{
+    public Task PauseAsync(CancellationToken cancellationToken) => server.PauseAsync(cancellationToken);
+
+    public Task ResumeAsync(CancellationToken cancellationToken) => server.ResumeAsync(cancellationToken);
 }
 
 /// <summary>What the fault run does to a server: kill and restart it, or pause (SIGSTOP) and resume it.</summary>

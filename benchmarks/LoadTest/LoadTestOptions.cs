@@ -45,9 +45,11 @@ internal sealed record LoadTestOptions
           --fault              kill shard 1's replica and restart it, then kill one Redis master and
                                restart it, during the measured time
           --fault-kind K       kill (above), or pause: pause (SIGSTOP) each server in turn (shard 1's replica,
-                               each shard primary, the metadata database, each Redis master) for
+                               each shard primary, the metadata database, each Redis master, nginx) for
                                --pause-for, then resume it and let it recover; implies --fault        [kill]
           --pause-for T        how long the pause run pauses each server                              [60s]
+          --pause-only LIST    the servers the pause run pauses, of replica, primary1, primary2,
+                               metadata, redis1, redis2, redis3, nginx (comma-separated)              [all]
           --fault-redis N      the Redis master the fault run kills: 1 (also cache, rate limits,
                                idempotency, events), 2 or 3 (lock quorum only)                       [1]
           --request-timeout T  a request that takes longer counts as a timeout error                  [10s]
@@ -94,6 +96,9 @@ internal sealed record LoadTestOptions
     /// <summary>How long the pause run pauses each server.</summary>
     public TimeSpan PauseFor { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>The keys of the servers the pause run pauses (<see cref="FaultPlan.PauseTargets"/>), in the run's order.</summary>
+    public IReadOnlyList<string> PauseOnly { get; init; } = FaultPlan.PauseTargets.Select(t => t.Key).ToArray();
+
     /// <summary>1-based index of the Redis master the fault run kills.</summary>
     public int FaultRedis { get; init; } = 1;
 
@@ -124,7 +129,7 @@ internal sealed record LoadTestOptions
     private static readonly HashSet<string> ValueOptions =
     [
         "--clients", "--duration", "--warmup", "--rate", "--think", "--sse", "--tenants", "--resources", "--accounts", "--mix", "--hot",
-        "--instances", "--fault-redis", "--fault-kind", "--pause-for", "--request-timeout", "--address", "--out",
+        "--instances", "--fault-redis", "--fault-kind", "--pause-for", "--pause-only", "--request-timeout", "--address", "--out",
     ];
 
     /// <summary>Parses and validates the command line; throws <see cref="ArgumentException"/> with a message for the user.</summary>
@@ -218,6 +223,7 @@ internal sealed record LoadTestOptions
                     },
                 },
                 "--pause-for" => options with { PauseFor = Time(name, value, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)) },
+                "--pause-only" => options with { PauseOnly = FaultPlan.ParseTargets(value) },
                 "--request-timeout" => options with { RequestTimeout = Time(name, value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(10)) },
                 "--address" => options with { Address = Loopback(value) },
                 "--out" => options with { OutputDirectory = value.Length > 0 ? value : throw new ArgumentException("Option '--out' needs a folder.") },
@@ -227,17 +233,20 @@ internal sealed record LoadTestOptions
 
         if (options.FaultKind == FaultKind.Pause && !seen.Contains("--duration"))
         {
-            options = options with { Duration = FaultPlan.PauseRunDuration(options.PauseFor) }; // every pause and its recovery
+            options = options with { Duration = FaultPlan.PauseRunDuration(options.PauseFor, options.PauseOnly.Count) }; // every pause and its recovery
         }
 
-        if (options.FaultKind == FaultKind.Pause && options.Duration < FaultPlan.PauseRunDuration(options.PauseFor))
+        if (options.FaultKind == FaultKind.Pause && options.Duration < FaultPlan.PauseRunDuration(options.PauseFor, options.PauseOnly.Count))
         {
-            throw new ArgumentException($"A pause run pauses {FaultPlan.PauseTargets.Count} servers in turn for {options.PauseFor.TotalSeconds:0} s each, with a recovery stretch after each: it needs --duration of at least {Math.Ceiling(FaultPlan.PauseRunDuration(options.PauseFor).TotalSeconds):0}s.");
+            throw new ArgumentException($"A pause run pauses {options.PauseOnly.Count} servers in turn for {options.PauseFor.TotalSeconds:0} s each, with a recovery stretch after each: it needs --duration of at least {Math.Ceiling(FaultPlan.PauseRunDuration(options.PauseFor, options.PauseOnly.Count).TotalSeconds):0}s.");
         }
 
-        if (seen.Contains("--pause-for") && options.FaultKind != FaultKind.Pause)
+        foreach (var pauseOption in new[] { "--pause-for", "--pause-only" })
         {
-            throw new ArgumentException("Option '--pause-for' only applies to a pause run (--fault-kind pause).");
+            if (seen.Contains(pauseOption) && options.FaultKind != FaultKind.Pause)
+            {
+                throw new ArgumentException($"Option '{pauseOption}' only applies to a pause run (--fault-kind pause).");
+            }
         }
 
         if (options.Fault && options.Duration < TimeSpan.FromSeconds(10))

@@ -66,7 +66,7 @@ public sealed class OptionsTests
     [InlineData("--fault --duration 5s", "needs --duration of at least 10s")]
     [InlineData("--fault-redis 2", "only applies to a fault run")]
     [InlineData("--fault-kind freeze --duration 600s", "'--fault-kind' is 'kill' or 'pause', not 'freeze'")]
-    [InlineData("--fault-kind pause --pause-for 20s --duration 60s", "needs --duration of at least 215s")]
+    [InlineData("--fault-kind pause --pause-for 20s --duration 60s", "needs --duration of at least 245s")]
     [InlineData("--pause-for 20s", "only applies to a pause run")]
     [InlineData("--fault --fault-redis 4", "'--fault-redis' must be a whole number from 1 to 3")]
     [InlineData("--rate 100 --think 1s", "'--think' is for closed loop")]
@@ -91,14 +91,28 @@ public sealed class OptionsTests
     [Fact]
     public void A_pause_run_is_a_fault_run_that_pauses_each_server_in_turn()
     {
-        var options = LoadTestOptions.Parse(["--fault-kind", "pause", "--pause-for", "20s", "--duration", "215s"]);
+        var options = LoadTestOptions.Parse(["--fault-kind", "pause", "--pause-for", "20s", "--duration", "245s"]);
         Assert.True(options.Fault);
         Assert.Equal(FaultKind.Pause, options.FaultKind);
         Assert.Equal(TimeSpan.FromSeconds(20), options.PauseFor);
-        Assert.Equal(TimeSpan.FromSeconds(215), FaultPlan.PauseRunDuration(options.PauseFor)); // 5 s + 7 × (20 s + 10 s)
+        Assert.Equal(TimeSpan.FromSeconds(245), FaultPlan.PauseRunDuration(options.PauseFor, options.PauseOnly.Count)); // 5 s + 8 × (20 s + 10 s)
+        Assert.Equal(["replica", "primary1", "primary2", "metadata", "redis1", "redis2", "redis3", "nginx"], options.PauseOnly);
         Assert.Equal(FaultKind.Kill, LoadTestOptions.Parse(["--fault", "--duration", "20s"]).FaultKind);
 
-        // Without --duration, a pause run measures every pause and its recovery: 5 s + 7 × (60 s + 30 s).
-        Assert.Equal(TimeSpan.FromSeconds(635), LoadTestOptions.Parse(["--fault-kind", "pause"]).Duration);
+        // Without --duration, a pause run measures every pause and its recovery: 5 s + 8 × (60 s + 30 s).
+        Assert.Equal(TimeSpan.FromSeconds(725), LoadTestOptions.Parse(["--fault-kind", "pause"]).Duration);
+    }
+
+    [Fact]
+    public void A_pause_run_can_pause_only_the_servers_it_names_in_the_runs_order()
+    {
+        var options = LoadTestOptions.Parse(["--fault-kind", "pause", "--pause-only", "nginx, redis3", "--pause-for", "30s"]);
+        Assert.Equal(["redis3", "nginx"], options.PauseOnly);
+        Assert.Equal(TimeSpan.FromSeconds(95), options.Duration); // 5 s + 2 × (30 s + 15 s)
+
+        var unknown = Assert.Throws<ArgumentException>(() => LoadTestOptions.Parse(["--fault-kind", "pause", "--pause-only", "redis4"]));
+        Assert.Contains("'redis4' is not one of them", unknown.Message, StringComparison.Ordinal);
+        var notPause = Assert.Throws<ArgumentException>(() => LoadTestOptions.Parse(["--fault", "--pause-only", "nginx"]));
+        Assert.Contains("only applies to a pause run", notPause.Message, StringComparison.Ordinal);
     }
 }
