@@ -47,7 +47,11 @@ builder.Services.AddScalingTenancy(o =>
     o.MetadataConnectionString = configuration.GetConnectionString("Metadata");
     o.MetadataSchema = settings.MetadataSchema;
     o.TenantRole = settings.TenantRole;
-    o.ConfigureShard = (_, data) => data.ConfigureDataSource = (b, _) => b.ConnectionStringBuilder.MaxPoolSize = settings.ShardMaxPoolSize;
+    o.ConfigureShard = (_, data) => data.ConfigureDataSource = (b, _) =>
+    {
+        b.ConnectionStringBuilder.MaxPoolSize = settings.ShardMaxPoolSize;
+        b.ConnectionStringBuilder.MinPoolSize = settings.ShardMaxPoolSize; // never pruned (see BookingHostOptions.ShardMaxPoolSize)
+    };
 });
 builder.Services.TryAddSingleton<RedisConnections>();
 builder.Services.AddOptions<ScalingTenancyOptions>().Configure<RedisConnections>((o, redis) => o.ConnectionMultiplexerFactory = () => redis.GetAsync(redis.Primary));
