@@ -29,8 +29,8 @@ public sealed class BookingHostOptions
     /// instead, where it costs nothing. It is the pool's minimum too, so a connection once opened is kept: Npgsql prunes
     /// idle connections every <c>Connection Idle Lifetime</c> (5 minutes) by closing the median idle count in one go,
     /// and the next burst then opens them again at once (a fork and an authentication each on the server). On this
-    /// 2-core machine that stalled every request for 0.4 to 0.8 s, exactly 5 minutes after each burst that grew the
-    /// pool, in the load test's pause runs.
+    /// 2-core machine that stalled every request for 0.4 to 0.8 s at such pruning rounds in the load test's pause
+    /// runs; with nothing to prune, the stall did not come back.
     /// </summary>
     public int ShardMaxPoolSize { get; set; } = 16;
 
