@@ -207,6 +207,12 @@ public sealed class ShardMapTests(ServersFixture fixture)
         var tenant = TenancyTestKit.NewTenantId();
         await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
 
+        // Warm shard-2's data source (first connection, type loading, role check) with another tenant, so the timing
+        // below measures routing while the metadata database is paused, not a cold start on a loaded machine.
+        var warm = TenancyTestKit.NewTenantId("warm");
+        await kit.Admin.CreateTenantAsync(warm, "basic", "shard-2");
+        await kit.InsertNoteAsync(table, warm, "warm-up");
+
         await Servers.Metadata.PauseAsync();
         try
         {
