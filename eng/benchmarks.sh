@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every package's micro-benchmark suite, each against its baseline in the same run (BenchmarkDotNet), plus the
-# cross-instance cache invalidation latency:
-#   bash eng/benchmarks.sh          # short mode: BenchmarkDotNet's short job (6 minutes here)
+# Every package's micro-benchmark suite, each against its baseline and the peers in the same run (BenchmarkDotNet),
+# plus the cross-instance cache invalidation latency (ours and FusionCache's backplane):
+#   bash eng/benchmarks.sh          # short mode: BenchmarkDotNet's short job (13 minutes here)
 #   bash eng/benchmarks.sh full     # full mode: BenchmarkDotNet's default job (an hour or more)
 #   bash eng/benchmarks.sh short '*Redlock*'   # one suite
 #   bash eng/benchmarks.sh dry '*Redlock*'     # dry mode: every benchmark once, to check that it runs (what CI does)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests, the load test and the local run need when it is missing: redis-server, nginx (the load
-# test's reverse proxy), PostgreSQL (with contrib, for btree_gist) when no PostgreSQL server is installed, and curl and
-# jq (the run command's smoke test).
+# test's reverse proxy), PostgreSQL (with contrib, for btree_gist) when no PostgreSQL server is installed, curl and
+# jq (the run command's smoke test), and Prometheus with promtool (the metrics and alert-rule tests, the load test).
 # Needs the .NET 10 SDK.
 set -euo pipefail
 
@@ -17,6 +17,9 @@ for tool in curl jq; do
     missing+=("$tool")
   fi
 done
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  missing+=(prometheus)
+fi
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null 2>&1; then
   missing+=(postgresql postgresql-contrib)
 fi

@@ -37,6 +37,9 @@ Ctrl+C stops it and removes the servers. Try, in another shell:
   curl -s ${url}/api/v1/queues/front-desk -H 'X-Tenant: acme-salon'
   curl -N ${url}/api/v1/events -H 'X-Tenant: acme-salon' -H "Authorization: Bearer \$TOKEN"     # live events (SSE)
   curl -s ${url}/metrics | grep scaling_ | head
+  # Prometheus with BookingHost's alert and recording rules (then http://127.0.0.1:9090/alerts); its target is port
+  # 5080: edit samples/BookingHost/prometheus/prometheus.yml for another BOOKINGHOST_PORT.
+  prometheus --config.file=${root}/samples/BookingHost/prometheus/prometheus.yml --storage.tsdb.path=\$(mktemp -d) --web.listen-address=127.0.0.1:9090
   curl -s ${url}/openapi/v1.json | head -c 400
 
 EXAMPLES

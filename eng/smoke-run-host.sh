@@ -160,7 +160,8 @@ run_once() {
 
   curl -s --max-time 20 "$url/metrics" >"$out/metrics.txt" || fail "metrics: curl failed"
   grep -q '^# TYPE scaling_' "$out/metrics.txt" || fail "metrics: no scaling_ instrument"
-  grep -q '^# TYPE http_server_request_duration' "$out/metrics.txt" || fail "metrics: no HTTP request duration"
+  grep -q '^# TYPE http_request_duration_seconds histogram' "$out/metrics.txt" || fail "metrics: no HTTP request duration"
+  promtool check metrics <"$out/metrics.txt" >"$out/promtool.txt" 2>&1 || fail "metrics: promtool check metrics: $(cat "$out/promtool.txt")"
   echo "  ok  metrics ($(grep -c '^# TYPE' "$out/metrics.txt") instruments)"
   check "openapi" 200 '.openapi and (.paths | has("/api/v1/bookings"))' -- "$url/openapi/v1.json"
 

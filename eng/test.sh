@@ -65,6 +65,24 @@ for trx in "$results"/*.trx; do
   failed=$((failed + $(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")))
   skipped=$((skipped + total - executed))
 done
+# Name every failed test at the end, with the first lines of its message, so the tail of the log says what failed.
+if [ "$failed" -gt 0 ]; then
+  echo "Failed tests:"
+  for trx in "$results"/*.trx; do
+    [ -e "$trx" ] || continue
+    # perl-base is part of every Debian system; the TRX holds each result's message inside <Message>.
+    perl -0777 -ne '
+      while (/<UnitTestResult\b([^>]*?)(?:\/>|>(.*?)<\/UnitTestResult>)/gs) {
+        my ($attributes, $body) = ($1, $2 // "");
+        next unless $attributes =~ /outcome="Failed"/;
+        my ($name) = $attributes =~ /testName="([^"]*)"/;
+        print "  $name\n";
+        my ($message) = $body =~ /<Message>(.*?)<\/Message>/s;
+        my @lines = grep { /\S/ } split /\n/, ($message // "");
+        print "      ", substr($_, 0, 300), "\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
+      }' "$trx"
+  done
+fi
 echo "Test time: $(( $(date +%s) - started )) s (build included)"
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$passed" -eq 0 ]; then

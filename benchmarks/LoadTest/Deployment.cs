@@ -49,6 +49,9 @@ internal sealed class Deployment : IAsyncDisposable
 
     public ChildProcess Nginx => _nginx!;
 
+    /// <summary>The run's Prometheus, scraping every instance every 2 s with BookingHost's rules.</summary>
+    public PrometheusServer Prometheus { get; private set; } = null!;
+
     /// <summary>Starts everything and returns once every instance is ready behind the proxy.</summary>
     public static async Task<Deployment> StartAsync(LoadTestOptions options, string outputDirectory, TextWriter log, CancellationToken cancellationToken)
     {
@@ -84,7 +87,9 @@ internal sealed class Deployment : IAsyncDisposable
         {
             await deployment.StartHostsAsync(options, hostDll, log, cancellationToken);
             await deployment.StartNginxAsync(nginx, options, cancellationToken);
-            log.WriteLine($"Ready: {options.Instances} BookingHost instance(s) behind nginx at {deployment.ProxyUri}");
+            deployment.Prometheus = await PrometheusServer.StartAsync(root, outputDirectory, deployment.Address, FreePort(deployment.Address), deployment.HostUris, cancellationToken);
+            servers.TrackExternalProcess(deployment.Prometheus.Id);
+            log.WriteLine($"Ready: {options.Instances} BookingHost instance(s) behind nginx at {deployment.ProxyUri}; Prometheus at {deployment.Prometheus.Uri}");
             return deployment;
         }
         catch
@@ -117,6 +122,11 @@ internal sealed class Deployment : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Prometheus is not null)
+        {
+            await Prometheus.DisposeAsync();
+        }
+
         if (_nginx is not null)
         {
             await _nginx.DisposeAsync();
@@ -231,7 +241,7 @@ internal sealed class Deployment : IAsyncDisposable
         }
     }
 
-    private static string FindRepositoryRoot()
+    internal static string FindRepositoryRoot()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {
@@ -268,7 +278,7 @@ internal sealed class Deployment : IAsyncDisposable
         return fields is { Length: > 0 } && long.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var soft) ? soft : 65536;
     }
 
-    private static int FreePort(IPAddress address)
+    internal static int FreePort(IPAddress address)
     {
         using var listener = new TcpListener(address, 0);
         listener.Start();

@@ -60,6 +60,12 @@ try
         return 1;
     }
 
+    if (options.Smoke && (run.Server.TargetsUp < run.Server.Targets || run.Server.CacheHitRate is null || run.Server.Routes.Count == 0))
+    {
+        Console.Error.WriteLine($"LoadTest: FAILED: Prometheus scraped {run.Server.TargetsUp} of {run.Server.Targets} instances, saw {run.Server.Routes.Count} routes and {(run.Server.CacheHitRate is null ? "no" : "a")} cache hit rate.");
+        return 1;
+    }
+
     return 0;
 }
 catch (EnvironmentException ex)
@@ -98,6 +104,7 @@ internal static class LoadRun
             log.WriteLine($"Event streams open: {streams.Open} of {options.EventStreams} ({streams.ConnectFailures} failed).");
         }
 
+        await deployment.Prometheus.WaitForScrapesAsync(deployment.HostUris.Count, TimeSpan.FromSeconds(30), cancellationToken);
         log.WriteLine($"Load: {(options.OpenLoop ? $"open loop, {options.Rate:0}/s" : $"{options.Clients} closed-loop clients")}, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured.");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var load = workload.RunAsync(stop.Token);
@@ -105,7 +112,7 @@ internal static class LoadRun
         var measureEnd = measureStart + Recorder.TicksOf(options.Duration);
 
         await DelayUntilAsync(recorder, measureStart, log, cancellationToken);
-        var metricsBefore = await HostMetrics.ScrapeAsync(deployment.HostUris, cancellationToken);
+        var measuredFrom = DateTimeOffset.UtcNow;
         var cpuBefore = ProcessCpu.Snapshot(deployment.ProcessGroups());
         var cpuStartTicks = recorder.Now;
         var faults = options.Fault
@@ -113,12 +120,12 @@ internal static class LoadRun
             : Task.FromResult<IReadOnlyList<Phase>>([]);
 
         await DelayUntilAsync(recorder, measureEnd, log, cancellationToken);
+        var measuredTo = DateTimeOffset.UtcNow;
         await stop.CancelAsync();
         var cpuAfter = ProcessCpu.Snapshot(deployment.ProcessGroups());
         var cpuSeconds = Recorder.Seconds(recorder.Now - cpuStartTicks);
         var phases = await faults;
         await load;
-        var metricsAfter = await HostMetrics.ScrapeAsync(deployment.HostUris, cancellationToken);
         var streamsOpen = streams.Open;
         await streams.DisposeAsync();
         log.WriteLine($"Load stopped: {recorder.Completed} requests, {recorder.Errors} unexpected answers. Checking the invariants in PostgreSQL...");
@@ -130,17 +137,15 @@ internal static class LoadRun
             [.. fixture.Businesses.Select(b => b.Id)],
             cancellationToken);
 
+        // The hosts' own view, from the run's Prometheus (its figures read a scrape taken after the window): after a
+        // fault run, its alerts are given two minutes to clear.
+        var alertsUntil = options.Fault
+            ? await ServerFigures.WaitUntilQuietAsync(deployment.Prometheus, TimeSpan.FromMinutes(2), log, cancellationToken)
+            : DateTimeOffset.UtcNow;
+        var server = await ServerFigures.QueryAsync(deployment.Prometheus, deployment.HostUris.Count, measuredFrom, measuredTo, alertsUntil, cancellationToken);
+
         var samples = recorder.Samples();
         var deliveries = recorder.Deliveries().Where(d => d.ReceivedTicks >= measureStart && d.ReceivedTicks < measureEnd).ToArray();
-        var l1Hits = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("hits"), "tier=\"l1\"");
-        var l1Misses = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("misses"), "tier=\"l1\"");
-        var l2Hits = HostMetrics.Delta(metricsBefore, metricsAfter, CacheMetric("hits"), "tier=\"l2\"");
-        foreach (var failure in metricsBefore.Failures.Concat(metricsAfter.Failures))
-        {
-            log.WriteLine($"No /metrics from {failure}: the cache hit rate is not reported.");
-        }
-
-        var lookups = metricsBefore.Failures.Count + metricsAfter.Failures.Count == 0 ? l1Hits + l1Misses : 0;
         var result = new RunResult
         {
             Options = options,
@@ -156,8 +161,7 @@ internal static class LoadRun
             StreamDrops = streams.Drops,
             Deliveries = deliveries.Length,
             DeliveryLatency = Percentiles.Of([.. deliveries.Select(d => d.Micros)]),
-            CacheHitRate = lookups > 0 ? (l1Hits + l2Hits) / lookups : null,
-            CacheL1HitRate = lookups > 0 ? l1Hits / lookups : null,
+            Server = server,
             CoresUsed = cpuAfter.ToDictionary(c => c.Key, c => (c.Value - cpuBefore.GetValueOrDefault(c.Key)) / cpuSeconds),
             Phases = [.. phases.Select(p => (p, Statistics.ByKind(samples, p.StartTicks, p.EndTicks)))],
             Pauses = [.. phases.Where(p => p.Needs is not null).Select(p => Statistics.Split(samples, p))],
@@ -166,9 +170,6 @@ internal static class LoadRun
         await Report.WriteAsync(result, output, samples, deliveries, measureStart, measureEnd, cancellationToken);
         return result;
     }
-
-    /// <summary>The exporter's name of a <c>scaling.cache.*</c> counter.</summary>
-    private static string CacheMetric(string name) => $"scaling_cache_{name}_total";
 
     private static HttpClient CreateClient(Uri baseAddress, int connections) => new(new SocketsHttpHandler
     {

@@ -35,9 +35,8 @@ internal sealed record RunResult
 
     public required Percentiles DeliveryLatency { get; init; }
 
-    public required double? CacheHitRate { get; init; }
-
-    public required double? CacheL1HitRate { get; init; }
+    /// <summary>What the run's Prometheus saw (PromQL over the hosts' metrics), and the alerts it fired.</summary>
+    public required ServerFigures Server { get; init; }
 
     public required IReadOnlyDictionary<string, double> CoresUsed { get; init; }
 
@@ -96,7 +95,8 @@ internal static class Report
         Line();
         Line($"- Booking writes (201): {run.BookingsCreated / run.MeasuredSeconds:0.0}/s; availability reads: {run.Requests.FirstOrDefault(r => r.Name == nameof(RequestKind.Availability))?.PerSecond ?? 0:0.0}/s.");
         Line($"- Read-your-writes: {run.ReadsChecked} reads carried a consistency token after the account's own booking; {run.StaleReads} missed it.");
-        Line($"- Cache hit rate (hosts' `scaling.cache` counters, measured window): {Rate(run.CacheHitRate)} overall, {Rate(run.CacheL1HitRate)} in L1.");
+        Line($"- Cache hit rate (Prometheus, the hosts' `scaling_cache_*` counters from the scrape before the measured window to the scrape after it): {Rate(run.Server.CacheHitRate)} overall, {Rate(run.Server.CacheL1HitRate)} in L1.");
+        Line($"- Server-side error rate (Prometheus, 5xx answers of the hosts): {Rate(run.Server.ErrorRate)}; instances scraped: {run.Server.TargetsUp} of {run.Server.Targets}.");
         Line($"- Event streams: {run.StreamsOpen} open at the end, {run.StreamConnectFailures} failed to open, {run.StreamDrops} dropped and reopened; "
             + $"{run.Deliveries} events delivered ({run.Deliveries / run.MeasuredSeconds:0}/s), latency p50 {Ms(run.DeliveryLatency.P50)} ms, p95 {Ms(run.DeliveryLatency.P95)} ms, p99 {Ms(run.DeliveryLatency.P99)} ms, max {Ms(run.DeliveryLatency.Max)} ms.");
         Line($"- CPU (cores used on average over the measured window): {string.Join(", ", run.CoresUsed.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:0.00}"))}.");
@@ -132,6 +132,40 @@ internal static class Report
                 Line($"| {pause.Phase.Name} | {pause.Needs.Count} | {Ms(pause.Needs.Latency.P99)} | {Ms(pause.Needs.Latency.Max)} | {Errors(pause.Needs)} | "
                     + $"{pause.Others.Count} | {Ms(pause.Others.Latency.P99)} | {Ms(pause.Others.Latency.Max)} | {Errors(pause.Others)} | {(pause.Needs.Errors == 0 ? "–" : $"{pause.LastErrorSeconds:0.0} s")} |");
             }
+        }
+
+        Line();
+        Line("## Prometheus (the hosts' metrics, scraped every 2 s, with BookingHost's rules)");
+        Line();
+        Line("p95 from the hosts' `http_request_duration_seconds` buckets from the scrape before the measured window to the scrape after it (bucket bounds double from 1 ms, so it is coarse; the client-side figures above are exact).");
+        Line();
+        Line("| route | requests | p95 ms |");
+        Line("|---|---:|---:|");
+        foreach (var route in run.Server.Routes)
+        {
+            Line($"| {route.Method} {route.Route} | {route.Requests:0} | {(route.P95Ms is { } p ? Ms(p) : "–")} |");
+        }
+
+        Line();
+        if (run.Server.Alerts.Count == 0)
+        {
+            Line("Alerts: none fired.");
+        }
+        else
+        {
+            Line("| alert | severity | instance | firing from s | to s |");
+            Line("|---|---|---|---:|---|");
+            foreach (var alert in run.Server.Alerts)
+            {
+                Line($"| {alert.Name} | {alert.Severity} | {alert.Instance} | {alert.FromSeconds:0} | {(alert.StillFiring ? "still firing" : alert.ToSeconds.ToString("0", CultureInfo.InvariantCulture))} |");
+            }
+        }
+
+        if (o.Fault)
+        {
+            var expected = ExpectedAlerts(o);
+            Line();
+            Line($"Expected for these faults: {string.Join(", ", expected.Select(a => $"{a} {(run.Server.FiredAndCleared(a) ? "fired and cleared" : run.Server.Alerts.Any(x => x.Name == a) ? "fired, **not cleared**" : "**did not fire**")}"))}.");
         }
 
         Line();
@@ -178,8 +212,7 @@ internal static class Report
                 run.StaleReads,
                 run.ReadsChecked,
                 streams = new { open = run.StreamsOpen, connectFailures = run.StreamConnectFailures, drops = run.StreamDrops, run.Deliveries, latency = run.DeliveryLatency },
-                run.CacheHitRate,
-                run.CacheL1HitRate,
+                server = run.Server,
                 run.CoresUsed,
                 phases = run.Phases.Select(p => new { p.Phase.Name, start = Recorder.Seconds(p.Phase.StartTicks - from), end = Recorder.Seconds(p.Phase.EndTicks - from), p.Rows }),
                 run.Invariants,
@@ -219,6 +252,29 @@ internal static class Report
         }
 
         await File.WriteAllTextAsync(Path.Combine(directory, "percentiles.csv"), percentiles.ToString(), cancellationToken);
+    }
+
+    /// <summary>The alerts a fault run should fire (and clear): the killed or paused servers' own.</summary>
+    internal static IReadOnlyList<string> ExpectedAlerts(LoadTestOptions options)
+    {
+        if (options.FaultKind == FaultKind.Pause)
+        {
+            var alerts = new List<string>();
+            if (options.PauseOnly.Contains("replica"))
+            {
+                alerts.Add("ScalingReplicaEjected");
+            }
+
+            if (options.PauseOnly.Contains("redis1"))
+            {
+                alerts.Add("ScalingRedisCircuitOpen");
+            }
+
+            return alerts;
+        }
+
+        // Redis 2 or 3 alone takes no quorum away (2 of 3 masters remain) and carries no cache.
+        return options.FaultRedis == 1 ? ["ScalingReplicaEjected", "ScalingRedisCircuitOpen"] : ["ScalingReplicaEjected"];
     }
 
     private static string Rate(double? rate) => rate is { } r && !double.IsNaN(r) ? r.ToString("P1", CultureInfo.InvariantCulture) : "–";

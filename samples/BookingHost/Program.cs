@@ -107,9 +107,8 @@ builder.Services.AddSingleton<DatabaseSetupService>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseSetupService>());
 
 var app = builder.Build();
-app.Services.GetRequiredService<PrometheusExporter>(); // listening from the start
-
 app.UseBookingRequestLog();
+app.UseBookingHttpMetrics(); // the metrics bridge listens from here on: nothing before the first scrape is lost
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);

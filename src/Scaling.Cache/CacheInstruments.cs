@@ -15,10 +15,11 @@ internal sealed class CacheInstruments : IDisposable
     private static readonly KeyValuePair<string, object?> L2 = new("tier", "l2");
 
     private readonly Meter? _ownedMeter;
+    private readonly Meter _meter;
 
     internal CacheInstruments(IMeterFactory? meterFactory)
     {
-        var meter = meterFactory?.Create(MeterName) ?? (_ownedMeter = new Meter(MeterName));
+        var meter = _meter = meterFactory?.Create(MeterName) ?? (_ownedMeter = new Meter(MeterName));
         Hits = meter.CreateCounter<long>("scaling.cache.hits", "{lookup}", "Lookups answered by a fresh value, by tier (l1, l2).");
         Misses = meter.CreateCounter<long>("scaling.cache.misses", "{lookup}", "Lookups that found no fresh value, by tier (l1, l2).");
         Stale = meter.CreateCounter<long>("scaling.cache.stale_served", "{lookup}", "Expired values served by fail-safe, by tier and reason (factory_failed, soft_timeout).");
@@ -50,6 +51,11 @@ internal sealed class CacheInstruments : IDisposable
     internal Counter<long> Corrupt { get; }
 
     internal Counter<long> InvalidKeys { get; }
+
+    /// <summary>Publishes <c>scaling.cache.l2.degraded</c>: 1 while <paramref name="isDegraded"/> says Redis is treated as unavailable.</summary>
+    internal void ObserveRedis(Func<bool> isDegraded) =>
+        _meter.CreateObservableGauge(
+            "scaling.cache.l2.degraded", () => isDegraded() ? 1 : 0, "{state}", "1 while Redis (L2 and the backplane) is treated as unavailable (circuit breaker open or probing, or not connected): lookups skip L2, else 0.");
 
     internal void InvalidKey(string operation, string reason) =>
         InvalidKeys.Add(1, new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("reason", reason));

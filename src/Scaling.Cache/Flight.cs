@@ -28,6 +28,9 @@ internal sealed class Flight<T> : Flight, IDisposable
 
     internal bool HasResult => _result.Task.IsCompleted;
 
+    /// <summary>The result, for a caller that waits as long as it takes (see <see cref="WaitAsync"/> for the others).</summary>
+    internal Task<T> Result => _result.Task;
+
     /// <summary>
     /// Adds a caller; false when every earlier caller gave up and the flight was cancelled, or when the flight has
     /// failed (it is about to be unregistered: a new caller must not get an earlier caller's failure).

@@ -98,6 +98,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
                 Fail("backplane", "connection lost");
             },
             onRestored: _ => SubscribeOrResync()); // the multiplexer subscribes again itself; what was published meanwhile is lost
+        instruments.ObserveRedis(() => !IsAvailable);
     }
 
     /// <summary>Starts connecting (and subscribing) in the background; called once the owning cache is fully built.</summary>

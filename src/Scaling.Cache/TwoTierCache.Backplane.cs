@@ -77,7 +77,7 @@ public sealed partial class TwoTierCache
         {
             case BackplaneMessage.KeyChanged:
                 InvalidateFlight(message.Argument);
-                _memory.Remove(message.Argument);
+                _local.Remove(message.Argument);
                 break;
             case BackplaneMessage.TagInvalidated when message.TryGetTag(out var tag, out var version):
                 _tags.Advance(tag, version);
@@ -106,7 +106,7 @@ public sealed partial class TwoTierCache
         var first = Interlocked.Increment(ref _subscriptions) == 1;
         if (first)
         {
-            _memory.Clear();
+            _local.Clear();
             InvalidateAllFlights();
         }
         else
@@ -165,7 +165,7 @@ public sealed partial class TwoTierCache
 
     private void Flush(string reason, bool missedInvalidations)
     {
-        _memory.Clear();
+        _local.Clear();
         InvalidateAllFlights();
         if (missedInvalidations)
         {

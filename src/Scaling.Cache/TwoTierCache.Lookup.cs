@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Caching.Hybrid;
 
@@ -6,7 +7,13 @@ namespace Scaling.Cache;
 
 public sealed partial class TwoTierCache
 {
-    private async ValueTask<T> GetOrCreateSlowAsync<TState, T>(
+    /// <summary>
+    /// An L1 miss: joins the key's running lookup or starts one. Not an <c>async</c> method: a caller whose wait nothing
+    /// can end early (no cancellable token, no hard timeout) gets the lookup's own task, with no state machine of its
+    /// own (1,000 concurrent callers of a missing key cost one lookup, not 1,000 more allocations). Failures before the
+    /// wait are returned in the task, as an <c>async</c> method would.
+    /// </summary>
+    private ValueTask<T> GetOrCreateSlowAsync<TState, T>(
         string key,
         TState state,
         Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -14,43 +21,73 @@ public sealed partial class TwoTierCache
         IEnumerable<string>? tags,
         CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        if (!IsUsableKey(key, "get_or_create"))
+        Flight<T> flight;
+        try
         {
-            return await RunWithoutCacheAsync(state, factory, options, cancellationToken).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!IsUsableKey(key, "get_or_create"))
+            {
+                return RunWithoutCacheAsync(state, factory, options, cancellationToken);
+            }
+
+            var tagList = ValidateTags(key, tags);
+            _instruments.Miss(local: true);
+            flight = JoinOrStartFlight(key, state, factory, options, tagList);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<T>(ex);
         }
 
-        var tagList = ValidateTags(key, tags);
-        _instruments.Miss(local: true);
+        if (!cancellationToken.CanBeCanceled && _options.FactoryHardTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return new ValueTask<T>(flight.Result);
+        }
 
-        Flight<T> flight;
+        return WaitForFlightAsync(key, flight, cancellationToken);
+    }
+
+    /// <summary>Joins the key's running lookup (single-flight), or starts one.</summary>
+    private Flight<T> JoinOrStartFlight<TState, T>(
+        string key,
+        TState state,
+        Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options,
+        List<string>? tagList)
+    {
         while (true)
         {
             if (_flights.TryGetValue(key, out var running))
             {
                 if (running is Flight<T> shared && shared.TryJoin())
                 {
-                    flight = shared;
-                    break;
+                    return shared;
                 }
 
                 // A flight for another type, or one whose callers all gave up: this caller looks up on its own.
-                flight = new Flight<T>(_disposing.Token);
-                _ = RunFlightAsync(key, flight, state, factory, options, tagList, refresh: null, registered: false);
-                break;
+                var own = new Flight<T>(_disposing.Token);
+                _ = RunFlightAsync(key, own, state, factory, options, tagList, refresh: null, registered: false);
+                return own;
             }
 
             var created = new Flight<T>(_disposing.Token);
             if (_flights.TryAdd(key, created))
             {
-                flight = created;
-                _ = RunFlightAsync(key, flight, state, factory, options, tagList, refresh: null, registered: true);
-                break;
+                _ = RunFlightAsync(key, created, state, factory, options, tagList, refresh: null, registered: true);
+                return created;
             }
 
             created.Dispose();
         }
+    }
 
+    /// <summary>A wait that the caller's token or the hard timeout may end before the lookup does.</summary>
+    private async ValueTask<T> WaitForFlightAsync<T>(string key, Flight<T> flight, CancellationToken cancellationToken)
+    {
         try
         {
             return await flight.WaitAsync(_options.FactoryHardTimeout, cancellationToken).ConfigureAwait(false);
@@ -133,7 +170,7 @@ public sealed partial class TwoTierCache
             if (refresh is null)
             {
                 if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0
-                    && _memory.TryGetValue(key, out var found)
+                    && _local.TryGet(key, out var found)
                     && found is LocalEntry<T> entry
                     && _tags.AreCurrent(entry.Tags))
                 {
@@ -152,7 +189,25 @@ public sealed partial class TwoTierCache
 
                 if ((flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)
                 {
-                    var read = await ReadDistributedAsync<T>(key, flight.FactoryToken).ConfigureAwait(false);
+                    DistributedRead<T> read;
+                    using (var l2 = CacheActivities.StartL2Get(key))
+                    {
+                        try
+                        {
+                            read = await ReadDistributedAsync<T>(key, flight.FactoryToken).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ActivityErrors.Record(l2, ex))
+                        {
+                            throw;
+                        }
+
+                        if (l2 is not null)
+                        {
+                            var fresh = read.Found && read.FreshFor > TimeSpan.Zero;
+                            CacheActivities.L2Answered(l2, fresh, expired: read.Found && !fresh, _redis.IsAvailable);
+                        }
+                    }
+
                     if (read.Found && read.FreshFor > TimeSpan.Zero)
                     {
                         _instruments.Hit(local: false);
@@ -180,7 +235,8 @@ public sealed partial class TwoTierCache
                 }
             }
 
-            var produce = ProduceAsync(key, flight, state, factory, options, stamps, startedUnix);
+            using var factorySpan = CacheActivities.StartFactory(key, eagerRefresh: refresh is not null);
+            var produce = ProduceAsync(key, flight, state, factory, options, stamps, startedUnix, factorySpan);
             // With a stale value to fall back on, callers wait for the factory at most the soft (or hard) timeout;
             // without one, each caller's wait is bounded by the hard timeout (see GetOrCreateSlowAsync).
             var timeout = Shorter(_options.FactorySoftTimeout, _options.FactoryHardTimeout);
@@ -191,6 +247,7 @@ public sealed partial class TwoTierCache
                 {
                     CacheLog.SoftTimeout(_logger, DisplayText.Quote(key));
                     _instruments.StaleServed(stale.Local, "soft_timeout");
+                    CacheActivities.StaleServed(factorySpan, "soft_timeout", stale.Local);
                     flight.Complete(stale.Value);
                 }
             }
@@ -203,6 +260,7 @@ public sealed partial class TwoTierCache
             {
                 CacheLog.FailSafeServed(_logger, DisplayText.Quote(key), stale.ExpiredMilliseconds / 1000.0, ex);
                 _instruments.StaleServed(stale.Local, "factory_failed");
+                CacheActivities.StaleServed(factorySpan, "factory_failed", stale.Local);
                 if (!flight.Invalidated)
                 {
                     StoreLocal(key, stale.Value, _options.FailSafeThrottleDuration, stamps); // don't call a failing backend on every request
@@ -230,7 +288,10 @@ public sealed partial class TwoTierCache
         }
     }
 
-    /// <summary>Calls the factory and caches its result in both tiers (unless the key was invalidated meanwhile).</summary>
+    /// <summary>
+    /// Calls the factory and caches its result in both tiers (unless the key was invalidated meanwhile). A failure is
+    /// recorded on <paramref name="span"/>, the factory's span (when it is listened to).
+    /// </summary>
     private async Task<T> ProduceAsync<TState, T>(
         string key,
         Flight<T> flight,
@@ -238,7 +299,8 @@ public sealed partial class TwoTierCache
         Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options,
         TagStamp[]? stamps,
-        long startedUnix)
+        long startedUnix,
+        Activity? span)
     {
         T value;
         try
@@ -246,9 +308,10 @@ public sealed partial class TwoTierCache
             value = await factory(state, flight.FactoryToken).ConfigureAwait(false);
             _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "success"));
         }
-        catch
+        catch (Exception ex)
         {
             _instruments.FactoryCalls.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            ActivityErrors.Record(span, ex);
             throw;
         }
 

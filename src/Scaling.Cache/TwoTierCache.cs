@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Caching.Hybrid;
-using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -10,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Scaling.Cache;
 
 /// <summary>
-/// A <see cref="HybridCache"/> with two tiers: L1 in process memory (a size-limited <see cref="MemoryCache"/>)
+/// A <see cref="HybridCache"/> with two tiers: L1 in process memory (a size-limited dictionary of the values themselves)
 /// in front of L2 in Redis, kept coherent across instances by a Redis pub/sub backplane.
 /// </summary>
 /// <remarks>
@@ -36,7 +35,7 @@ namespace Scaling.Cache;
 public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDisposable
 {
     private readonly ScalingCacheOptions _options;
-    private readonly MemoryCache _memory;
+    private readonly LocalTier _local;
     private readonly RedisTier _redis;
     private readonly TagVersions _tags = new();
     private readonly PendingInvalidations _pending = new();
@@ -78,7 +77,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         _time = timeProvider ?? TimeProvider.System;
         _serializerFactories = [.. (serializerFactories ?? []).Reverse()];
         _instruments = new CacheInstruments(meterFactory);
-        _memory = new MemoryCache(new MemoryCacheOptions { SizeLimit = _options.LocalCacheSizeLimit, CompactionPercentage = 0.1 });
+        _local = new LocalTier(_options.LocalCacheSizeLimit);
         _redis = new RedisTier(_options, InstanceId, _logger, _instruments, OnMessage, OnSubscribed, OnRedisRecovered);
         _redis.Start(); // after _redis is set: the subscription's callbacks use it
     }
@@ -93,7 +92,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
     public bool IsBackplaneConnected => _redis.IsSubscribed;
 
     /// <summary>The number of entries in L1 (fresh or kept for fail-safe).</summary>
-    public long LocalEntryCount => _memory.Count;
+    public long LocalEntryCount => _local.Count;
 
     /// <inheritdoc />
     public override ValueTask<T> GetOrCreateAsync<TState, T>(
@@ -108,13 +107,14 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         ArgumentNullException.ThrowIfNull(factory);
         var flags = options?.Flags ?? HybridCacheEntryFlags.None;
         if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0
-            && _memory.TryGetValue(key, out var found)
+            && _local.TryGet(key, out var found)
             && found is LocalEntry<T> entry)
         {
             // The hit path: one dictionary lookup, one clock read, no allocation.
             var now = Environment.TickCount64;
             if (now < entry.ExpiresAt && (entry.Tags is null || _tags.AreCurrent(entry.Tags)))
             {
+                entry.Touch(now);
                 _instruments.Hit(local: true);
                 if (now >= entry.RefreshAt && entry.TryStartRefresh())
                 {
@@ -159,7 +159,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         }
         else
         {
-            _memory.Remove(key);
+            _local.Remove(key);
         }
 
         payload ??= Tombstone(now);
@@ -178,7 +178,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
 
         cancellationToken.ThrowIfCancellationRequested();
         InvalidateFlight(key);
-        _memory.Remove(key);
+        _local.Remove(key);
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         await WriteAndAnnounceAsync("remove", key, Tombstone(now), TombstoneLifetime, cancellationToken).ConfigureAwait(false);
     }
@@ -235,7 +235,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
 
         await _disposing.CancelAsync().ConfigureAwait(false);
         await _redis.DisposeAsync().ConfigureAwait(false);
-        _memory.Dispose();
+        _local.Clear();
         _instruments.Dispose();
         _disposing.Dispose();
     }
@@ -251,7 +251,7 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
 
         _disposing.Cancel();
         _redis.Dispose();
-        _memory.Dispose();
+        _local.Clear();
         _instruments.Dispose();
         _disposing.Dispose();
     }
@@ -359,12 +359,8 @@ public sealed partial class TwoTierCache : HybridCache, IAsyncDisposable, IDispo
         var refreshAt = _options.EagerRefreshThreshold is { } threshold
             ? now + (long)(freshMilliseconds * threshold)
             : long.MaxValue;
-        var keep = fresh + FailSafeWindow;
-        var staleUntil = now + (long)keep.TotalMilliseconds;
-        using var entry = _memory.CreateEntry(key);
-        entry.Value = new LocalEntry<T>(value, expiresAt, refreshAt, staleUntil, stamps);
-        entry.Size = 1;
-        entry.AbsoluteExpirationRelativeToNow = keep;
+        var staleUntil = now + (long)(fresh + FailSafeWindow).TotalMilliseconds;
+        _local.Set(key, new LocalEntry<T>(value, expiresAt, refreshAt, staleUntil, stamps));
     }
 
     private void InvalidateFlight(string key)

@@ -22,7 +22,9 @@ internal sealed class DataServer : IAsyncDisposable
     private int _notAnswering;
 
     public DataServer(
-        string name,
+        string host,
+        int port,
+        string? database,
         ServerRole role,
         NpgsqlDataSource dataSource,
         NpgsqlDataSource probeDataSource,
@@ -30,7 +32,10 @@ internal sealed class DataServer : IAsyncDisposable
         CircuitBreakerStateProvider breakerState,
         CircuitBreakerManualControl breakerControl)
     {
-        Name = name;
+        Host = host;
+        Port = port;
+        Database = database;
+        Name = $"{host}:{port}";
         Role = role;
         DataSource = dataSource;
         ProbeDataSource = probeDataSource;
@@ -39,7 +44,17 @@ internal sealed class DataServer : IAsyncDisposable
         _breakerControl = breakerControl;
     }
 
+    /// <summary>The server's <c>host:port</c>, as logs and statuses show it.</summary>
     public string Name { get; }
+
+    /// <summary>The host of the connection string (a span's <c>server.address</c>).</summary>
+    public string Host { get; }
+
+    /// <summary>The port of the connection string (a span's <c>server.port</c>).</summary>
+    public int Port { get; }
+
+    /// <summary>The database of the connection string, when it names one (a span's <c>db.namespace</c>).</summary>
+    public string? Database { get; }
 
     public ServerRole Role { get; }
 

@@ -53,7 +53,8 @@ public sealed partial class ReadWriteDataSource
                 },
             })
             .Build();
-        return new DataServer(name, role, dataSource, probeDataSource, breaker, state, control);
+        var connection = builder.ConnectionStringBuilder;
+        return new DataServer(connection.Host ?? string.Empty, connection.Port, connection.Database, role, dataSource, probeDataSource, breaker, state, control);
     }
 
     private ResiliencePipeline BuildRetry(string operation, Func<Exception, bool> shouldRetry)

@@ -1,4 +1,5 @@
 using System.Data;
+using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
@@ -11,15 +12,19 @@ public sealed partial class ReadWriteDataSource
 {
     private const string ReplayLsnSql = "SELECT pg_last_wal_replay_lsn()";
 
-    /// <summary>Routes a read in rounds under the read retry pipeline; a server that failed is skipped by later rounds.</summary>
+    /// <summary>
+    /// Routes a read in rounds under the read retry pipeline; a server that failed is skipped by later rounds. The
+    /// routing decision is recorded on <paramref name="activity"/>, the read's span (when it is listened to).
+    /// </summary>
     private ValueTask<(T Value, DataServer Server)> ReadWithRetriesAsync<T>(
         Func<NpgsqlConnection, CancellationToken, Task<T>> work,
         bool keepOpen,
         ConsistencyToken? token,
+        Activity? activity,
         CancellationToken cancellationToken)
         => _readRetry.ExecuteAsync(
             static (state, ct) => state.Self.RouteReadAsync(state.Work, state.KeepOpen, state.Token, state.Attempt, ct),
-            (Self: this, Work: work, KeepOpen: keepOpen, Token: token, Attempt: new ReadAttempt()),
+            (Self: this, Work: work, KeepOpen: keepOpen, Token: token, Attempt: new ReadAttempt(activity)),
             cancellationToken);
 
     /// <summary>
@@ -59,13 +64,14 @@ public sealed partial class ReadWriteDataSource
 
                 try
                 {
+                    DataActivities.Routed(attempt.Activity, replica, token is null ? DataActivities.ReplicaAvailable : DataActivities.TokenReached);
                     var value = await replica.RunAsync(work, keepOpen, cancellationToken).ConfigureAwait(false);
                     _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
                     return (value, replica);
                 }
                 catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
                 {
-                    attempt.Fail(replica);
+                    attempt.Fail(replica, e);
                 }
             }
 
@@ -92,23 +98,76 @@ public sealed partial class ReadWriteDataSource
                         cancellationToken).ConfigureAwait(false);
                     if (reached)
                     {
+                        DataActivities.Routed(attempt.Activity, behind, DataActivities.TokenReachedLive);
                         _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
                         return (value, behind);
                     }
                 }
                 catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
                 {
-                    attempt.Fail(behind);
+                    attempt.Fail(behind, e);
                 }
             }
 
             var reason = token is not null && _replicas.Any(r => r.TakesReads && !attempt.Failed(r)) ? "token_not_reached" : "no_replica_available";
             _instruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
+            if (attempt.Activity is { } activity)
+            {
+                DataActivities.Routed(activity, _primary, FallbackReason(reason, attempt));
+            }
+
             return (await ReadOnPrimaryWithinBoundAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
         }
 
+        DataActivities.Routed(attempt.Activity, _primary, DataActivities.NoReplicas);
         _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
         return (await RunOnPrimaryAsync(work, keepOpen, cancellationToken).ConfigureAwait(false), _primary);
+    }
+
+    /// <summary>
+    /// Routes a read with no I/O, from what the health monitor last saw (for <see cref="ForReads"/>'s <c>CreateConnection</c>):
+    /// a replica that takes reads and is known to have replayed <paramref name="token"/>, in round-robin order, else the
+    /// primary. The connection is not opened; a fallback to the primary holds no slot of the bound (nothing is open yet).
+    /// </summary>
+    internal NpgsqlConnection CreateRoutedReadConnection(ConsistencyToken? token)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var count = _replicas.Length;
+        if (count > 0)
+        {
+            var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+            for (var i = 0; i < count; i++)
+            {
+                var replica = _replicas[(start + i) % count];
+                if (replica.TakesReads && (token is not { } required || required.IsReachedBy(new NpgsqlLogSequenceNumber(replica.ReplayLsn))))
+                {
+                    _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "replica"));
+                    return replica.DataSource.CreateConnection();
+                }
+            }
+
+            var reason = token is not null && Array.Exists(_replicas, static r => r.TakesReads) ? "token_not_reached" : "no_replica_available";
+            _instruments.Fallbacks.Add(1, DataInstruments.Tags(Name, "reason", reason));
+        }
+
+        _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+        return _primary.DataSource.CreateConnection();
+    }
+
+    /// <summary>Why a read fell back to the primary, in more detail than the fallback metric's reason (for the read's span).</summary>
+    private string FallbackReason(string metricReason, ReadAttempt attempt)
+    {
+        if (metricReason == "token_not_reached")
+        {
+            return DataActivities.TokenNotReached;
+        }
+
+        if (attempt.AnyFailed)
+        {
+            return DataActivities.ReplicaFailed;
+        }
+
+        return Array.TrueForAll(_replicas, static r => r.Health == ReplicaHealth.Ejected) ? DataActivities.ReplicasEjected : DataActivities.NoReplicaAvailable;
     }
 
     private async Task<T> ReadOnPrimaryWithinBoundAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool keepOpen, CancellationToken cancellationToken)
@@ -266,13 +325,21 @@ public sealed partial class ReadWriteDataSource
 
     private readonly record struct StatementRows(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, int RowsAffected);
 
-    /// <summary>The servers that failed during one read, skipped by its later rounds.</summary>
-    private sealed class ReadAttempt
+    /// <summary>The servers that failed during one read, skipped by its later rounds; and the read's span, if listened to.</summary>
+    private sealed class ReadAttempt(Activity? activity)
     {
         private List<DataServer>? _failed;
 
+        public Activity? Activity { get; } = activity;
+
+        public bool AnyFailed => _failed is { Count: > 0 };
+
         public bool Failed(DataServer server) => _failed is not null && _failed.Contains(server);
 
-        public void Fail(DataServer server) => (_failed ??= []).Add(server);
+        public void Fail(DataServer server, Exception exception)
+        {
+            (_failed ??= []).Add(server);
+            DataActivities.ServerFailed(Activity, server, exception);
+        }
     }
 }

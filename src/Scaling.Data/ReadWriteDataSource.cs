@@ -1,4 +1,5 @@
 using System.Data;
+using System.Data.Common;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -46,6 +47,8 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     private readonly Meter? _ownedMeter;
     private readonly DataInstruments _instruments;
     private int _next = -1;
+    private RoutedDataSource? _writes;
+    private RoutedDataSource? _reads;
     private int _disposed;
 
     /// <summary>Creates the data source and its Npgsql data sources. Nothing connects until first use.</summary>
@@ -103,6 +106,34 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     /// <summary>The number of replicas configured.</summary>
     public int ReplicaCount => _replicas.Length;
 
+    /// <summary>
+    /// The primary as a <see cref="DbDataSource"/>, for ADO.NET code that takes one (Dapper, EF Core's <c>UseNpgsql</c>).
+    /// <c>OpenConnectionAsync</c> opens as <see cref="OpenWriteConnectionAsync"/> does (retried open, circuit breaker,
+    /// <see cref="PrimaryUnavailableException"/>); a connection made with <c>CreateConnection</c> and opened by the caller
+    /// goes to the primary directly. After committing, <see cref="GetConsistencyTokenAsync"/> gives the token for later reads.
+    /// </summary>
+    /// <returns>A data source that owns nothing: disposing it leaves this one open. The same instance every call.</returns>
+    public DbDataSource ForWrites() => _writes ??= new RoutedDataSource(this, forWrites: true, token: null);
+
+    /// <summary>
+    /// Reads as a <see cref="DbDataSource"/>, for ADO.NET code that takes one (Dapper, EF Core's <c>UseNpgsql</c>):
+    /// every connection it gives is a read connection routed by this data source's health and lag rules, and sees
+    /// <paramref name="token"/> when one is given.
+    /// <list type="bullet">
+    /// <item><c>OpenConnectionAsync</c> (and a command or batch the data source runs itself) routes as
+    /// <see cref="OpenReadConnectionAsync"/>: a replica known to have replayed the token, else the most advanced healthy
+    /// replica checked live, else the primary within <see cref="ScalingDataOptions.MaxPrimaryFallbackReads"/>.</item>
+    /// <item><c>CreateConnection</c> and <c>OpenConnection</c> (no I/O before the caller opens) route from what the
+    /// health monitor last saw: a replica that takes reads and whose replay position is known to have reached the
+    /// token, else the primary. Never stale either way; without the live check, a read the replica has just caught up
+    /// with may go to the primary, and such a fallback is not counted against the bound.</item>
+    /// </list>
+    /// </summary>
+    /// <param name="token">The consistency token of the caller's last write, or <see langword="null"/>.</param>
+    /// <returns>A data source that owns nothing: disposing it leaves this one open. Cheap; make one per request.</returns>
+    public DbDataSource ForReads(ConsistencyToken? token = null) =>
+        token is null ? _reads ??= new RoutedDataSource(this, forWrites: false, token: null) : new RoutedDataSource(this, forWrites: false, token);
+
     internal IReadOnlyList<DataServer> Replicas { get; }
 
     /// <summary>A snapshot of each replica as the health monitor last saw it.</summary>
@@ -140,8 +171,16 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     public async ValueTask<NpgsqlConnection> OpenReadConnectionAsync(ConsistencyToken? token = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var (connection, _) = await ReadWithRetriesAsync(static (c, _) => Task.FromResult(c), keepOpen: true, token, cancellationToken).ConfigureAwait(false);
-        return connection;
+        using var activity = DataActivities.StartRead(Name, token);
+        try
+        {
+            var (connection, _) = await ReadWithRetriesAsync(static (c, _) => Task.FromResult(c), keepOpen: true, token, activity, cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
+        }
     }
 
     /// <summary>
@@ -159,8 +198,16 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var (value, _) = await ReadWithRetriesAsync(read, keepOpen: false, token, cancellationToken).ConfigureAwait(false);
-        return value;
+        using var activity = DataActivities.StartRead(Name, token);
+        try
+        {
+            var (value, _) = await ReadWithRetriesAsync(read, keepOpen: false, token, activity, cancellationToken).ConfigureAwait(false);
+            return value;
+        }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
+        }
     }
 
     /// <summary>
@@ -182,12 +229,21 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var value = await _readRetry.ExecuteAsync(
-            static (state, ct) => new ValueTask<T>(state.Self.RunOnPrimaryAsync(state.Read, keepOpen: false, ct)),
-            (Self: this, Read: read),
-            cancellationToken).ConfigureAwait(false);
-        _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
-        return value;
+        using var activity = DataActivities.StartRead(Name, token: null);
+        DataActivities.Routed(activity, _primary, DataActivities.PrimaryOnly);
+        try
+        {
+            var value = await _readRetry.ExecuteAsync(
+                static (state, ct) => new ValueTask<T>(state.Self.RunOnPrimaryAsync(state.Read, keepOpen: false, ct)),
+                (Self: this, Read: read),
+                cancellationToken).ConfigureAwait(false);
+            _instruments.Reads.Add(1, DataInstruments.Tags(Name, "role", "primary"));
+            return value;
+        }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
+        }
     }
 
     /// <summary>
@@ -213,6 +269,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(write);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var pipeline = idempotent ? _writeRetryIdempotent : _writeRetry;
+        using var activity = DataActivities.StartWrite(Name, _primary, idempotent);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         Task<WriteResult<T>>? run = null;
         try
@@ -241,13 +298,21 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                 (Self: this, Write: write, IsolationLevel: isolationLevel)).AsTask();
 
             // A primary that stops answering mid-write is not waited for past the health monitor's verdict.
-            return await _primary.WhileAnsweringAsync(run).ConfigureAwait(false);
+            var result = await _primary.WhileAnsweringAsync(run).ConfigureAwait(false);
+            DataActivities.Committed(activity, result.Token);
+            return result;
         }
         catch (Exception e) when (TransientErrors.IsConnectionFailure(e)
             && context.Properties.GetValue(PhaseKey, WritePhase.Open) == WritePhase.Open
             && !cancellationToken.IsCancellationRequested)
         {
-            throw PrimaryUnavailable(e);
+            var unavailable = PrimaryUnavailable(e);
+            ActivityErrors.Record(activity, unavailable);
+            throw unavailable;
+        }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
         }
         finally
         {
@@ -289,12 +354,21 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             return new QueryResult(result.Value.Columns, result.Value.Rows, result.Value.RowsAffected, ServerRole.Primary, result.Token);
         }
 
-        var (rows, server) = await ReadWithRetriesAsync(
-            (connection, ct) => RunStatementAsync(connection, null, sql, parameters, ct),
-            keepOpen: false,
-            token,
-            cancellationToken).ConfigureAwait(false);
-        return new QueryResult(rows.Columns, rows.Rows, rows.RowsAffected, server.Role, null);
+        using var activity = DataActivities.StartRead(Name, token);
+        try
+        {
+            var (rows, server) = await ReadWithRetriesAsync(
+                (connection, ct) => RunStatementAsync(connection, null, sql, parameters, ct),
+                keepOpen: false,
+                token,
+                activity,
+                cancellationToken).ConfigureAwait(false);
+            return new QueryResult(rows.Columns, rows.Rows, rows.RowsAffected, server.Role, null);
+        }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
+        }
     }
 
     /// <summary>

@@ -76,8 +76,21 @@ internal sealed class LockLease : IAsyncDisposable
     /// <summary>Monotonic time since an arbitrary origin (immune to wall-clock jumps).</summary>
     internal static TimeSpan Now() => Stopwatch.GetElapsedTime(Origin);
 
-    internal void StartExtensionLoop(WeakReference<RedlockHandle> handle) =>
-        _extensionLoop = Task.Run(() => RunExtensionLoopAsync(this, handle));
+    internal void StartExtensionLoop(WeakReference<RedlockHandle> handle)
+    {
+        // The loop outlives the acquisition: it must not run inside the caller's span (the "lock acquire" span, or the
+        // caller's request), nor keep that span alive for as long as the lock is held.
+        var current = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            _extensionLoop = Task.Run(() => RunExtensionLoopAsync(this, handle));
+        }
+        finally
+        {
+            Activity.Current = current;
+        }
+    }
 
     internal async Task<bool> ExtendAsync(CancellationToken cancellationToken)
     {

@@ -88,6 +88,8 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
         var key = (RedisKey)(_options.KeyPrefix + resource);
         var attempts = 0;
         string outcome = "failed";
+        IReadOnlyList<LockNodeResult>? lastAnswers = null;
+        using var activity = LocksActivities.Start(LocksActivities.AcquireSpan, resource, _nodes.Length, Quorum);
         try
         {
             while (true)
@@ -96,11 +98,13 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 var value = (RedisValue)RandomNumberGenerator.GetHexString(32, lowercase: true);
                 var attemptStart = LockLease.Now();
                 var round = await SetOnMastersAsync(key, value, ttl, cancellationToken).ConfigureAwait(false);
+                lastAnswers = round.Nodes;
                 var validity = RedlockTiming.Validity(ttl, LockLease.Now() - attemptStart);
                 if (round.Granted >= Quorum && validity > TimeSpan.Zero)
                 {
                     Metrics.Attempts.Add(1, new KeyValuePair<string, object?>("status", "acquired"));
                     var fencingToken = await TakeFencingTokenAsync(resource, key, value, round, cancellationToken).ConfigureAwait(false);
+                    LocksActivities.FencingToken(activity, fencingToken);
                     var lease = new LockLease(this, resource, key, value, ttl, attemptStart, validity, fencingToken);
                     var handle = new RedlockHandle(lease, _options.AutoExtend);
                     var elapsed = LockLease.Now() - started;
@@ -137,6 +141,10 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
         }
+        catch (Exception e) when (ActivityErrors.Record(activity, e))
+        {
+            throw;
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             outcome = "cancelled";
@@ -147,6 +155,7 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
             Metrics.AcquireDuration.Record(
                 (LockLease.Now() - started).TotalSeconds,
                 outcome == "acquired" ? AcquiredTag : new KeyValuePair<string, object?>("outcome", outcome));
+            LocksActivities.Finished(activity, outcome, attempts, lastAnswers);
         }
     }
 
@@ -197,9 +206,11 @@ public sealed class RedlockProvider : IDistributedLockProvider, IAsyncDisposable
     /// </summary>
     internal async Task ReleaseOnAllMastersAsync(string resource, RedisKey key, RedisValue value)
     {
+        using var activity = LocksActivities.Start(LocksActivities.ReleaseSpan, resource, _nodes.Length, Quorum);
         var round = MastersRound.Start(
             this, _nodes, _options.NodeTimeout, (node, _, expired) => node.ScriptAsync(extend: false, key, value, TimeSpan.Zero, expired), CancellationToken.None);
         await round.DecidedAsync(CancellationToken.None).ConfigureAwait(false);
+        LocksActivities.Released(activity, round.Granted, Quorum);
         if (round.Granted < Quorum)
         {
             LocksLog.ReleaseIncomplete(Logger, resource, round.Granted, _nodes.Length);

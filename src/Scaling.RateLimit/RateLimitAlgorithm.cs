@@ -4,9 +4,10 @@ namespace Scaling.RateLimit;
 public enum RateLimitAlgorithm
 {
     /// <summary>
-    /// Sliding-window counter (the default): the count of the current fixed window plus the previous window's
-    /// count weighted by how much of it still overlaps the sliding window. One small hash per key, whatever the
-    /// limit (O(1) memory); exact when traffic is even, within about 1 % under sustained load.
+    /// Sliding-window counter (the default): the counts of the 17 sub-windows (1/16 of the window each) that the
+    /// sliding window touches, each counted in full. One small hash of integers per key, whatever the limit (O(1)
+    /// memory); never admits more than the limit in any sliding window, and may admit less by at most the count of
+    /// the one sub-window the window's start is passing through.
     /// </summary>
     SlidingWindowCounter = 0,
 

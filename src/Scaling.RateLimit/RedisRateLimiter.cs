@@ -130,6 +130,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var options = _options();
         var started = Stopwatch.GetTimestamp();
+        using var activity = RateLimitActivities.StartCheck(check, permits);
         if (_breaker.TryEnter(options.BreakDuration))
         {
             RedisResult result;
@@ -137,21 +138,23 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             {
                 result = await EvaluateAsync(check, permits, options.RedisTimeout, cancellationToken).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
             {
                 _breaker.AbandonProbe();
+                ActivityErrors.Record(activity, e);
                 throw;
             }
             catch (Exception ex)
             {
                 var reason = ex.GetType().Name + ": " + ex.Message;
                 RateLimitLog.CheckFailed(_logger, reason);
+                RateLimitActivities.RedisFailed(activity, ex);
                 if (_breaker.OnFailure(options.BreakerFailureThreshold))
                 {
                     RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
                 }
 
-                return Degraded(check, permits, options, started);
+                return Degraded(check, permits, options, started, activity);
             }
 
             if (_breaker.OnSuccess() is { } degraded)
@@ -160,11 +163,11 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             }
 
             var decision = FromScript(check, (RedisResult[])result!);
-            Record(check, decision, started, "redis");
+            Record(check, decision, started, "redis", activity);
             return decision;
         }
 
-        return Degraded(check, permits, options, started);
+        return Degraded(check, permits, options, started, activity);
     }
 
     /// <inheritdoc />
@@ -258,7 +261,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     private static TimeSpan Microseconds(long value) => TimeSpan.FromTicks(Math.Max(0, value) * 10);
 
-    private RateLimitDecision Degraded(RateLimitCheck check, int permits, ScalingRateLimitOptions options, long started)
+    private RateLimitDecision Degraded(RateLimitCheck check, int permits, ScalingRateLimitOptions options, long started, Activity? activity)
     {
         var rules = check.Rules;
         var states = new List<RateLimitPolicyState>(rules.Count);
@@ -307,12 +310,13 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
 
         var decision = new RateLimitDecision(rejectedBy is null, retryAfter, states, isDegraded: true, rejectedBy, 0);
-        Record(check, decision, started, store);
+        Record(check, decision, started, store, activity);
         return decision;
     }
 
-    private void Record(RateLimitCheck check, RateLimitDecision decision, long started, string store)
+    private void Record(RateLimitCheck check, RateLimitDecision decision, long started, string store, Activity? activity)
     {
+        RateLimitActivities.Decided(activity, decision, store);
         _metrics.CheckDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("store", store));
         _metrics.Decisions.Add(
             1,

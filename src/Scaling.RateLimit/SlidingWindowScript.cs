@@ -13,32 +13,27 @@ namespace Scaling.RateLimit;
 /// caller's deadline on Redis's clock (milliseconds since the Unix epoch): a check that reaches Redis after it counts
 /// nothing and answers an error starting with <c>LATE</c> (its caller has already applied the failure mode).</para>
 /// <para>Returns <c>{allowed, retryAfterMicros, nowMicros, rejectingPolicy (1-based, 0 when allowed), remaining1, resetMicros1, ...}</c>.</para>
-/// <para>Counter: one small string per key (MessagePack): the current fixed window's index and, for the current and the
-/// previous window, each of their <c>B</c> = 16 sub-windows' count and the offset (whole milliseconds, rounded up) just
-/// after its last counted request: 65 numbers, whatever the limit. The estimate is the current window's count plus
-/// the previous window's sub-window counts weighted 1 while their last request is still inside the sliding window and
-/// 0 once it has left. That weight is never too low, so the estimate is never below the true count in the sliding
-/// window: the counter never admits more than the limit in any sliding window (on Redis's clock); it may admit less,
-/// by at most the one sub-window that the window's start is passing through. The key's time to live (two windows) is set when a window starts; later writes in
-/// the same window keep it (<c>KEEPTTL</c>), which is cheaper. With <c>permits</c> 0 nothing is written.
-/// /// Log: a sorted
-/// set of admitted requests scored by Redis time in microseconds; entries at or before <c>now − window</c> are
+/// <para>Counter: one small hash of plain integers per key (no serialization in Lua). Time is cut into <c>B</c> + 1 = 17
+/// sub-windows per window (sub-window k is <c>[k·s, (k+1)·s)</c>, <c>s</c> = window / 16, exact in microseconds since
+/// windows are whole seconds); the hash keeps the count of each of the last 17 (field <c>k mod 17</c>), <c>h</c> the newest
+/// sub-window counted in, <c>n</c> the sum of those 17 counts and <c>o</c> the oldest of them with a count. The estimate is
+/// <c>n</c>: every request of every sub-window that the sliding window <c>(now − window, now]</c> touches, so it is never
+/// below the true count in the sliding window: the counter never admits more than the limit in any sliding window (on
+/// Redis's clock); it may admit less, by at most the count of the one sub-window the window's start is passing through.
+/// A check in the same sub-window as the last one reads 4 fields and writes 2 (<c>HMGET</c>, <c>HSET</c>); only the first
+/// check of a new sub-window reads all of them, drops those that left and sets the time to live (window + s). A key of
+/// the previous format (a MessagePack string) is carried over conservatively: its counts are all put into the current
+/// sub-window. With <c>permits</c> 0 nothing is written.</para>
+/// <para>Log: a sorted set of admitted requests scored by Redis time in microseconds; entries at or before <c>now − window</c> are
 /// dropped, so the window is (now − window, now].</para>
 /// </remarks>
 internal static class SlidingWindowScript
 {
     internal const string Source = """
         local B = 16
-        local function until_within(x, counts, lasts)
-          local after = 0
-          for b = 1, B do after = after + counts[b] end
-          if after <= x then return 0 end
-          for b = 1, B do
-            after = after - counts[b]
-            if after <= x then return lasts[b] * 1000 end
-          end
-          return 0
-        end
+        local R = B + 1
+        local FIELDS = {}
+        for x = 1, R do FIELDS[x] = x - 1 end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         if math.floor(now / 1000) > tonumber(ARGV[#ARGV]) then
@@ -74,50 +69,69 @@ internal static class SlidingWindowScript
             end
             pending[i] = {key, 1, window}
           else
-            local packed = redis.call('GET', key)
-            local st = packed and cmsgpack.unpack(packed)
-            local idx = math.floor(now / window)
-            local w = st and st[1]
-            if w and w > idx then idx = w end
-            local elapsed = math.min(math.max(now - idx * window, 0), window - 1)
-            -- Where the current and previous windows' counts and last offsets are in st (nil: all zero).
-            local c, p
-            if w == idx then
-              c, p = 1, 1 + 2 * B
-            elseif w == idx - 1 then
-              p = 1
+            -- A hash of plain integers: h, the newest sub-window counted in; n, the sum of the counts of sub-windows
+            -- h - B .. h; o, the oldest of them with a count; the count of sub-window k in field k % R. Sub-window k is
+            -- [k * s, (k + 1) * s); the estimate counts every request of the B + 1 sub-windows that (now - window, now] touches.
+            local s = window / B
+            local j = math.floor(now / s)
+            local slot = j % R
+            local r = redis.pcall('HMGET', key, 'h', 'n', 'o', slot)
+            local h, est, o, cj, c, old
+            if r.err then
+              -- A counter of the previous format (MessagePack): its current and previous windows' counts, kept in sub-window j.
+              old = cmsgpack.unpack(redis.call('GET', key))
+              est = 0
+              if old[1] >= math.floor(now / window) - 1 then
+                for x = 2, 17 do est = est + old[x] + old[x + 32] end
+              end
+              c = {}
+              for x = 1, R do c[x] = 0 end
+              c[slot + 1] = est
+              if est > 0 then o = j end
+            else
+              h = tonumber(r[1])
+              if h == j then
+                est, o, cj = tonumber(r[2]), tonumber(r[3]), tonumber(r[4]) or 0
+              else
+                if h and h > j then j = h slot = j % R end
+                c = redis.call('HMGET', key, unpack(FIELDS))
+                for x = 1, R do c[x] = tonumber(c[x]) or 0 end
+                if not h or j - h > B then
+                  for x = 1, R do c[x] = 0 end
+                else
+                  for k = h + 1, j do c[k % R + 1] = 0 end
+                end
+                est = 0
+                for k = j - B, j do
+                  local v = c[k % R + 1]
+                  if v > 0 then
+                    est = est + v
+                    if not o then o = k end
+                  end
+                end
+              end
             end
-            local count = 0
-            local est = 0
-            for b = 1, B do
-              if c then count = count + st[c + b] end
-              if p and elapsed < st[p + B + b] * 1000 then est = est + st[p + b] end
-            end
-            est = est + count
             if est + permits <= limit then
               remaining = limit - est - permits
               wait = 0
-              reset = window - elapsed
+              if est == 0 then o = j end
+              reset = (permits > 0 or est > 0) and math.min((o + R) * s - now, window) or window
             else
               remaining = math.max(limit - est, 0)
-              local counts, lasts = {}, {}
-              if count + permits <= limit then
-                for b = 1, B do
-                  counts[b] = p and st[p + b] or 0
-                  lasts[b] = p and st[p + B + b] or 0
-                end
-                wait = until_within(limit - count - permits, counts, lasts) - elapsed
-              else
-                for b = 1, B do
-                  counts[b] = st[c + b]
-                  lasts[b] = st[c + B + b]
-                end
-                wait = window - elapsed + until_within(limit - permits, counts, lasts)
+              if not c then
+                c = redis.call('HMGET', key, unpack(FIELDS))
+                for x = 1, R do c[x] = tonumber(c[x]) or 0 end
+              end
+              local after = est
+              wait = (j + R) * s - now
+              for k = j - B, j do
+                after = after - c[k % R + 1]
+                if after + permits <= limit then wait = (k + R) * s - now break end
               end
               wait = math.max(math.ceil(wait), 1)
               reset = wait
             end
-            pending[i] = {key, 0, window, idx, elapsed, st, c, p}
+            pending[i] = {key, 0, window + s, j, slot, est, o, cj, c, old}
           end
           if wait > 0 then
             if allowed == 1 then result[4] = i end
@@ -136,24 +150,19 @@ internal static class SlidingWindowScript
               end
               redis.call('PEXPIRE', p[1], math.ceil(p[3] / 1000))
             else
-              local elapsed, st, c, prev = p[5], p[6], p[7], p[8]
-              local out
-              if c then
-                out = st
+              local key, j, slot, total, o, cj, c = p[1], p[4], p[5], p[6] + permits, p[7], p[8], p[9]
+              if cj then
+                redis.call('HSET', key, 'n', total, slot, cj + permits)
               else
-                out = {p[4]}
-                for k = 2, 1 + 4 * B do out[k] = 0 end
-                if prev then
-                  for k = 2, 1 + 2 * B do out[k + 2 * B] = st[k] end
+                if p[10] then redis.call('DEL', key) end
+                c[slot + 1] = c[slot + 1] + permits
+                local args = {'h', j, 'n', total, 'o', o}
+                for x = 1, R do
+                  args[5 + 2 * x] = x - 1
+                  args[6 + 2 * x] = c[x]
                 end
-              end
-              local b = math.min(math.floor(elapsed * B / p[3]), B - 1) + 1
-              out[1 + b] = out[1 + b] + permits
-              out[1 + B + b] = math.floor(elapsed / 1000) + 1
-              if c then
-                redis.call('SET', p[1], cmsgpack.pack(out), 'KEEPTTL')
-              else
-                redis.call('SET', p[1], cmsgpack.pack(out), 'PX', math.ceil(p[3] / 500))
+                redis.call('HSET', key, unpack(args))
+                redis.call('PEXPIRE', key, math.ceil(p[3] / 1000))
               end
             end
           end

@@ -211,14 +211,7 @@ public sealed partial class ArchitectureTests
 
     private static List<SourceFile> LoadSources()
     {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(System.IO.Path.Combine(directory.FullName, "Scaling.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        Assert.True(directory is not null, "The repository root (with Scaling.sln) was not found above " + AppContext.BaseDirectory);
-        var root = System.IO.Path.Combine(directory.FullName, "samples", "BookingHost");
+        var root = System.IO.Path.Combine(Observability.RepositoryFiles.Root, "samples", "BookingHost");
         var files = Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
             .Select(p => System.IO.Path.GetRelativePath(root, p).Replace('\\', '/'))
             .Where(p => !p.StartsWith("bin/", StringComparison.Ordinal) && !p.StartsWith("obj/", StringComparison.Ordinal))

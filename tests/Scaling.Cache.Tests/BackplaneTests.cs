@@ -8,8 +8,12 @@ namespace Scaling.Cache.Tests;
 [Collection(ServersCollection.Name)]
 public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper output) : IAsyncLifetime
 {
-    /// <summary>The bound this test holds the backplane to (the benchmark measures the real figure).</summary>
-    private static readonly TimeSpan PropagationBound = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// The bound this test holds the backplane to: far above the real figure (p99 0.53 ms, measured by the benchmark) and
+    /// loose enough for a 2-core CI machine running several test assemblies and their servers at once, where one message
+    /// was once delivered 325 ms late; a message that never arrives still fails it.
+    /// </summary>
+    private static readonly TimeSpan PropagationBound = TimeSpan.FromSeconds(1);
 
     private CacheTestKit _kit = null!;
 
@@ -40,7 +44,7 @@ public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper out
             {
                 Assert.True(seen == version - 1, $"B served {seen} while A had written {version}");
                 Assert.True(returned.Elapsed < PropagationBound, $"B still served version {seen} {returned.Elapsed.TotalMilliseconds:0.0} ms after A's SetAsync({version}) returned");
-                await Task.Yield();
+                await Task.Delay(1); // not a busy loop: it would take a core from the subscriber it waits for
             }
 
             latencies.Add(returned.Elapsed.TotalMilliseconds);

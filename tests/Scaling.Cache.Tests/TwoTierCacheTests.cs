@@ -273,6 +273,66 @@ public sealed class TwoTierCacheTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Over_LocalCacheSizeLimit_L1_evicts_the_least_recently_used_and_keeps_what_was_hit()
+    {
+        // Entries kept in L1 only, so whether each is still there shows: a miss calls the factory.
+        var localOnly = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableDistributedCache };
+        var cache = await _kit.CreateReadyAsync(o => o.LocalCacheSizeLimit = 10);
+        for (var i = 0; i < 9; i++)
+        {
+            await cache.SetAsync("old-" + i, i, localOnly);
+        }
+
+        await Task.Delay(1_100); // past the second to which L1 records a use
+        var never = new CountingFactory<int>(_ => -1);
+        Assert.Equal(0, await cache.GetOrCreateAsync("old-0", never.InvokeAsync, localOnly)); // a use: old-0 is recent now
+        for (var i = 0; i < 7; i++)
+        {
+            await cache.SetAsync("new-" + i, 100 + i, localOnly);
+            Assert.InRange(cache.LocalEntryCount, 1, 10);
+        }
+
+        Assert.Equal(0, await cache.GetOrCreateAsync("old-0", never.InvokeAsync, localOnly));
+        for (var i = 0; i < 7; i++)
+        {
+            Assert.Equal(100 + i, await cache.GetOrCreateAsync("new-" + i, never.InvokeAsync, localOnly));
+        }
+
+        Assert.Equal(0, never.Calls);
+        var evicted = new CountingFactory<int>(_ => -1);
+        var probe = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableDistributedCache | HybridCacheEntryFlags.DisableLocalCacheWrite };
+        for (var i = 1; i < 9; i++)
+        {
+            await cache.GetOrCreateAsync("old-" + i, evicted.InvokeAsync, probe);
+        }
+
+        // 16 entries into a limit of 10: three evictions down to 9, two entries each, all old ones never hit.
+        Assert.Equal(6, evicted.Calls);
+        Assert.Equal(10, cache.LocalEntryCount);
+    }
+
+    [Fact]
+    public async Task Over_LocalCacheSizeLimit_L1_drops_the_entries_past_their_lifetime_first()
+    {
+        var cache = await _kit.CreateReadyAsync(o =>
+        {
+            o.LocalCacheSizeLimit = 10;
+            o.EnableFailSafe = false; // an expired entry is not kept for fail-safe
+        });
+        var brief = new HybridCacheEntryOptions { Expiration = TimeSpan.FromMilliseconds(50), Flags = HybridCacheEntryFlags.DisableDistributedCache };
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.SetAsync("brief-" + i, i, brief);
+        }
+
+        Assert.Equal(10, cache.LocalEntryCount);
+        await Task.Delay(200);
+        await cache.SetAsync("lasting", 1);
+
+        Assert.Equal(1, cache.LocalEntryCount);
+    }
+
+    [Fact]
     public async Task Entry_flags_skip_the_tiers_they_name()
     {
         var cache = await _kit.CreateReadyAsync();

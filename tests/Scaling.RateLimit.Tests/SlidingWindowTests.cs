@@ -89,7 +89,8 @@ public sealed class SlidingWindowTests(ServersFixture fixture)
 
         var counterKey = options.KeyPrefix + "{u:memory}:counter";
         var logKey = options.KeyPrefix + "{u:memory}:log";
-        Assert.Equal(RedisType.String, await probe.Database.KeyTypeAsync(counterKey));
+        Assert.Equal(RedisType.Hash, await probe.Database.KeyTypeAsync(counterKey));
+        Assert.InRange(await probe.Database.HashLengthAsync(counterKey), 4, 20); // h, n, o and at most 17 sub-window counts
         Assert.Equal(300, await probe.Database.SortedSetLengthAsync(logKey));
         var counterBytes = (long)await probe.Database.ExecuteAsync("MEMORY", "USAGE", counterKey);
         var logBytes = (long)await probe.Database.ExecuteAsync("MEMORY", "USAGE", logKey);
@@ -97,6 +98,38 @@ public sealed class SlidingWindowTests(ServersFixture fixture)
         Assert.True(logBytes > 300 * 10, $"log key: {logBytes} bytes for 300 entries");
         Assert.NotNull(await probe.Database.KeyTimeToLiveAsync(counterKey));
         Assert.NotNull(await probe.Database.KeyTimeToLiveAsync(logKey));
+    }
+
+    [Fact]
+    public async Task A_counter_of_the_previous_format_is_carried_over_without_admitting_more()
+    {
+        var options = RateLimitTestKit.Options(fixture.Servers);
+        await using var limiter = await RateLimitTestKit.Limiter(options).WarmAsync();
+        await using var probe = await RedisProbe.ConnectAsync(fixture.Servers);
+        var key = options.KeyPrefix + "{u:old}:counter";
+
+        // The previous format: a MessagePack string {window index, 16 counts and 16 last offsets of the current window,
+        // the same of the previous one}: 4 requests in the current 60 s window and 3 in the previous one.
+        await probe.Database.ScriptEvaluateAsync(
+            """
+            local t = redis.call('TIME')
+            local st = {math.floor((tonumber(t[1]) * 1000000 + tonumber(t[2])) / 60000000)}
+            for k = 2, 65 do st[k] = 0 end
+            st[2], st[18], st[34], st[50] = 4, 1, 3, 60000
+            redis.call('SET', KEYS[1], cmsgpack.pack(st), 'PX', 120000)
+            """,
+            [key]);
+        var check = new RateLimitCheck("u:old", "test").Add(RateLimitTestKit.Policy("counter", 10, 60));
+
+        Assert.Equal(3, Assert.Single((await limiter.CheckAsync(check, permits: 0)).Policies).Remaining);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True((await limiter.CheckAsync(check)).IsAllowed);
+        }
+
+        Assert.False((await limiter.CheckAsync(check)).IsAllowed);
+        Assert.Equal(RedisType.Hash, await probe.Database.KeyTypeAsync(key));
+        Assert.Equal(10, (long)await probe.Database.HashGetAsync(key, "n"));
     }
 
     [Fact]

@@ -37,12 +37,17 @@ public sealed partial class AbortCleanupTests
                 .Count(name => name is "postgres" or "redis-server");
             Assert.Equal(7, serverProcesses); // each server process itself, not only a runuser wrapper
             Assert.All(pids, pid => Assert.True(IsAlive(pid)));
+            var segments = Directory.GetFiles(folder, "postmaster.pid", SearchOption.AllDirectories)
+                .Select(f => File.ReadAllLines(f)[6].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToArray();
+            Assert.Equal(4, segments.Length); // one per PostgreSQL server
 
             owner.Kill(entireProcessTree: false); // SIGKILL the owner only
             await owner.WaitForExitAsync();
 
             await Eventually.TrueAsync(() => Task.FromResult(pids.All(pid => !IsAlive(pid)) && !Directory.Exists(folder)),
                 TimeSpan.FromSeconds(15), "the watchdog to kill the servers and remove " + folder);
+            var left = File.ReadLines("/proc/sysvipc/shm").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToHashSet();
+            Assert.All(segments, segment => Assert.DoesNotContain(segment, left)); // the killed postmasters' shared memory segments are gone too
         }
         finally
         {

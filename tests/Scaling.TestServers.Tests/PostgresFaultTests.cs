@@ -30,7 +30,7 @@ public sealed class PostgresFaultTests(ServersFixture fixture)
     }
 
     [Fact]
-    public async Task Killed_primary_recovers_committed_data_after_restart()
+    public async Task Killed_primary_recovers_committed_data_after_restart_and_leaves_no_shared_memory_segment()
     {
         var metadata = _servers.Metadata;
         var table = "kill_" + Guid.NewGuid().ToString("N")[..8];
@@ -40,10 +40,16 @@ public sealed class PostgresFaultTests(ServersFixture fixture)
         await Eventually.TrueAsync(
             async () => await metadata.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>("SELECT pg_current_wal_flush_lsn()") >= lsn,
             TimeSpan.FromSeconds(10), "the commit to be written out");
+        var segment = SharedMemorySegmentOf(metadata);
+        Assert.Contains(segment, SharedMemorySegments());
         try
         {
             await metadata.KillAsync();
             await Assert.ThrowsAsync<NpgsqlException>(() => metadata.ExecuteAsync("SELECT 1"));
+
+            // A killed postmaster leaves its System V segment behind: the harness removes it (they used to add up
+            // until no PostgreSQL could start on the machine).
+            Assert.DoesNotContain(segment, SharedMemorySegments());
         }
         finally
         {
@@ -102,4 +108,15 @@ public sealed class PostgresFaultTests(ServersFixture fixture)
             },
             TimeSpan.FromSeconds(20), "the restarted replica to replay the 1000 rows");
     }
+
+    /// <summary>The id of the System V shared memory segment a running server names on line 7 of its postmaster.pid.</summary>
+    private static string SharedMemorySegmentOf(PostgresServer server)
+    {
+        var lines = File.ReadAllLines(Path.Combine(server.Directory, "postmaster.pid"));
+        return lines[6].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+    }
+
+    /// <summary>The ids of the machine's System V shared memory segments.</summary>
+    private static IReadOnlyList<string> SharedMemorySegments() =>
+        [.. File.ReadLines("/proc/sysvipc/shm").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])];
 }

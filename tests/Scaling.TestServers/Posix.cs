@@ -92,6 +92,9 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>Removes a System V shared memory segment (<c>shmctl(IPC_RMID)</c>); false when it no longer exists.</summary>
+    public static bool RemoveSharedMemorySegment(int id) => shmctl(id, 0 /* IPC_RMID */, IntPtr.Zero) == 0;
+
     private static (char State, int ParentPid)? ReadStat(int pid)
     {
         try
@@ -117,4 +120,7 @@ internal static partial class Posix
 
     [LibraryImport("libc")]
     private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int shmctl(int shmid, int cmd, IntPtr buf);
 }

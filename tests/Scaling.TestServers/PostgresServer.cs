@@ -187,6 +187,12 @@ public sealed class PostgresServer : ServerProcess
             "-c", "hot_standby=on",
             "-c", "hot_standby_feedback=on",
             "-c", "wal_receiver_status_interval=1s",
+            // A killed replica's walsender keeps its replication slot until the primary notices the dead connection
+            // (wal_sender_timeout, 60 s by default); the restarted replica cannot stream until then and its lag grows, so a
+            // test waiting for it to be readmitted could wait a minute. The replica reports every second (above), so 5 s
+            // only ends connections that are really gone, or paused; the replica then retries every second.
+            "-c", "wal_sender_timeout=5s",
+            "-c", "wal_retrieve_retry_interval=1s",
             "-c", "logging_collector=off",
             "-c", "log_min_messages=warning",
         ]);
@@ -204,6 +210,28 @@ public sealed class PostgresServer : ServerProcess
             && !Posix.IsAlive(pid))
         {
             File.Delete(lockFile);
+        }
+    }
+
+    private protected override void AfterKilled()
+    {
+        // A killed postmaster leaves its small System V shared memory segment behind (a shutdown removes it, and a
+        // restart would, but BeforeStart deletes the lock file that names it). Left there, they add up over runs until
+        // the kernel's limit (SHMMNI, 4,096) is reached and no PostgreSQL can start on the machine: remove it. Line 7 of
+        // postmaster.pid holds the segment's key and id.
+        var lockFile = System.IO.Path.Combine(Directory, "postmaster.pid");
+        try
+        {
+            var lines = File.ReadAllLines(lockFile);
+            var segment = lines.Length >= 7 ? lines[6].Split(' ', StringSplitOptions.RemoveEmptyEntries) : [];
+            if (segment.Length == 2 && int.TryParse(segment[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                Posix.RemoveSharedMemorySegment(id);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // No lock file (the server never got that far, or its folder is gone): nothing to remove.
         }
     }
 

@@ -138,6 +138,11 @@ public abstract class ServerProcess
     /// <summary>The program and arguments that run the server in the foreground.</summary>
     private protected abstract IReadOnlyList<string> ServerCommand();
 
+    /// <summary>Clean-up after every process of the server was killed (SIGKILL: it did no shutdown work of its own).</summary>
+    private protected virtual void AfterKilled()
+    {
+    }
+
     /// <summary>Work before each start (e.g. removing a dead server's lock file).</summary>
     private protected virtual void BeforeStart()
     {
@@ -309,6 +314,7 @@ public abstract class ServerProcess
         }
 
         await WaitUntilGoneAsync(tree, TimeSpan.FromSeconds(10), cancellationToken);
+        AfterKilled();
     }
 
     private async Task<bool> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)

@@ -6,8 +6,9 @@ namespace Scaling.Testing;
 /// <summary>
 /// A tiny shell process, in its own session, that outlives the harness: if the owning process
 /// disappears without tearing the servers down (a test run aborted, killed, crashed), it kills every
-/// server process listed in the set's <c>pids</c> file and removes the set's folder. A normal
-/// teardown kills the watchdog first.
+/// server process listed in the set's <c>pids</c> file, removes the System V shared memory segment each killed
+/// PostgreSQL names in its <c>postmaster.pid</c> (line 7; a killed postmaster leaves it behind) and removes the set's
+/// folder. A normal teardown kills the watchdog first.
 /// </summary>
 internal sealed class Watchdog
 {
@@ -18,6 +19,11 @@ internal sealed class Watchdog
           for pid in $(cat "$dir/pids"); do kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; done
         fi
         sleep 1
+        for lock in "$dir"/*/postmaster.pid; do
+          [ -f "$lock" ] || continue
+          segment=$(sed -n 7p "$lock" | awk '{print $2}')
+          [ -n "$segment" ] && ipcrm -m "$segment" 2>/dev/null
+        done
         rm -rf "$dir"
         """;
 

@@ -1,30 +1,63 @@
+using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using Npgsql;
 using Scaling.Data;
-using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.Data;
 
 /// <summary>
 /// The cost of read routing: the same query (<c>SELECT 1</c>, open + execute + close) on shard 1's replica through
-/// a plain <see cref="NpgsqlDataSource"/> (the baseline) and through <see cref="ReadWriteDataSource"/>. Each case
-/// runs in its own process (BenchmarkDotNet's default), so the baseline pays nothing for Scaling.Data's command
-/// observer (slow-query log and duration metric), which the routed cases include.
+/// a plain <see cref="NpgsqlDataSource"/> (the baseline), through the peer, Npgsql's own
+/// <see cref="NpgsqlMultiHostDataSource"/> over the primary and the replica with
+/// <see cref="TargetSessionAttributes.PreferStandby"/>, and through <see cref="ReadWriteDataSource"/>. Each case
+/// runs in its own process (BenchmarkDotNet's default), so the baseline and the plain peer pay nothing for
+/// Scaling.Data's command observer (slow-query log and duration metric: one Npgsql activity per command), which the
+/// observed routed cases include. Like with like: <see cref="RoutedReadUnobserved"/> against
+/// <see cref="NpgsqlMultiHost"/>, and <see cref="RoutedRead"/> against <see cref="NpgsqlMultiHostTraced"/> (the peer
+/// with Npgsql's command activities listened to, as a tracer would, which is the least any per-command observation
+/// of the peer costs).
 /// </summary>
 [MemoryDiagnoser]
 public class ReadRoutingBenchmarks
 {
-    private Testing.TestServers? _servers;
+    private ReadRoutingServers? _set;
     private NpgsqlDataSource? _direct;
+    private NpgsqlDataSource? _preferStandby;
+    private ActivityListener? _npgsqlTracer;
     private ReadWriteDataSource? _routed;
     private ConsistencyToken _token;
 
     /// <summary>Starts the servers and the plain data source on the replica.</summary>
     [GlobalSetup(Target = nameof(DirectNpgsqlDataSource))]
-    public async Task SetupDirectAsync()
+    public async Task SetupDirectAsync() => _direct = (_set = await ReadRoutingServers.StartDirectAsync()).Direct;
+
+    /// <summary>Starts the servers and the peer as Npgsql's docs set it up for reads (<see cref="ReadRoutingServers.StartMultiHostAsync"/>).</summary>
+    [GlobalSetup(Target = nameof(NpgsqlMultiHost))]
+    public async Task SetupMultiHostAsync() => _preferStandby = (_set = await ReadRoutingServers.StartMultiHostAsync()).PreferStandby;
+
+    /// <summary>The same with a process-wide listener sampling Npgsql's command activities, as a tracer would.</summary>
+    [GlobalSetup(Target = nameof(NpgsqlMultiHostTraced))]
+    public async Task SetupMultiHostTracedAsync()
     {
-        _servers = await Testing.TestServers.StartAsync();
-        _direct = NpgsqlDataSource.Create(_servers.Shard1Replica.ConnectionString());
+        _npgsqlTracer = new ActivityListener
+        {
+            ShouldListenTo = static source => source.Name == "Npgsql",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+        };
+        ActivitySource.AddActivityListener(_npgsqlTracer);
+        _preferStandby = (_set = await ReadRoutingServers.StartMultiHostAsync()).PreferStandby;
+        var traces = 0;
+        _npgsqlTracer.ActivityStopped = _ => traces++;
+        await using (var check = await _preferStandby!.OpenConnectionAsync())
+        {
+            await SelectOneAsync(check);
+        }
+
+        _npgsqlTracer.ActivityStopped = null;
+        if (traces == 0)
+        {
+            throw new InvalidOperationException("Npgsql created no command activity for the listener.");
+        }
     }
 
     /// <summary>Starts the servers and a routed data source whose replica is checked and has replayed the token.</summary>
@@ -37,45 +70,18 @@ public class ReadRoutingBenchmarks
 
     private async Task SetupRoutedAsync(bool observeCommands)
     {
-        _servers = await Testing.TestServers.StartAsync();
-        _routed = new ReadWriteDataSource(Options.Create(new ScalingDataOptions
-        {
-            Name = "benchmark",
-            PrimaryConnectionString = _servers.Shard1Primary.ConnectionString(),
-            ReplicaConnectionStrings = { _servers.Shard1Replica.ConnectionString() },
-            ObserveCommands = observeCommands,
-        }));
-        _token = await _routed.GetConsistencyTokenAsync();
-        while (!_token.IsReachedBy(await _servers.Shard1Replica.GetReplayLsnAsync()))
-        {
-            await Task.Delay(10);
-        }
-
-        await _routed.CheckReplicasAsync();
-        await using var check = await _routed.OpenReadConnectionAsync(_token);
-        if (check.Port != _servers.Shard1Replica.Port)
-        {
-            throw new InvalidOperationException("The routed read did not go to the replica.");
-        }
+        _set = await ReadRoutingServers.StartRoutedAsync(o => o.ObserveCommands = observeCommands);
+        (_routed, _token) = (_set.Routed, _set.Token);
     }
 
     /// <summary>Stops everything.</summary>
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        if (_direct is not null)
+        _npgsqlTracer?.Dispose();
+        if (_set is not null)
         {
-            await _direct.DisposeAsync();
-        }
-
-        if (_routed is not null)
-        {
-            await _routed.DisposeAsync();
-        }
-
-        if (_servers is not null)
-        {
-            await _servers.DisposeAsync();
+            await _set.DisposeAsync();
         }
     }
 
@@ -84,6 +90,22 @@ public class ReadRoutingBenchmarks
     public async Task<int> DirectNpgsqlDataSource()
     {
         await using var connection = await _direct!.OpenConnectionAsync();
+        return await SelectOneAsync(connection);
+    }
+
+    /// <summary>The peer: Npgsql's multi-host data source with <see cref="TargetSessionAttributes.PreferStandby"/> (no token possible).</summary>
+    [Benchmark]
+    public async Task<int> NpgsqlMultiHost()
+    {
+        await using var connection = await _preferStandby!.OpenConnectionAsync();
+        return await SelectOneAsync(connection);
+    }
+
+    /// <summary>The peer with Npgsql's command activities listened to (the counterpart of <see cref="RoutedRead"/>).</summary>
+    [Benchmark]
+    public async Task<int> NpgsqlMultiHostTraced()
+    {
+        await using var connection = await _preferStandby!.OpenConnectionAsync();
         return await SelectOneAsync(connection);
     }
 

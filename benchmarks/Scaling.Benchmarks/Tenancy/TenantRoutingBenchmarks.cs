@@ -3,7 +3,6 @@ using Npgsql;
 using Scaling.Data;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
-using Microsoft.Extensions.Options;
 
 namespace Scaling.Benchmarks.Tenancy;
 
@@ -16,7 +15,7 @@ namespace Scaling.Benchmarks.Tenancy;
 public class TenantRoutingBenchmarks
 {
     private const int Tenants = 10_000;
-    private Testing.TestServers? _servers;
+    private BenchmarkShards? _shards;
     private ShardMap? _map;
     private ShardRouter? _router;
     private Dictionary<string, string> _dictionary = [];
@@ -26,18 +25,10 @@ public class TenantRoutingBenchmarks
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _servers = await Testing.TestServers.StartAsync();
-        var options = new ScalingTenancyOptions
-        {
-            MetadataConnectionString = _servers.Metadata.ConnectionString(),
-            MetadataSchema = "bench_routing",
-            TenantRole = "scaling_tenant",
-        };
-        _map = new ShardMap(Options.Create(options));
-        _router = new ShardRouter(Options.Create(options), _map);
-        await new TenantAdministration(_router).AddShardAsync(new ShardInfo("shard-1", _servers.Shard1Primary.ConnectionString(), [_servers.Shard1Replica.ConnectionString()]));
-        await new TenantAdministration(_router).AddShardAsync(new ShardInfo("shard-2", _servers.Shard2Primary.ConnectionString()));
-        await _servers.Metadata.ExecuteAsync(
+        _shards = await BenchmarkShards.StartAsync("bench_routing");
+        _map = _shards.Map;
+        _router = _shards.Router;
+        await _shards.Servers.Metadata.ExecuteAsync(
             $"""
             INSERT INTO bench_routing.tenants (tenant_id, plan, shard_id, state, epoch)
             SELECT 'tenant-' || i, 'basic', CASE WHEN i % 2 = 0 THEN 'shard-1' ELSE 'shard-2' END, 'active', 1 FROM generate_series(1, {Tenants}) i;
@@ -57,9 +48,7 @@ public class TenantRoutingBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        await _router!.DisposeAsync();
-        await _map!.DisposeAsync();
-        await _servers!.DisposeAsync();
+        await _shards!.DisposeAsync();
     }
 
     /// <summary>Baseline: a plain dictionary from tenant id to shard id.</summary>

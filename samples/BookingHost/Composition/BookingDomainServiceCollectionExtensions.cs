@@ -2,6 +2,7 @@ using BookingHost.Api;
 using BookingHost.Demo;
 using BookingHost.Domain;
 using BookingHost.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 using Scaling.Locks;
 
 namespace BookingHost.Composition;
@@ -20,6 +21,8 @@ public static class BookingDomainServiceCollectionExtensions
     {
         services.AddBookingMigrations("domain", BookingSchema.TenantTables, host => BookingSchema.Migrations(host.TenantRole));
         services.AddSingleton<BusinessDirectory>();
+        // The catalog is on EF Core (Scaling.EntityFrameworkCore lends each pooled context the router's tenant connection).
+        services.AddPooledDbContextFactory<CatalogContext>(o => o.UseNpgsql());
         services.AddSingleton<CatalogStore>();
         services.AddSingleton<AvailabilityQuery>();
         services.AddSingleton<BookingStore>();

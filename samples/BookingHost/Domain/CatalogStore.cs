@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Caching.Hybrid;
-using Npgsql;
+using Microsoft.EntityFrameworkCore;
 using Scaling.Cache;
 using Scaling.Tenancy;
 using Scaling.Tenancy.Sharding;
@@ -8,10 +8,12 @@ namespace BookingHost.Domain;
 
 /// <summary>
 /// A business's catalog — its settings, services and resources with working hours — cached (Scaling.Cache: L1 per
-/// instance + Redis, invalidated by tag on every instance when the catalog changes). A miss reads the shard's primary:
-/// a lagging replica would put a just-invalidated catalog back into the cache for its whole lifetime.
+/// instance + Redis, invalidated by tag on every instance when the catalog changes). Read and written with EF Core
+/// (<see cref="CatalogContext"/>, through Scaling.EntityFrameworkCore: the context runs inside the router's tenant entry, so
+/// its queries need no tenant filter). A miss reads the shard's primary: a lagging replica would put a just-invalidated
+/// catalog back into the cache for its whole lifetime.
 /// </summary>
-public sealed class CatalogStore(ShardRouter router, HybridCache cache)
+public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbContextFactory<CatalogContext> contexts)
 {
     private static readonly HybridCacheEntryOptions Entry = new() { Expiration = TimeSpan.FromMinutes(10), LocalCacheExpiration = TimeSpan.FromMinutes(10) };
 
@@ -20,73 +22,43 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
 
     /// <summary>The business's settings, or <see langword="null"/> when its business row is missing.</summary>
     public ValueTask<BusinessView?> GetBusinessAsync(TenantInfo tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant.Id, "business", async (c, ct) =>
-        {
-            await using var command = new NpgsqlCommand("SELECT name, time_zone, slot_minutes FROM businesses", c);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            return await reader.ReadAsync(ct) ? new BusinessView(tenant.Id.Value, reader.GetString(0), reader.GetString(1), reader.GetInt32(2), tenant.Plan) : null;
-        }, cancellationToken);
+        => CachedAsync(tenant.Id, "business", async (db, ct) =>
+            await db.Businesses
+                .Select(b => new BusinessView(tenant.Id.Value, b.Name, b.TimeZone, b.SlotMinutes, tenant.Plan))
+                .FirstOrDefaultAsync(ct), cancellationToken);
 
     /// <summary>The business's active services.</summary>
     public ValueTask<List<ServiceView>> GetServicesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant, "services", async (c, ct) =>
-        {
-            await using var command = new NpgsqlCommand("SELECT id, name, duration_minutes, price_cents FROM services WHERE active ORDER BY name, id", c);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            var list = new List<ServiceView>();
-            while (await reader.ReadAsync(ct))
-            {
-                list.Add(new ServiceView(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3)));
-            }
-
-            return list;
-        }, cancellationToken);
+        => CachedAsync(tenant, "services", (db, ct) =>
+            db.Services
+                .Where(s => s.Active)
+                .OrderBy(s => s.Name).ThenBy(s => s.Id)
+                .Select(s => new ServiceView(s.Id, s.Name, s.DurationMinutes, s.PriceCents))
+                .ToListAsync(ct), cancellationToken);
 
     /// <summary>The business's active resources with their working hours.</summary>
     public ValueTask<List<ResourceView>> GetResourcesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant, "resources", async (c, ct) =>
+        => CachedAsync(tenant, "resources", async (db, ct) =>
         {
-            await using var command = new NpgsqlCommand(
-                """
-                SELECT r.id, r.name, r.kind, h.weekday, h.opens, h.closes
-                FROM resources r LEFT JOIN working_hours h ON h.tenant_id = r.tenant_id AND h.resource_id = r.id
-                WHERE r.active ORDER BY r.name, r.id, h.weekday
-                """,
-                c);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            var list = new List<ResourceView>();
-            while (await reader.ReadAsync(ct))
-            {
-                var id = reader.GetGuid(0);
-                if (list.Count == 0 || list[^1].Id != id)
-                {
-                    list.Add(new ResourceView(id, reader.GetString(1), reader.GetString(2), new List<WorkingHoursView>()));
-                }
-
-                if (!reader.IsDBNull(3))
-                {
-                    ((List<WorkingHoursView>)list[^1].Hours).Add(new WorkingHoursView(reader.GetInt16(3), reader.GetFieldValue<TimeOnly>(4), reader.GetFieldValue<TimeOnly>(5)));
-                }
-            }
-
-            return list;
+            var rows = await db.Resources
+                .Where(r => r.Active)
+                .OrderBy(r => r.Name).ThenBy(r => r.Id)
+                .Select(r => new { r.Id, r.Name, r.Kind, Hours = r.Hours.OrderBy(h => h.Weekday).ToList() })
+                .ToListAsync(ct);
+            return rows.ConvertAll(r => new ResourceView(
+                r.Id, r.Name, r.Kind, r.Hours.ConvertAll(h => new WorkingHoursView(h.Weekday, h.Opens, h.Closes))));
         }, cancellationToken);
 
     /// <summary>Changes the business's settings (a <see langword="null"/> keeps the current value) and drops its cached catalog.</summary>
     /// <returns>The write's consistency token.</returns>
     public async Task<ShardConsistencyToken?> UpdateBusinessAsync(TenantId tenant, string? name, string? timeZone, int? slotMinutes, CancellationToken cancellationToken)
     {
-        var result = await router.WriteAsync(tenant, async (tx, c) =>
-        {
-            await using var update = new NpgsqlCommand(
-                "UPDATE businesses SET name = coalesce($1, name), time_zone = coalesce($2, time_zone), slot_minutes = coalesce($3, slot_minutes)",
-                tx.Connection,
-                tx);
-            update.Parameters.Add(new() { Value = (object?)name ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            update.Parameters.Add(new() { Value = (object?)timeZone ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            update.Parameters.Add(new() { Value = (object?)slotMinutes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
-            return await update.ExecuteNonQueryAsync(c);
-        }, cancellationToken: cancellationToken);
+        var result = await router.WriteAsync(contexts, tenant, (db, ct) => db.Businesses.ExecuteUpdateAsync(
+            set => set
+                .SetProperty(b => b.Name, b => name ?? b.Name)
+                .SetProperty(b => b.TimeZone, b => timeZone ?? b.TimeZone)
+                .SetProperty(b => b.SlotMinutes, b => slotMinutes ?? b.SlotMinutes),
+            ct), cancellationToken: cancellationToken);
         await InvalidateAsync(tenant, cancellationToken);
         return result.Token;
     }
@@ -94,12 +66,33 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
     /// <summary>Adds a service and drops the business's cached catalog.</summary>
     /// <returns>The write's consistency token.</returns>
     public Task<ShardConsistencyToken?> AddServiceAsync(TenantId tenant, ServiceView service, CancellationToken cancellationToken)
-        => WriteAsync(tenant, batch => CatalogWrites.AddService(batch, tenant, service), cancellationToken);
+        => WriteAsync(tenant, db => db.Services.Add(new ServiceRow
+        {
+            TenantId = tenant.Value,
+            Id = service.Id,
+            Name = service.Name,
+            DurationMinutes = service.DurationMinutes,
+            PriceCents = service.PriceCents,
+        }), cancellationToken);
 
     /// <summary>Adds a resource with its working hours and drops the business's cached catalog.</summary>
     /// <returns>The write's consistency token.</returns>
     public Task<ShardConsistencyToken?> AddResourceAsync(TenantId tenant, ResourceView resource, CancellationToken cancellationToken)
-        => WriteAsync(tenant, batch => CatalogWrites.AddResource(batch, tenant, resource), cancellationToken);
+        => WriteAsync(tenant, db => db.Resources.Add(new ResourceRow
+        {
+            TenantId = tenant.Value,
+            Id = resource.Id,
+            Name = resource.Name,
+            Kind = resource.Kind,
+            Hours = [.. resource.Hours.Select(h => new WorkingHoursRow
+            {
+                TenantId = tenant.Value,
+                ResourceId = resource.Id,
+                Weekday = (short)h.Weekday,
+                Opens = h.Opens,
+                Closes = h.Closes,
+            })],
+        }), cancellationToken);
 
     /// <summary>Drops the cached catalog of a business on every instance.</summary>
     public ValueTask InvalidateAsync(TenantId tenant, CancellationToken cancellationToken) => cache.RemoveByTagAsync(CatalogTag(tenant), cancellationToken);
@@ -108,24 +101,24 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache)
     public static TimeZoneInfo Zone(BusinessView business)
         => TimeZoneInfo.TryFindSystemTimeZoneById(business.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc;
 
-    private async Task<ShardConsistencyToken?> WriteAsync(TenantId tenant, Action<NpgsqlBatch> add, CancellationToken cancellationToken)
+    /// <summary>Adds what <paramref name="add"/> adds to the context (saved and committed as the tenant), then drops the cached catalog.</summary>
+    private async Task<ShardConsistencyToken?> WriteAsync(TenantId tenant, Action<CatalogContext> add, CancellationToken cancellationToken)
     {
-        var result = await router.WriteAsync(tenant, async (tx, c) =>
+        var result = await router.WriteAsync(contexts, tenant, (db, _) =>
         {
-            await using var batch = new NpgsqlBatch(tx.Connection, tx);
-            add(batch);
-            return await batch.ExecuteNonQueryAsync(c);
+            add(db);
+            return Task.FromResult(0); // the pending inserts are saved before the commit
         }, cancellationToken: cancellationToken);
         await InvalidateAsync(tenant, cancellationToken);
         return result.Token;
     }
 
     /// <summary>One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant.</summary>
-    private ValueTask<T> CachedAsync<T>(TenantId tenant, string part, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    private ValueTask<T> CachedAsync<T>(TenantId tenant, string part, Func<CatalogContext, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
         => cache.GetOrCreateAsync(
             TenantCacheKeys.Key(tenant.Value, part),
-            (Router: router, Tenant: tenant, Read: read),
-            static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Tenant, state.Read, ct)),
+            (Router: router, Contexts: contexts, Tenant: tenant, Read: read),
+            static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Contexts, state.Tenant, state.Read, ct)),
             Entry,
             [CatalogTag(tenant)],
             cancellationToken);

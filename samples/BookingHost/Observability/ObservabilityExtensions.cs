@@ -1,20 +1,35 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Prometheus;
 
 namespace BookingHost.Observability;
 
 /// <summary>
-/// <c>/metrics</c> (Prometheus text, every <c>Scaling.*</c> and <c>BookingHost.*</c> meter plus HTTP request
-/// duration), console logs (JSON with scopes, or readable lines), and a per-request scope carrying the tenant, request and user ids.
+/// <c>/metrics</c> on prometheus-net (every <c>Scaling.*</c> and <c>BookingHost.*</c> meter, HTTP request metrics,
+/// process and .NET runtime metrics), traces and metrics over OTLP when an endpoint is configured, console logs (JSON
+/// with scopes, or readable lines), and a per-request scope carrying the tenant, request and user ids.
 /// </summary>
 public static partial class ObservabilityExtensions
 {
+    /// <summary>The configuration key (or environment variable) that turns the OTLP export on, as in every OpenTelemetry SDK.</summary>
+    public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// <summary>The trace sources BookingHost exports over OTLP: the five packages', ASP.NET Core's and Npgsql's.</summary>
+    public static readonly IReadOnlyList<string> TraceSources = ["Scaling.*", "BookingHost.*", "Npgsql"];
+
     /// <summary>
-    /// Registers the exporter and the console log: JSON lines with scopes (the default, for log collectors), or one
-    /// readable line per entry with <c>BookingHost:JsonLogs=false</c> (what <c>eng/run-host.sh</c> uses).
+    /// Registers the metrics bridge, the OTLP export when <see cref="OtlpEndpointKey"/> is set, and the console log:
+    /// JSON lines with scopes (the default, for log collectors), or one readable line per entry with
+    /// <c>BookingHost:JsonLogs=false</c> (what <c>eng/run-host.sh</c> uses).
     /// </summary>
     public static WebApplicationBuilder AddBookingObservability(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<PrometheusExporter>();
+        _ = ProcessInstruments.MemoryLimit; // the meter exists from the start
+        builder.Services.AddSingleton(sp => new PrometheusMeterBridge(sp.GetService<IMeterFactory>()));
+        AddOtlpExport(builder);
         builder.Logging.ClearProviders();
         if (builder.Configuration.GetValue("BookingHost:JsonLogs", true))
         {
@@ -78,12 +93,53 @@ public static partial class ObservabilityExtensions
         });
     }
 
-    /// <summary>Maps <c>/metrics</c>.</summary>
+    /// <summary>
+    /// Starts the metrics bridge (so nothing recorded before the first scrape is lost) and records HTTP request
+    /// metrics (count, duration by route and status, in progress) with prometheus-net. Use it right after
+    /// <see cref="UseBookingRequestLog"/>, so requests answered before their endpoint count with their final status.
+    /// </summary>
+    public static IApplicationBuilder UseBookingHttpMetrics(this IApplicationBuilder app)
+    {
+        var bridge = app.ApplicationServices.GetRequiredService<PrometheusMeterBridge>();
+        return app.UseHttpMetrics(o => o.SetMetricFactory(bridge.Factory));
+    }
+
+    /// <summary>Maps <c>/metrics</c> (Prometheus text, or OpenMetrics when the scraper asks for it).</summary>
     public static IEndpointRouteBuilder MapBookingMetrics(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"))
-            .ExcludeFromDescription();
+        var bridge = endpoints.ServiceProvider.GetRequiredService<PrometheusMeterBridge>();
+        endpoints.MapMetrics(s => s.Registry = bridge.Registry, "/metrics").ExcludeFromDescription();
         return endpoints;
+    }
+
+    /// <summary>
+    /// With <see cref="OtlpEndpointKey"/> set (an absolute http or https address; <c>OTEL_EXPORTER_OTLP_PROTOCOL</c> and
+    /// the other standard <c>OTEL_*</c> settings apply), exports traces (the five packages', BookingHost's, ASP.NET
+    /// Core's and Npgsql's) and metrics (the <c>Scaling.*</c> and <c>BookingHost.*</c> meters, ASP.NET Core's and
+    /// .NET's) over OTLP, beside <c>/metrics</c>. Without it, no trace is recorded: the packages' spans cost nothing.
+    /// </summary>
+    private static void AddOtlpExport(WebApplicationBuilder builder)
+    {
+        var endpoint = builder.Configuration[OtlpEndpointKey];
+        if (string.IsNullOrWhiteSpace(endpoint))
+        {
+            return;
+        }
+
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new InvalidOperationException($"{OtlpEndpointKey}: an absolute http or https address is required (e.g. 'http://localhost:4317'); '{endpoint}' was given.");
+        }
+
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "BookingHost"))
+            .WithTracing(t => t
+                .AddSource([.. TraceSources])
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
+                .AddOtlpExporter())
+            .WithMetrics(m => m
+                .AddMeter("Scaling.*", "BookingHost.*", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime")
+                .AddOtlpExporter());
     }
 
     /// <summary>Health probes and metric scrapes: polled by machines every few seconds, so logged at Debug.</summary>

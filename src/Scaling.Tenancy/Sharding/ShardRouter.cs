@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Data;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -93,15 +94,9 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     /// <returns>The placement.</returns>
     /// <exception cref="TenantNotFoundException">No such tenant.</exception>
     /// <exception cref="TenantUnavailableException">The map was never loaded and the metadata database cannot be reached.</exception>
-    public async ValueTask<TenantPlacement> RouteAsync(TenantId tenantId, CancellationToken cancellationToken = default)
-    {
-        if (Map.TryGetTenant(tenantId, out var placement))
-        {
-            return placement;
-        }
-
-        return await Map.GetTenantAsync(tenantId, cancellationToken).ConfigureAwait(false) ?? throw new TenantNotFoundException(tenantId);
-    }
+    public ValueTask<TenantPlacement> RouteAsync(TenantId tenantId, CancellationToken cancellationToken = default)
+        // Routing runs on every request: without a listener it stays the cached lookup it was, with no extra async frame.
+        => TenancyActivities.Source.HasListeners() ? RouteTracedAsync(tenantId, cancellationToken) : RouteCoreAsync(tenantId, cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="write"/> in a transaction on the primary of the tenant's shard, entered as the tenant
@@ -126,50 +121,60 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(write);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
-        for (var attempt = 1; ; attempt++)
+        using var activity = TenancyActivities.Start(TenancyActivities.WriteSpan, tenantId);
+        try
         {
-            if (placement.State == TenantState.ReadOnly)
+            var placement = await RouteCoreAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            for (var attempt = 1; ; attempt++)
             {
-                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ReadOnly, null);
-            }
+                TenancyActivities.Routed(activity, placement, Map.Epoch);
+                if (placement.State == TenantState.ReadOnly)
+                {
+                    throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ReadOnly, null);
+                }
 
-            var entry = GetEntry(placement.ShardId);
-            try
-            {
-                await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
-                var result = await entry.DataSource.WriteAsync(
-                    async (transaction, ct) =>
-                    {
-                        try
+                var entry = GetEntry(placement.ShardId);
+                try
+                {
+                    await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
+                    var result = await entry.DataSource.WriteAsync(
+                        async (transaction, ct) =>
                         {
-                            await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct).ConfigureAwait(false);
-                        }
-                        catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !ct.IsCancellationRequested)
-                        {
-                            // Nothing of the caller's was sent yet (e.g. a pooled connection the server had closed).
-                            throw new EnterFailedException(e);
-                        }
+                            try
+                            {
+                                await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct).ConfigureAwait(false);
+                            }
+                            catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !ct.IsCancellationRequested)
+                            {
+                                // Nothing of the caller's was sent yet (e.g. a pooled connection the server had closed).
+                                throw new EnterFailedException(e);
+                            }
 
-                        return await write(transaction, ct).ConfigureAwait(false);
-                    },
-                    idempotent,
-                    isolationLevel,
-                    cancellationToken).ConfigureAwait(false);
-                return new ShardWriteResult<T>(result.Value, result.Token is { } token ? new ShardConsistencyToken(placement.ShardId, token) : null);
+                            return await write(transaction, ct).ConfigureAwait(false);
+                        },
+                        idempotent,
+                        isolationLevel,
+                        cancellationToken).ConfigureAwait(false);
+                    return new ShardWriteResult<T>(result.Value, result.Token is { } token ? new ShardConsistencyToken(placement.ShardId, token) : null);
+                }
+                catch (PostgresException e) when (e.SqlState is ShardSchema.NotOwnedSqlState or ShardSchema.ReadOnlySqlState)
+                {
+                    TenancyActivities.RouteRefused(activity, placement, Map.Epoch, e.SqlState == ShardSchema.ReadOnlySqlState);
+                    placement = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken).ConfigureAwait(false);
+                }
+                catch (EnterFailedException e) when (attempt < MaxRouteAttempts)
+                {
+                    TenancyLog.TenantUnavailable(_logger, tenantId.Value, placement.ShardId, "enter failed; retrying", e.InnerException);
+                }
+                catch (Exception e) when (e is PrimaryUnavailableException or EnterFailedException)
+                {
+                    throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e.InnerException ?? e);
+                }
             }
-            catch (PostgresException e) when (e.SqlState is ShardSchema.NotOwnedSqlState or ShardSchema.ReadOnlySqlState)
-            {
-                placement = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken).ConfigureAwait(false);
-            }
-            catch (EnterFailedException e) when (attempt < MaxRouteAttempts)
-            {
-                TenancyLog.TenantUnavailable(_logger, tenantId.Value, placement.ShardId, "enter failed; retrying", e.InnerException);
-            }
-            catch (Exception e) when (e is PrimaryUnavailableException or EnterFailedException)
-            {
-                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e.InnerException ?? e);
-            }
+        }
+        catch (Exception e) when (TenancyActivities.Failed(activity, e))
+        {
+            throw;
         }
     }
 
@@ -216,34 +221,44 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var placement = await RouteAsync(tenantId, cancellationToken).ConfigureAwait(false);
-        var onPrimary = primaryOnly;
-        for (var attempt = 1; ; attempt++)
+        using var activity = TenancyActivities.Start(TenancyActivities.ReadSpan, tenantId);
+        try
         {
-            var entry = GetEntry(placement.ShardId);
-            try
+            var placement = await RouteCoreAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            var onPrimary = primaryOnly;
+            for (var attempt = 1; ; attempt++)
             {
-                await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
-                if (!onPrimary && (token is null || token.Value.ShardId == placement.ShardId))
+                TenancyActivities.Routed(activity, placement, Map.Epoch);
+                var entry = GetEntry(placement.ShardId);
+                try
                 {
-                    return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken).ConfigureAwait(false);
-                }
+                    await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
+                    if (!onPrimary && (token is null || token.Value.ShardId == placement.ShardId))
+                    {
+                        return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken).ConfigureAwait(false);
+                    }
 
-                // A token of another shard (the tenant moved since that write), or a replica that does not own the
-                // tenant yet: the primary has everything the move copied.
-                return await entry.DataSource.ReadFromPrimaryAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), cancellationToken).ConfigureAwait(false);
+                    // A token of another shard (the tenant moved since that write), or a replica that does not own the
+                    // tenant yet: the primary has everything the move copied.
+                    return await entry.DataSource.ReadFromPrimaryAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
+                {
+                    TenancyActivities.RouteRefused(activity, placement, Map.Epoch, readOnly: false);
+                    var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary).ConfigureAwait(false);
+                    onPrimary = primaryOnly || next.ShardId == placement.ShardId;
+                    placement = next;
+                }
+                catch (Exception e) when (e is PrimaryUnavailableException or ReadCapacityExceededException
+                    || (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested))
+                {
+                    throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e);
+                }
             }
-            catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
-            {
-                var next = await RerouteAsync(tenantId, placement, e, attempt, cancellationToken, sameRouteAllowed: !onPrimary).ConfigureAwait(false);
-                onPrimary = primaryOnly || next.ShardId == placement.ShardId;
-                placement = next;
-            }
-            catch (Exception e) when (e is PrimaryUnavailableException or ReadCapacityExceededException
-                || (TransientErrors.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested))
-            {
-                throw Unavailable(tenantId, placement.ShardId, TenantUnavailableReason.ShardUnavailable, e);
-            }
+        }
+        catch (Exception e) when (TenancyActivities.Failed(activity, e))
+        {
+            throw;
         }
     }
 
@@ -321,6 +336,29 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         }
 
         _stopping.Dispose();
+    }
+
+    /// <summary>The tenant's placement in the cached map (loading the map on first use), without a span of its own.</summary>
+    private ValueTask<TenantPlacement> RouteCoreAsync(TenantId tenantId, CancellationToken cancellationToken)
+        => Map.TryGetTenant(tenantId, out var placement) ? ValueTask.FromResult(placement) : LoadPlacementAsync(tenantId, cancellationToken);
+
+    private async ValueTask<TenantPlacement> LoadPlacementAsync(TenantId tenantId, CancellationToken cancellationToken)
+        => await Map.GetTenantAsync(tenantId, cancellationToken).ConfigureAwait(false) ?? throw new TenantNotFoundException(tenantId);
+
+    /// <summary><see cref="RouteAsync"/> with its <c>tenant route</c> span.</summary>
+    private async ValueTask<TenantPlacement> RouteTracedAsync(TenantId tenantId, CancellationToken cancellationToken)
+    {
+        using var activity = TenancyActivities.Start(TenancyActivities.RouteSpan, tenantId);
+        try
+        {
+            var placement = await RouteCoreAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            TenancyActivities.Routed(activity, placement, Map.Epoch);
+            return placement;
+        }
+        catch (Exception e) when (TenancyActivities.Failed(activity, e))
+        {
+            throw;
+        }
     }
 
     /// <summary>Enters the tenant in the open transaction: ownership check, RLS setting and (optionally) the tenant role, in one batch.</summary>

@@ -81,6 +81,13 @@ public sealed class FanOutTests(ServersFixture fixture)
     public async Task A_shard_slower_than_the_per_shard_timeout_is_reported_as_timed_out_and_cancellation_stops_everything()
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers);
+
+        // Every shard's data source opened first: the 500 ms timed below is the query's, not a cold first connection's
+        // (which a loaded CI machine can take longer than that to open).
+        await foreach (var _ in kit.Router.FanOut("SELECT 1", r => r.GetInt32(0), options: new FanOutOptions { ReadFromPrimary = true }))
+        {
+        }
+
         var sql = $"SELECT inet_server_port() FROM pg_sleep(CASE WHEN inet_server_port() = {Servers.Shard2Primary.Port} THEN 10 ELSE 0 END)";
         var partial = kit.Router.FanOut(sql, r => r.GetInt32(0), options: new FanOutOptions { Policy = FanOutPolicy.Partial, ReadFromPrimary = true, ShardTimeout = TimeSpan.FromMilliseconds(500) });
         var started = DateTime.UtcNow;
