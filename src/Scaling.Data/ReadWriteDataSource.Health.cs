@@ -177,7 +177,10 @@ public sealed partial class ReadWriteDataSource
         }
 
         var lagBytes = primaryLsn is { } p && replay is { } r ? (long)(p > r ? p - r : 0) : (long?)null;
-        var lagTime = TimeSpan.FromSeconds(Math.Max(0, lagSeconds));
+        // The time lag is "now minus the last replayed commit", which only means lag while WAL is waiting to be replayed.
+        // A replica that has replayed all the primary had written is not behind, however old its last commit: a restarted
+        // replica of an idle primary would otherwise report a lag that grows for as long as nobody writes (and stay ejected).
+        var lagTime = lagBytes == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, lagSeconds));
         replica.LagBytes = lagBytes;
         replica.LagTime = lagTime;
 

@@ -28,7 +28,8 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     private const string InsertLsnSql = "SELECT pg_current_wal_insert_lsn()";
     private const string ProbeSql =
         "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), "
-        + "CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
+        + "CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() "
+        + "OR pg_last_wal_receive_lsn() < pg_last_wal_replay_lsn() THEN 0 "
         + "ELSE COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0) END::float8";
 
     private static readonly ResiliencePropertyKey<WritePhase> PhaseKey = new("Scaling.Data.WritePhase");

@@ -72,6 +72,53 @@ public sealed class ReplicaHealthTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_replica_restarted_while_the_primary_is_idle_is_readmitted_with_no_lag_however_old_its_last_commit()
+    {
+        // After a restart the replica's receive position is the start of its WAL segment, behind its replay position, and
+        // its last replayed commit is as old as the primary's last write. Nothing is waiting to be replayed, so it is not
+        // lagging, and it must be readmitted without anyone writing on the primary (the CI failure this test reproduces).
+        var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
+        await _servers.Shard1Primary.ExecuteAsync($"INSERT INTO {table} VALUES (1)");
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o =>
+        {
+            o.MaxReplicaLagTime = TimeSpan.FromSeconds(1);
+            o.ReadmitAfterHealthyChecks = 2;
+        })));
+        await Eventually.TrueAsync(
+            async () => (await _servers.Shard1Replica.GetReplayLsnAsync()) >= await _servers.Shard1Primary.GetCurrentWalLsnAsync(),
+            TimeSpan.FromSeconds(20),
+            "the replica to catch up");
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // the last commit is now older than MaxReplicaLagTime
+
+        await _servers.Shard1Replica.KillAsync();
+        try
+        {
+            await data.CheckReplicasAsync();
+            Assert.Equal(ReplicaHealth.Ejected, data.GetReplicaStatuses()[0].Health);
+        }
+        finally
+        {
+            await _servers.Shard1Replica.RestartAsync();
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        ReplicaStatus status;
+        do
+        {
+            await Task.Delay(200);
+            await data.CheckReplicasAsync();
+            status = data.GetReplicaStatuses()[0];
+        }
+        while (status.Health != ReplicaHealth.Healthy && DateTime.UtcNow < deadline);
+
+        Assert.True(
+            status.Health == ReplicaHealth.Healthy,
+            $"the restarted replica stayed {status.Health} ({status.Reason}); lag {status.LagBytes} bytes / {status.LagTime}");
+        Assert.Equal(0, status.LagBytes);
+        Assert.Equal(TimeSpan.Zero, status.LagTime);
+    }
+
+    [Fact]
     public async Task Killing_the_replica_under_load_fails_no_read_and_it_is_readmitted_after_a_restart()
     {
         var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int PRIMARY KEY");
