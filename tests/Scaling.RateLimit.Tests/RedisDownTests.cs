@@ -17,6 +17,7 @@ public sealed class RedisDownTests(ServersFixture fixture)
         var logger = new RecordingLogger();
         var options = RateLimitTestKit.Options(fixture.Servers, o =>
         {
+            o.RedisTimeout = TimeSpan.FromMilliseconds(250); // the package's default
             o.BreakDuration = TimeSpan.FromMilliseconds(400);
             o.BreakerFailureThreshold = 3;
             o.ExpectedInstanceCount = 2;

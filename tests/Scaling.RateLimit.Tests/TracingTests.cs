@@ -20,8 +20,11 @@ public sealed class TracingTests(ServersFixture fixture)
             .Add(RateLimitTestKit.Policy("tight", 1, 60), "t:acme");
 
         using var trace = ActivityRecorder.StartTrace();
-        Assert.True((await limiter.CheckAsync(check)).IsAllowed);
+        var admitted = await limiter.CheckAsync(check);
+        Assert.False(admitted.IsDegraded, "the first check was decided without Redis");
+        Assert.True(admitted.IsAllowed);
         var rejected = await limiter.CheckAsync(check);
+        Assert.False(rejected.IsDegraded, "the second check was decided without Redis");
         Assert.False(rejected.IsAllowed);
 
         var checks = spans.InTrace(trace, "rate limit check");
