@@ -40,6 +40,15 @@ internal sealed record RunResult
 
     public required IReadOnlyDictionary<string, double> CoresUsed { get; init; }
 
+    /// <summary>
+    /// The CPU each answered request of the window cost, in µs, per process group (cores ÷ requests per second); with
+    /// one operation alone (<c>--mix book=1</c>) that operation's cost, with a mix the mix's average. Empty without requests.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> CpuMicrosPerRequest
+        => Requests.FirstOrDefault(r => r.Name == "all") is { PerSecond: > 0 } all
+            ? CoresUsed.ToDictionary(c => c.Key, c => c.Value / all.PerSecond * 1e6)
+            : new Dictionary<string, double>();
+
     public required IReadOnlyList<(Phase Phase, IReadOnlyList<KindStats> Rows)> Phases { get; init; }
 
     /// <summary>The pause run's phases, split by whether a request needs the paused server.</summary>
@@ -100,6 +109,13 @@ internal static class Report
         Line($"- Event streams: {run.StreamsOpen} open at the end, {run.StreamConnectFailures} failed to open, {run.StreamDrops} dropped and reopened; "
             + $"{run.Deliveries} events delivered ({run.Deliveries / run.MeasuredSeconds:0}/s), latency p50 {Ms(run.DeliveryLatency.P50)} ms, p95 {Ms(run.DeliveryLatency.P95)} ms, p99 {Ms(run.DeliveryLatency.P99)} ms, max {Ms(run.DeliveryLatency.Max)} ms.");
         Line($"- CPU (cores used on average over the measured window): {string.Join(", ", run.CoresUsed.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:0.00}"))}.");
+        if (run.CpuMicrosPerRequest.Count > 0)
+        {
+            var perRequest = run.CpuMicrosPerRequest;
+            var servers = perRequest.Where(c => c.Key != "load generator").Sum(c => c.Value);
+            Line($"- CPU per request (µs; with one operation alone, `--mix op=1`, that operation's cost): {string.Join(", ", perRequest.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:0}"))}; "
+                + $"the system without the load generator {servers:0}, all processes {perRequest.Values.Sum():0}.");
+        }
 
         if (run.Phases.Count > 0)
         {
@@ -169,6 +185,16 @@ internal static class Report
         }
 
         Line();
+        Line("Signals over the window (Prometheus, counters grown from the scrape before the window to the scrape after it, both instances summed; 0s left out):");
+        Line();
+        Line("| counter | labels | grew by |");
+        Line("|---|---|---:|");
+        foreach (var signal in run.Server.Signals)
+        {
+            Line($"| {signal.Counter} | {signal.Labels} | {signal.Value:0} |");
+        }
+
+        Line();
         Line("## Invariants (checked in PostgreSQL after the run)");
         Line();
         Line("| invariant | checked | violations | detail | |");
@@ -214,6 +240,7 @@ internal static class Report
                 streams = new { open = run.StreamsOpen, connectFailures = run.StreamConnectFailures, drops = run.StreamDrops, run.Deliveries, latency = run.DeliveryLatency },
                 server = run.Server,
                 run.CoresUsed,
+                run.CpuMicrosPerRequest,
                 phases = run.Phases.Select(p => new { p.Phase.Name, start = Recorder.Seconds(p.Phase.StartTicks - from), end = Recorder.Seconds(p.Phase.EndTicks - from), p.Rows }),
                 run.Invariants,
                 invariantsHold = run.InvariantsHold,

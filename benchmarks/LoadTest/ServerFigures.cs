@@ -5,6 +5,9 @@ namespace Scaling.LoadTest;
 /// <summary>One route's figures as Prometheus saw them (prometheus-net's <c>http_request_duration_seconds</c>).</summary>
 internal sealed record RouteFigure(string Method, string Route, double Requests, double? P95Ms);
 
+/// <summary>How much one counter grew over the measured window, for one combination of its labels (instances summed).</summary>
+internal sealed record SignalFigure(string Counter, string Labels, double Value);
+
 /// <summary>One stretch during which an alert was firing, in seconds from the start of the measured window.</summary>
 internal sealed record AlertSpan(string Name, string Severity, string Instance, double FromSeconds, double ToSeconds, bool StillFiring);
 
@@ -30,6 +33,35 @@ internal sealed record ServerFigures
     public required IReadOnlyList<RouteFigure> Routes { get; init; }
 
     public required IReadOnlyList<AlertSpan> Alerts { get; init; }
+
+    /// <summary>
+    /// The counters that say why a run is slow or where its work went (L1 flushes, Redis and PostgreSQL failures and
+    /// retries, degraded decisions, exceptions, garbage collections), each grown over the window, by label; 0s left out.
+    /// </summary>
+    public required IReadOnlyList<SignalFigure> Signals { get; init; }
+
+    /// <summary>The counters of <see cref="Signals"/>.</summary>
+    public static IReadOnlyList<string> SignalCounters { get; } =
+    [
+        "scaling_cache_backplane_flushes_total",
+        "scaling_cache_backplane_out_of_order_total",
+        "scaling_cache_l2_errors_total",
+        "scaling_cache_stale_served_total",
+        "scaling_cache_factory_calls_total",
+        "scaling_ratelimit_decisions_total",
+        "scaling_data_retries_total",
+        "scaling_data_read_fallbacks_total",
+        "scaling_data_read_rejections_total",
+        "scaling_data_replica_ejections_total",
+        "scaling_locks_attempts_total",
+        "scaling_tenancy_routes_stale_total",
+        "scaling_tenancy_map_loads_total",
+        "scaling_tenancy_unavailable_total",
+        "bookinghost_realtime_events_dropped_total",
+        "booking_idempotency_requests_total",
+        "dotnet_exceptions_total",
+        "dotnet_gc_collections_total",
+    ];
 
     /// <summary>Whether an alert named <paramref name="name"/> fired and then cleared.</summary>
     public bool FiredAndCleared(string name) => Alerts.Any(a => a.Name == name) && Alerts.Where(a => a.Name == name).All(a => !a.StillFiring);
@@ -57,7 +89,7 @@ internal sealed record ServerFigures
         var start = PrometheusServer.Seconds(from);
         string Grown(string selector, string by = "")
         {
-            var sum = by.Length == 0 ? "sum" : $"sum by ({by})";
+            var sum = by.Length == 0 ? "sum" : by.StartsWith("without", StringComparison.Ordinal) ? $"sum {by}" : $"sum by ({by})";
             var atEnd = $"{sum} (last_over_time({selector}[1m]))";
             return $"(({atEnd} - {sum} (last_over_time({selector}[1m] @ {start}))) or {atEnd})";
         }
@@ -87,7 +119,23 @@ internal sealed record ServerFigures
                     .Select(r => new RouteFigure(r.Method, r.Route, r.Value, p95ByRoute.TryGetValue((r.Method, r.Route), out var q) && double.IsFinite(q) ? q * 1000 : null)),
             ],
             Alerts = await AlertsAsync(prometheus, from, alertsUntil, cancellationToken),
+            Signals = await SignalsAsync(prometheus, end, Grown, cancellationToken),
         };
+    }
+
+    private static async Task<IReadOnlyList<SignalFigure>> SignalsAsync(PrometheusServer prometheus, DateTimeOffset end, Func<string, string, string> grown, CancellationToken cancellationToken)
+    {
+        var signals = new List<SignalFigure>();
+        foreach (var counter in SignalCounters)
+        {
+            var series = await prometheus.QueryAsync(grown(counter, "without (instance, job)"), end, cancellationToken);
+            signals.AddRange(series
+                .Where(s => s.Value > 0)
+                .Select(s => new SignalFigure(counter, string.Join(", ", s.Labels.Where(l => l.Key != "__name__").OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")), s.Value))
+                .OrderBy(s => s.Labels, StringComparer.Ordinal));
+        }
+
+        return signals;
     }
 
     /// <summary>How long after the window its closing scrape is read: more than one scrape interval (2 s).</summary>
