@@ -51,6 +51,7 @@ builder.Services.AddScalingTenancy(o =>
     {
         b.ConnectionStringBuilder.MaxPoolSize = settings.ShardMaxPoolSize;
         b.ConnectionStringBuilder.MinPoolSize = settings.ShardMaxPoolSize; // never pruned (see BookingHostOptions.ShardMaxPoolSize)
+        b.ConnectionStringBuilder.MaxAutoPrepare = settings.ShardMaxAutoPrepare;
     };
 });
 builder.Services.TryAddSingleton<RedisConnections>();

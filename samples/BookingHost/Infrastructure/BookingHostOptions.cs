@@ -35,6 +35,14 @@ public sealed class BookingHostOptions
     public int ShardMaxPoolSize { get; set; } = 16;
 
     /// <summary>
+    /// Gets or sets how many statements Npgsql prepares automatically on each shard connection (its <c>Max Auto
+    /// Prepare</c>; a statement is prepared on its second use). A prepared statement is parsed and planned once per
+    /// connection instead of on every execution. Set 0 behind a pooler in transaction mode that does not keep prepared
+    /// statements (PgBouncer before 1.21): there a server connection is not the client's from one transaction to the next.
+    /// </summary>
+    public int ShardMaxAutoPrepare { get; set; } = 32;
+
+    /// <summary>
     /// Gets or sets the thread pool's minimum worker threads (0 keeps the runtime's default, one per core). Npgsql cancels
     /// a command that reached its command timeout, or whose token was cancelled, with a request that blocks its thread
     /// until the server hangs up, which a paused server never does: each command left on a silent server ends up holding

@@ -36,6 +36,11 @@ public sealed partial class BookingHostOptionsValidator : IValidateOptions<Booki
             failures.Add($"BookingHost:ShardMaxPoolSize: must be between 1 and 1000; {options.ShardMaxPoolSize} was given.");
         }
 
+        if (options.ShardMaxAutoPrepare is < 0 or > 1000)
+        {
+            failures.Add($"BookingHost:ShardMaxAutoPrepare: must be between 0 (off) and 1000; {options.ShardMaxAutoPrepare} was given.");
+        }
+
         if (options.MinWorkerThreads is < 0 or > 32767)
         {
             failures.Add($"BookingHost:MinWorkerThreads: must be between 0 and 32767; {options.MinWorkerThreads} was given.");
