@@ -38,23 +38,40 @@ public static class ReminderJobs
     public static async Task EnqueueForBookingAsync(NpgsqlTransaction transaction, TenantId tenant, Guid bookingId, DateTimeOffset startsAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(transaction);
+        await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
+        batch.BatchCommands.Add(Enqueue(tenant, bookingId, startsAt, onlyIfSlotWritten: false));
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The statement that enqueues a new booking's reminders, for the booking's own batch (so the booking, its slot and
+    /// its reminders travel in one round trip). It enqueues only when the booking's slot row was written earlier in the
+    /// transaction: a batch whose slot insert yielded to an overlapping booking writes no reminder either.
+    /// </summary>
+    /// <param name="tenant">The business (the transaction's tenant).</param>
+    /// <param name="bookingId">The booking.</param>
+    /// <param name="startsAt">When the booking starts.</param>
+    /// <returns>The statement, to add after the slot insert in a batch of the booking's tenant transaction.</returns>
+    public static NpgsqlBatchCommand EnqueueForNewBooking(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
+        => Enqueue(tenant, bookingId, startsAt, onlyIfSlotWritten: true);
+
+    private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt, bool onlyIfSlotWritten)
+    {
         var schedule = Schedule;
-        await using var insert = new NpgsqlCommand(
-            """
+        var insert = new NpgsqlBatchCommand(
+            $"""
             INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
             SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
             FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
-            WHERE k.due_at > clock_timestamp()
+            WHERE k.due_at > clock_timestamp(){(onlyIfSlotWritten ? " AND EXISTS (SELECT 1 FROM booking_slots s WHERE s.tenant_id = $1 AND s.booking_id = $2)" : string.Empty)}
             ON CONFLICT (tenant_id, booking_id, kind) WHERE status = 'pending' DO NOTHING
-            """,
-            transaction.Connection,
-            transaction);
+            """);
         insert.Parameters.Add(new() { Value = tenant.Value });
         insert.Parameters.Add(new() { Value = bookingId });
         insert.Parameters.Add(new() { Value = startsAt.ToUniversalTime() });
         insert.Parameters.Add(new() { Value = schedule.DayBefore });
         insert.Parameters.Add(new() { Value = schedule.HourBefore });
-        await insert.ExecuteNonQueryAsync(cancellationToken);
+        return insert;
     }
 
     /// <summary>

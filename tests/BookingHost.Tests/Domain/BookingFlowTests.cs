@@ -108,6 +108,9 @@ public sealed class BookingFlowTests(ServersFixture fixture)
         Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Created) == 1, summary);
         Assert.True(responses.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.MediaType == "application/problem+json") == 199, summary);
         Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM bookings WHERE tenant_id = '{kit.Tenant}' AND status <> 'cancelled'"));
+        Assert.Equal(1L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM booking_slots WHERE tenant_id = '{kit.Tenant}'"));
+        Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>( // the 199 that lost wrote no reminder either
+            $"SELECT count(*) FROM reminder_jobs j WHERE j.tenant_id = '{kit.Tenant}' AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.tenant_id = j.tenant_id AND b.id = j.booking_id)"));
         Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>(
             $"SELECT count(*) FROM booking_slots x JOIN booking_slots y ON x.tenant_id = y.tenant_id AND x.resource_id = y.resource_id AND x.booking_id < y.booking_id AND x.during && y.during AND NOT x.cancelled AND NOT y.cancelled WHERE x.tenant_id = '{kit.Tenant}'"));
     }
