@@ -55,6 +55,36 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         Assert.Equal(2, new Npgsql.NpgsqlConnectionStringBuilder(primary.ConnectionString).MinPoolSize);
     }
 
+    [Theory]
+    [InlineData(32)]
+    [InlineData(0)]
+    public async Task Shard_statements_are_prepared_on_their_connection_unless_ShardMaxAutoPrepare_is_0(int maxAutoPrepare)
+    {
+        // One connection per shard server, so every write below runs in the same PostgreSQL session.
+        await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b
+            .UseSetting("BookingHost:ShardMaxPoolSize", "1")
+            .UseSetting("BookingHost:ShardMaxAutoPrepare", maxAutoPrepare.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var tenant = await app.CreateBusinessAsync("shard-1");
+        const string Statement = "SELECT count(*) FROM bookings WHERE starts_at > $1";
+        for (var i = 0; i < 6; i++) // Npgsql prepares a statement at its fifth use (Auto Prepare Min Usages)
+        {
+            await app.Router.WriteAsync(tenant, async (tx, ct) =>
+            {
+                await using var command = new Npgsql.NpgsqlCommand(Statement, tx.Connection, tx);
+                command.Parameters.Add(new() { Value = DateTime.UtcNow });
+                return (long)(await command.ExecuteScalarAsync(ct))!;
+            });
+        }
+
+        var prepared = await app.Router.WriteAsync(tenant, async (tx, ct) =>
+        {
+            await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", tx.Connection, tx);
+            command.Parameters.Add(new() { Value = Statement });
+            return (long)(await command.ExecuteScalarAsync(ct))!;
+        });
+        Assert.Equal(maxAutoPrepare > 0 ? 1L : 0L, prepared.Value);
+    }
+
     [Fact]
     public async Task The_thread_pool_keeps_MinWorkerThreads_ready()
     {

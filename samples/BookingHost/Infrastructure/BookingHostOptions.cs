@@ -36,9 +36,10 @@ public sealed class BookingHostOptions
 
     /// <summary>
     /// Gets or sets how many statements Npgsql prepares automatically on each shard connection (its <c>Max Auto
-    /// Prepare</c>; a statement is prepared on its second use). A prepared statement is parsed and planned once per
-    /// connection instead of on every execution. Set 0 behind a pooler in transaction mode that does not keep prepared
-    /// statements (PgBouncer before 1.21): there a server connection is not the client's from one transaction to the next.
+    /// Prepare</c>; a statement is prepared from its fifth use, Npgsql's <c>Auto Prepare Min Usages</c>). A prepared
+    /// statement is parsed and planned once per connection instead of on every execution. Set 0 behind a pooler in
+    /// transaction mode that does not keep prepared statements (PgBouncer before 1.21): there a server connection is not
+    /// the client's from one transaction to the next.
     /// </summary>
     public int ShardMaxAutoPrepare { get; set; } = 32;
 
