@@ -9,6 +9,7 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
 {
     private readonly Testing.TestServers _servers = fixture.Servers;
     private NpgsqlDataSource _dataSource = null!;
+    private FencedDocuments _documents = null!;
     private PostgresFencingTokenSource _tokens = null!;
 
     public async Task InitializeAsync()
@@ -16,9 +17,8 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
         _dataSource = NpgsqlDataSource.Create(_servers.Shard1Primary.ConnectionString());
         _tokens = new PostgresFencingTokenSource(_dataSource);
         await _tokens.EnsureSchemaAsync();
-        await using var command = _dataSource.CreateCommand(
-            "CREATE TABLE IF NOT EXISTS fenced_documents (id text PRIMARY KEY, body text NOT NULL, written_with bigint NOT NULL)");
-        await command.ExecuteNonQueryAsync();
+        _documents = new FencedDocuments(_dataSource, "fenced_documents");
+        await _documents.CreateAsync();
     }
 
     public async Task DisposeAsync() => await _dataSource.DisposeAsync();
@@ -38,15 +38,15 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
 
         await using var b = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(3));
         Assert.True(b.FencingToken > a.FencingToken, $"B's token {b.FencingToken} is not above A's {a.FencingToken}");
-        await WriteAsync(resource, b.FencingToken!.Value, "written by B");
+        await _documents.WriteAsync(resource, b.FencingToken!.Value, "written by B");
 
         // A wakes up and writes as if it still held the lock.
-        var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => WriteAsync(resource, a.FencingToken!.Value, "written by A"));
+        var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteAsync(resource, a.FencingToken!.Value, "written by A"));
 
         Assert.Equal(a.FencingToken, stale.Token);
         Assert.Equal(b.FencingToken, stale.LatestToken);
         Assert.Contains("is stale", stale.Message, StringComparison.Ordinal);
-        Assert.Equal(("written by B", b.FencingToken!.Value), await ReadAsync(resource));
+        Assert.Equal(("written by B", b.FencingToken!.Value), await _documents.ReadAsync(resource));
         await a.DisposeAsync();
     }
 
@@ -56,13 +56,13 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
         await using var provider = await LockTestKit.Provider(_servers, o => o.AutoExtend = false, _tokens).WarmAsync();
         var resource = LockTestKit.Resource("fenced-early");
         var a = await provider.AcquireAsync(resource, TimeSpan.FromMilliseconds(300), TimeSpan.Zero);
-        await WriteAsync(resource, a.FencingToken!.Value, "first by A"); // while A holds it: accepted
+        await _documents.WriteAsync(resource, a.FencingToken!.Value, "first by A"); // while A holds it: accepted
         await Task.Delay(a.ValidUntil - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(150));
         await using var b = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(3));
 
-        await Assert.ThrowsAsync<StaleFencingTokenException>(() => WriteAsync(resource, a.FencingToken.Value, "second by A"));
+        await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteAsync(resource, a.FencingToken.Value, "second by A"));
 
-        Assert.Equal(("first by A", a.FencingToken.Value), await ReadAsync(resource));
+        Assert.Equal(("first by A", a.FencingToken.Value), await _documents.ReadAsync(resource));
         await a.DisposeAsync();
     }
 
@@ -85,11 +85,11 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
     {
         var resource = LockTestKit.Resource("never-issued");
 
-        var none = await Assert.ThrowsAsync<StaleFencingTokenException>(() => WriteAsync(resource, 1, "x"));
+        var none = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteAsync(resource, 1, "x"));
         Assert.Null(none.LatestToken);
 
         var issued = await _tokens.NextAsync(resource);
-        var ahead = await Assert.ThrowsAsync<StaleFencingTokenException>(() => WriteAsync(resource, issued + 1, "x"));
+        var ahead = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteAsync(resource, issued + 1, "x"));
         Assert.Contains("was never issued", ahead.Message, StringComparison.Ordinal);
     }
 
@@ -117,30 +117,5 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
         await using var handle = await provider.AcquireAsync(LockTestKit.Resource("no-fencing"), TimeSpan.FromSeconds(5), TimeSpan.Zero);
 
         Assert.Null(handle.FencingToken);
-    }
-
-    private async Task WriteAsync(string resource, long token, string body)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await FencingGuard.CheckAsync(transaction, resource, token);
-        await using var command = new NpgsqlCommand(
-            "INSERT INTO fenced_documents (id, body, written_with) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = $2, written_with = $3",
-            connection,
-            transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = body });
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = token });
-        await command.ExecuteNonQueryAsync();
-        await transaction.CommitAsync();
-    }
-
-    private async Task<(string Body, long Token)> ReadAsync(string resource)
-    {
-        await using var command = _dataSource.CreateCommand("SELECT body, written_with FROM fenced_documents WHERE id = $1");
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        await using var reader = await command.ExecuteReaderAsync();
-        Assert.True(await reader.ReadAsync());
-        return (reader.GetString(0), reader.GetInt64(1));
     }
 }

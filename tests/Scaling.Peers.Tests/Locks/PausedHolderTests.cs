@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using Scaling.Locks;
+using Scaling.Locks.Tests;
 using Scaling.Testing;
 using Xunit.Abstractions;
 
@@ -19,6 +20,7 @@ public sealed class PausedHolderTests(ServersFixture fixture, ITestOutputHelper 
     private readonly TestServers _servers = fixture.Servers;
     private StallingProxy[] _proxies = null!;
     private NpgsqlDataSource _dataSource = null!;
+    private FencedDocuments _documents = null!;
 
     private IEnumerable<string> Direct => _servers.Redis.Select(r => r.EndPoint);
 
@@ -29,9 +31,8 @@ public sealed class PausedHolderTests(ServersFixture fixture, ITestOutputHelper 
     {
         _proxies = [.. _servers.Redis.Select(r => StallingProxy.Start(r.Port))];
         _dataSource = NpgsqlDataSource.Create(_servers.Shard1Primary.ConnectionString());
-        await using var command = _dataSource.CreateCommand(
-            "CREATE TABLE IF NOT EXISTS peers_fenced_documents (id text PRIMARY KEY, body text NOT NULL, written_with bigint NOT NULL)");
-        await command.ExecuteNonQueryAsync();
+        _documents = new FencedDocuments(_dataSource, "peers_fenced_documents");
+        await _documents.CreateAsync();
     }
 
     /// <inheritdoc />
@@ -54,7 +55,7 @@ public sealed class PausedHolderTests(ServersFixture fixture, ITestOutputHelper 
         await using var other = LockPeers.Ours(Direct, tokens);
         var resource = LockPeers.Resource("paused-ours");
         var a = await paused.AcquireAsync(resource, Ttl, TimeSpan.FromSeconds(5));
-        await WriteAsync(resource, a.FencingToken!.Value, "first by A"); // while A holds it: accepted
+        await _documents.WriteAsync(resource, a.FencingToken!.Value, "first by A"); // while A holds it: accepted
         var clock = Stopwatch.StartNew();
         TimeSpan? lostAt = null;
         using var onLost = a.LostToken.Register(() => lostAt = clock.Elapsed);
@@ -72,9 +73,9 @@ public sealed class PausedHolderTests(ServersFixture fixture, ITestOutputHelper 
             Assert.True(b.FencingToken > a.FencingToken);
 
             // A wakes up and writes as if it still held the lock: refused inside its own transaction.
-            var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => WriteAsync(resource, a.FencingToken.Value, "second by A"));
+            var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteAsync(resource, a.FencingToken.Value, "second by A"));
             Assert.Equal(b.FencingToken, stale.LatestToken);
-            Assert.Equal(("first by A", a.FencingToken.Value), await ReadAsync(resource));
+            Assert.Equal(("first by A", a.FencingToken.Value), await _documents.ReadAsync(resource));
         }
         finally
         {
@@ -165,30 +166,5 @@ public sealed class PausedHolderTests(ServersFixture fixture, ITestOutputHelper 
         {
             proxy.Resume();
         }
-    }
-
-    private async Task WriteAsync(string resource, long token, string body)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await FencingGuard.CheckAsync(transaction, resource, token);
-        await using var command = new NpgsqlCommand(
-            "INSERT INTO peers_fenced_documents (id, body, written_with) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = $2, written_with = $3",
-            connection,
-            transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = body });
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = token });
-        await command.ExecuteNonQueryAsync();
-        await transaction.CommitAsync();
-    }
-
-    private async Task<(string Body, long Token)> ReadAsync(string resource)
-    {
-        await using var command = _dataSource.CreateCommand("SELECT body, written_with FROM peers_fenced_documents WHERE id = $1");
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
-        await using var reader = await command.ExecuteReaderAsync();
-        Assert.True(await reader.ReadAsync());
-        return (reader.GetString(0), reader.GetInt64(1));
     }
 }
