@@ -20,6 +20,22 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
             }
 
             var provider = new RedlockProvider(Options.Create(options), logger: LockTestKit.Log);
+
+            // Every master connected first: a lock needs only a quorum, and on a loaded machine one master could still
+            // be connecting (named "master 1" until it is) when the assertions below name each of them.
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    var probe = await provider.TryAcquireDetailedAsync(LockTestKit.Resource("warm"), TimeSpan.FromSeconds(5), TimeSpan.Zero);
+                    if (probe.Handle is { } held)
+                    {
+                        await held.DisposeAsync();
+                    }
+
+                    return probe.Nodes.All(n => !n.EndPoint.StartsWith("master ", StringComparison.Ordinal));
+                },
+                TimeSpan.FromSeconds(15),
+                "every master to be connected (named by its endpoint)");
             var resource = LockTestKit.Resource("shared");
             var handle = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
             var result = await provider.TryAcquireDetailedAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.Zero);

@@ -284,6 +284,7 @@ public sealed class HttpTests(ServersFixture fixture)
                 {
                     o.RedisConfiguration = fixture.Servers.Redis[0].EndPoint;
                     o.KeyPrefix = prefix;
+                    o.RedisTimeout = TimeSpan.FromSeconds(5); // as RateLimitTestKit.Options: a slow CI check must not be decided locally
                     configure(o);
                 });
                 more?.Invoke(services);
