@@ -11,11 +11,13 @@ namespace Scaling.Testing;
 public sealed class RedisServer : ServerProcess
 {
     private readonly string _program;
+    private readonly IReadOnlyList<string> _extraArguments;
 
-    internal RedisServer(string name, int port, string directory, string program, TimeSpan startTimeout)
+    internal RedisServer(string name, int port, string directory, string program, TimeSpan startTimeout, IReadOnlyList<string>? extraArguments = null)
         : base(name, port, directory, startTimeout)
     {
         _program = program;
+        _extraArguments = extraArguments ?? [];
         System.IO.Directory.CreateDirectory(directory);
     }
 
@@ -60,6 +62,7 @@ public sealed class RedisServer : ServerProcess
         "--daemonize", "no",
         "--logfile", string.Empty,
         "--maxclients", "10000",
+        .. _extraArguments,
     ];
 
     private protected override int GracefulStopSignal => Posix.SigTerm;

@@ -25,6 +25,19 @@ public sealed class ServerBinaries
     /// <summary>The full path of <c>redis-server</c>.</summary>
     public string RedisServer { get; }
 
+    /// <summary>
+    /// The full path of <c>redis-cli</c> (beside <c>redis-server</c>, else on <c>PATH</c>), which creates and drives a Redis
+    /// Cluster (<see cref="RedisCluster"/>).
+    /// </summary>
+    /// <exception cref="TestServerException">It is missing.</exception>
+    public string RedisCli()
+    {
+        var beside = Path.Combine(Path.GetDirectoryName(RedisServer) ?? string.Empty, "redis-cli");
+        return File.Exists(beside) ? beside
+            : FindOnPath("redis-cli")
+            ?? throw new TestServerException("'redis-cli' was not found beside redis-server or on PATH; install it with 'sudo apt-get install -y redis-tools'.");
+    }
+
     /// <summary>Full path of a PostgreSQL program in <see cref="PostgresBinDirectory"/>.</summary>
     public string Postgres(string program) => Path.Combine(PostgresBinDirectory, program);
 

@@ -29,6 +29,11 @@ public sealed class TestServers : IAsyncDisposable
     private readonly List<ServerProcess> _all = [];
     private readonly List<int> _external = [];
     private readonly Lock _pidsLock = new();
+    private readonly HashSet<int> _usedPorts = [];
+    private readonly SemaphoreSlim _clusterGate = new(1, 1);
+    private ServerBinaries? _binaries;
+    private TimeSpan _startTimeout;
+    private RedisCluster? _cluster;
     private Watchdog? _watchdog;
     private int _disposed;
 
@@ -131,6 +136,51 @@ public sealed class TestServers : IAsyncDisposable
         WritePidsFile();
     }
 
+    /// <summary>
+    /// The set's Redis Cluster (see <see cref="RedisCluster"/>): started on the first call, <paramref name="masters"/> masters
+    /// each with one replica, in the set's folder and under its watchdog, and returned as is by later calls. Only tests
+    /// that need a cluster ask for one; the other servers never depend on it.
+    /// </summary>
+    /// <exception cref="TestServerException"><c>redis-cli</c> is missing, or the cluster did not form.</exception>
+    public async Task<RedisCluster> StartRedisClusterAsync(int masters = 3, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(masters, 3);
+        await _clusterGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_cluster is not null)
+            {
+                return _cluster;
+            }
+
+            var binaries = _binaries ?? throw new InvalidOperationException("The set is not started.");
+            var cli = binaries.RedisCli();
+            var starts = Enumerable.Range(1, masters * 2).Select(i =>
+            {
+                int busPort;
+                lock (_usedPorts)
+                {
+                    busPort = FreePorts.Next(_usedPorts);
+                }
+
+                return StartWithPortRetryAsync(
+                    port => new RedisServer($"cluster-{i}", port, Path.Combine(RootDirectory, $"cluster-{i}"), binaries.RedisServer, _startTimeout, RedisCluster.NodeArguments(busPort)),
+                    null,
+                    _usedPorts,
+                    cancellationToken);
+            }).ToArray();
+            var nodes = await Task.WhenAll(starts);
+            var cluster = new RedisCluster(nodes, cli);
+            await cluster.CreateAsync(replicasPerMaster: 1, cancellationToken);
+            await WriteManifestAsync(cancellationToken);
+            return _cluster = cluster;
+        }
+        finally
+        {
+            _clusterGate.Release();
+        }
+    }
+
     /// <summary>Kills every server, stops the watchdog and removes the temporary folder.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -169,7 +219,9 @@ public sealed class TestServers : IAsyncDisposable
         }
 
         _watchdog = Watchdog.Start(RootDirectory);
-        var usedPorts = new HashSet<int>();
+        _binaries = binaries;
+        _startTimeout = options.ServerStartTimeout;
+        var usedPorts = _usedPorts;
         var timeout = options.ServerStartTimeout;
 
         // Redis masters start while PostgreSQL initialises.
