@@ -5,7 +5,7 @@ namespace Scaling.Cache;
 /// <summary>
 /// The text of a backplane message: <c>1|publisher|sequence|kind|argument</c>. Kinds: <c>K</c> a key changed
 /// or was removed (argument: the key), <c>T</c> a tag was invalidated (argument: <c>version|tag</c>), <c>C</c>
-/// flush everything. The sequence number counts every invalidation the publisher made, including those that
+/// flush everything, <c>E</c> an instance's echo to itself (see <see cref="Echo"/>). The sequence number counts every invalidation the publisher made, including those that
 /// failed to reach Redis, so a receiver that sees a gap knows it may have missed one.
 /// </summary>
 internal readonly record struct BackplaneMessage(string Publisher, long Sequence, char Kind, string Argument)
@@ -13,6 +13,12 @@ internal readonly record struct BackplaneMessage(string Publisher, long Sequence
     internal const char KeyChanged = 'K';
     internal const char TagInvalidated = 'T';
     internal const char FlushAll = 'C';
+
+    /// <summary>
+    /// An instance's echo to itself (sequence 0, argument a nonce): proof that its subscription delivers again after a
+    /// connection was lost. Every other instance ignores it.
+    /// </summary>
+    internal const char Echo = 'E';
 
     /// <summary>The start of a message, up to and including the separator before the kind.</summary>
     internal static string Header(string publisher, long sequence) =>
@@ -42,7 +48,7 @@ internal readonly record struct BackplaneMessage(string Publisher, long Sequence
         }
 
         rest = rest[(bar + 1)..];
-        if (rest.Length < 2 || rest[1] != '|' || rest[0] is not (KeyChanged or TagInvalidated or FlushAll))
+        if (rest.Length < 2 || rest[1] != '|' || rest[0] is not (KeyChanged or TagInvalidated or FlushAll or Echo))
         {
             return false;
         }

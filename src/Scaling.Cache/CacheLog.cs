@@ -43,4 +43,10 @@ internal static partial class CacheLog
 
     [LoggerMessage(11, LogLevel.Information, "The cache replayed {Keys} key and {Tags} tag invalidations that failed while Redis was unavailable.")]
     internal static partial void Recovered(ILogger logger, int keys, int tags);
+
+    [LoggerMessage(14, LogLevel.Information, "The cache's backplane subscription delivers again, {Milliseconds:0} ms after a connection was lost; L1 is flushed.")]
+    internal static partial void SubscriptionConfirmed(ILogger logger, double milliseconds);
+
+    [LoggerMessage(15, LogLevel.Warning, "The cache's backplane subscription was not restored within {Milliseconds:0} ms of a lost connection; subscribing again.")]
+    internal static partial void Resubscribing(ILogger logger, double milliseconds);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -34,6 +35,12 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         "if v < tonumber(ARGV[4]) then v = tonumber(ARGV[4]) redis.call('hset', KEYS[1], ARGV[1], v) end " +
         "redis.call('publish', ARGV[2], ARGV[3] .. v .. '|' .. ARGV[1]) return v";
 
+    /// <summary>How often an echo is sent while a lost subscription is not confirmed yet.</summary>
+    private static readonly TimeSpan EchoInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long the multiplexer is left to restore a subscription before it is made again.</summary>
+    private static readonly TimeSpan ResubscribeAfter = TimeSpan.FromSeconds(5);
+
     private readonly TimeSpan _timeout;
     private readonly string _instanceId;
     private readonly Lock _publishGate = new();
@@ -47,11 +54,16 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private readonly Action _onSubscribed;
     private readonly Action _onRecovered;
     private readonly RedisConnection _connection;
-    private readonly RedisKey _tagVersionsKey;
+    private readonly RedisKey[] _tagVersionKeys;
+    private readonly RedisKey _legacyTagVersionsKey;
     private readonly RedisChannel _channel;
     private readonly RedisValue _channelName;
+    private readonly string _echoPrefix;
     private OrderedSubscription? _subscription;
+    private TaskCompletionSource<long>? _echo;
     private long _sequence;
+    private long _echoNonce;
+    private int _confirming;
     private int _subscribed;
     private int _lostSinceSubscribed; // connections that failed since the subscription was made, not yet restored
     private int _probing;
@@ -82,8 +94,10 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         _onSubscribed = onSubscribed;
         _onRecovered = onRecovered;
         _prefix = options.KeyPrefix;
-        _tagVersionsKey = options.KeyPrefix + "tag-versions";
+        _tagVersionKeys = TagVersionKeys.For(options.KeyPrefix);
+        _legacyTagVersionsKey = options.KeyPrefix + "tag-versions";
         _channelName = options.KeyPrefix + "backplane";
+        _echoPrefix = BackplaneMessage.Header(instanceId, 0) + BackplaneMessage.Echo + "|";
         _channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
         _breakSeconds = options.CircuitBreakDuration.TotalSeconds;
         _connection = new RedisConnection(
@@ -92,10 +106,11 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             clientName: "scaling-cache",
             onConnected: OnConnected,
             onConnectFailed: ex => Fail("connect", ex.Message),
-            onFailed: _ =>
+            onFailed: failure =>
             {
                 Interlocked.Increment(ref _lostSinceSubscribed);
                 Fail("backplane", "connection lost");
+                _ = ConfirmSubscriptionAsync();
             },
             onRestored: _ => SubscribeOrResync()); // the multiplexer subscribes again itself; what was published meanwhile is lost
         instruments.ObserveRedis(() => !IsAvailable);
@@ -173,7 +188,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             operation,
             async (database, header) => version = (long)await database.ScriptEvaluateAsync(
                 InvalidateTagScript,
-                [_tagVersionsKey],
+                [_tagVersionKeys[TagVersionKeys.Bucket(tag)]],
                 [tag, _channelName, header + BackplaneMessage.TagInvalidated + "|", atLeast, Deadline()]).ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
         return ok ? version : null;
@@ -252,18 +267,31 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             return null;
         }
 
-        var (ok, entries) = await CompleteAsync(database.HashGetAllAsync(_tagVersionsKey), "load tag versions", CancellationToken.None).ConfigureAwait(false);
-        if (!ok || entries is null)
+        // One HGETALL per bucket, sent together (one round trip on one Redis; one per master on a cluster), and one of the
+        // single hash that held every version before 0.7, so that a tag's version never goes back across an upgrade.
+        var reads = new Task<HashEntry[]>[_tagVersionKeys.Length + 1];
+        for (var i = 0; i < _tagVersionKeys.Length; i++)
+        {
+            reads[i] = database.HashGetAllAsync(_tagVersionKeys[i]);
+        }
+
+        reads[^1] = database.HashGetAllAsync(_legacyTagVersionsKey);
+
+        var (ok, buckets) = await CompleteAsync(Task.WhenAll(reads), "load tag versions", CancellationToken.None).ConfigureAwait(false);
+        if (!ok || buckets is null)
         {
             return null;
         }
 
-        var versions = new List<KeyValuePair<string, long>>(entries.Length);
-        foreach (var entry in entries)
+        var versions = new List<KeyValuePair<string, long>>();
+        foreach (var entries in buckets)
         {
-            if (!entry.Name.IsNullOrEmpty && entry.Value.TryParse(out long version))
+            foreach (var entry in entries)
             {
-                versions.Add(new KeyValuePair<string, long>(entry.Name!, version));
+                if (!entry.Name.IsNullOrEmpty && entry.Value.TryParse(out long version))
+                {
+                    versions.Add(new KeyValuePair<string, long>(entry.Name!, version));
+                }
             }
         }
 
@@ -415,7 +443,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             try
             {
                 var connection = await _connection.Multiplexer().WaitAsync(_timeout).ConfigureAwait(false);
-                var subscription = await OrderedSubscription.SubscribeAsync(connection, _channel, message => _onMessage((string?)message), _timeout).ConfigureAwait(false);
+                var subscription = await OrderedSubscription.SubscribeAsync(connection, _channel, OnSubscriptionMessage, _timeout).ConfigureAwait(false);
                 if (Interlocked.CompareExchange(ref _subscribed, 1, 0) != 0)
                 {
                     // Another call (the first connect racing a restored connection at start-up) subscribed first, and it
@@ -450,6 +478,108 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
         _onSubscribed();
     }
+
+    private void OnSubscriptionMessage(RedisValue message)
+    {
+        var text = (string?)message;
+        if (text is not null && text.StartsWith(_echoPrefix, StringComparison.Ordinal))
+        {
+            // This instance's own echo (other instances ignore it): the subscription delivers again.
+            if (long.TryParse(text.AsSpan(_echoPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var nonce))
+            {
+                Volatile.Read(ref _echo)?.TrySetResult(nonce);
+            }
+
+            return;
+        }
+
+        _onMessage(text);
+    }
+
+    /// <summary>
+    /// After a connection failed, proves that the subscription delivers again before telling the cache it is back (which
+    /// flushes L1): publishes an echo every <see cref="EchoInterval"/> until it comes back on the subscription. A lost
+    /// connection is not always restored: on a Redis Cluster the node that held the subscription may be gone for good
+    /// (its replica took its slots), and the multiplexer moves the subscription elsewhere without reporting a restored
+    /// connection. If no echo returns for <see cref="ResubscribeAfter"/>, the subscription is made again, from scratch.
+    /// </summary>
+    private async Task ConfirmSubscriptionAsync()
+    {
+        if (Interlocked.Exchange(ref _confirming, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            var since = Stopwatch.StartNew();
+            while (Volatile.Read(ref _disposed) == 0 && Volatile.Read(ref _lostSinceSubscribed) > 0 && Volatile.Read(ref _subscribed) == 1)
+            {
+                await Task.Delay(EchoInterval).ConfigureAwait(false);
+                if (await EchoAsync().ConfigureAwait(false))
+                {
+                    if (TakeAllLostConnections())
+                    {
+                        CacheLog.SubscriptionConfirmed(_logger, since.Elapsed.TotalMilliseconds);
+                        _onSubscribed();
+                    }
+
+                    return;
+                }
+
+                if (since.Elapsed >= ResubscribeAfter)
+                {
+                    CacheLog.Resubscribing(_logger, since.Elapsed.TotalMilliseconds);
+                    if (Interlocked.Exchange(ref _subscription, null) is { } stale)
+                    {
+                        await stale.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    Volatile.Write(ref _subscribed, 0);
+                    await SubscribeOrResyncAsync().ConfigureAwait(false); // a new subscription tells the cache itself
+                    since.Restart();
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _confirming, 0);
+        }
+
+        // A failure reported while this loop was ending is confirmed by another round.
+        if (Volatile.Read(ref _disposed) == 0 && Volatile.Read(ref _lostSinceSubscribed) > 0 && Volatile.Read(ref _subscribed) == 1)
+        {
+            _ = ConfirmSubscriptionAsync();
+        }
+    }
+
+    /// <summary>Publishes one echo and waits (at most the timeout) for it to come back on the subscription.</summary>
+    private async Task<bool> EchoAsync()
+    {
+        var nonce = Interlocked.Increment(ref _echoNonce);
+        var echo = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _echo, echo);
+        try
+        {
+            var connection = await _connection.Multiplexer().WaitAsync(_timeout).ConfigureAwait(false);
+            await connection.GetSubscriber().PublishAsync(_channel, _echoPrefix + nonce.ToString(CultureInfo.InvariantCulture)).WaitAsync(_timeout).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(_timeout);
+            while (await echo.Task.WaitAsync(deadline.Token).ConfigureAwait(false) != nonce)
+            {
+                echo = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _echo, echo); // a late echo of an earlier round
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Counts every failed connection as restored; false when none had failed.</summary>
+    private bool TakeAllLostConnections() => Interlocked.Exchange(ref _lostSinceSubscribed, 0) > 0;
 
     /// <summary>Counts one failed connection as restored; false when none had failed.</summary>
     private bool TakeLostConnection()

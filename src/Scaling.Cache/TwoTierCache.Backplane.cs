@@ -45,9 +45,9 @@ public sealed partial class TwoTierCache
             return;
         }
 
-        if (message.Publisher == InstanceId)
+        if (message.Publisher == InstanceId || message.Kind == BackplaneMessage.Echo)
         {
-            return;
+            return; // this instance's own messages, and other instances' echoes to themselves
         }
 
         _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "received"));

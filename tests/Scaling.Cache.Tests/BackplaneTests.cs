@@ -136,6 +136,28 @@ public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task A_tag_version_kept_in_the_single_hash_of_earlier_versions_is_loaded_so_versions_never_go_back()
+    {
+        var raw = await _kit.RawAsync();
+        await raw.HashSetAsync(_kit.Prefix + "tag-versions", "upgraded-tag", 5); // what a version before 0.7 left in Redis
+        var cache = await _kit.CreateReadyAsync();
+
+        await cache.RemoveByTagAsync("upgraded-tag");
+
+        var buckets = Enumerable.Range(0, 16).Select(i => (StackExchange.Redis.RedisKey)(_kit.Prefix + "tag-versions:{" + i + "}")).ToArray();
+        var versions = new List<long>();
+        foreach (var bucket in buckets)
+        {
+            if (await raw.HashGetAsync(bucket, "upgraded-tag") is { IsNull: false } version)
+            {
+                versions.Add((long)version);
+            }
+        }
+
+        Assert.Equal([6L], versions); // past the old version, in exactly one bucket
+    }
+
+    [Fact]
     public async Task A_gap_in_a_publishers_sequence_flushes_L1()
     {
         var b = _kit.Create(out var metrics);

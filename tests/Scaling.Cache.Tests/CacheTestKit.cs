@@ -7,16 +7,21 @@ using StackExchange.Redis;
 
 namespace Scaling.Cache.Tests;
 
-/// <summary>Caches over the first test Redis, each test in its own key space, with their own metrics and logs.</summary>
+/// <summary>
+/// Caches over the first test Redis (or over a Redis Cluster, when given its configuration), each test in its own key
+/// space, with their own metrics and logs.
+/// </summary>
 internal sealed class CacheTestKit : IAsyncDisposable
 {
     private readonly List<TwoTierCache> _caches = [];
+    private readonly string _redis;
     private ConnectionMultiplexer? _raw;
 
-    public CacheTestKit(Testing.TestServers servers, string test)
+    public CacheTestKit(Testing.TestServers servers, string test, string? redisConfiguration = null)
     {
         Servers = servers;
         Prefix = "t-" + test + "-" + Guid.NewGuid().ToString("N")[..8] + ":";
+        _redis = redisConfiguration ?? servers.Redis[0].EndPoint;
     }
 
     public Testing.TestServers Servers { get; }
@@ -34,7 +39,7 @@ internal sealed class CacheTestKit : IAsyncDisposable
     {
         var options = new ScalingCacheOptions
         {
-            RedisConfiguration = Servers.Redis[0].EndPoint + ",connectTimeout=1000",
+            RedisConfiguration = _redis + ",connectTimeout=1000",
             KeyPrefix = Prefix,
             CircuitBreakDuration = TimeSpan.FromMilliseconds(500),
             DistributedCacheTimeout = TimeSpan.FromSeconds(2), // behaviour, not latency: a busy CI machine must not trip the breaker
@@ -61,7 +66,7 @@ internal sealed class CacheTestKit : IAsyncDisposable
     /// <summary>A plain connection to the cache's Redis, to look at and tamper with its keys.</summary>
     public async Task<IDatabase> RawAsync()
     {
-        _raw ??= await ConnectionMultiplexer.ConnectAsync(Servers.Redis[0].EndPoint + ",abortConnect=false,connectTimeout=2000,syncTimeout=2000");
+        _raw ??= await ConnectionMultiplexer.ConnectAsync(_redis + ",abortConnect=false,connectTimeout=2000,syncTimeout=2000");
         return _raw.GetDatabase();
     }
 

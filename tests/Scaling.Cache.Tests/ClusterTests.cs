@@ -1,0 +1,225 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Scaling.Testing;
+using Xunit.Abstractions;
+
+namespace Scaling.Cache.Tests;
+
+/// <summary>The cache with L2 and the backplane on a real Redis Cluster (3 masters, 1 replica each).</summary>
+[Collection(ServersCollection.Name)]
+public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper output)
+{
+    private static readonly TimeSpan PropagationBound = TimeSpan.FromSeconds(1);
+
+    [Fact]
+    public async Task Two_instances_stay_coherent_on_a_cluster_and_the_tag_versions_spread_over_its_masters()
+    {
+        var cluster = await fixture.Servers.StartRedisClusterAsync();
+        await using var kit = new CacheTestKit(fixture.Servers, "cluster", cluster.Configuration);
+        var a = await kit.CreateReadyAsync();
+        var b = await kit.CreateReadyAsync();
+        var never = new CountingFactory<string>(_ => "factory");
+
+        // A write on A reaches B: through L2 for a key B never read, through the backplane for one B holds in L1.
+        for (var version = 1; version <= 10; version++)
+        {
+            await a.SetAsync("counter", "v" + version);
+            var watch = Stopwatch.StartNew();
+            while (await b.GetOrCreateAsync("counter", never.InvokeAsync) != "v" + version)
+            {
+                Assert.True(watch.Elapsed < PropagationBound, $"B still served an old value {watch.Elapsed.TotalMilliseconds:0} ms after A wrote v{version}");
+                await Task.Delay(1);
+            }
+        }
+
+        // Tags: one entry per tag on B, each tag invalidated on A; B recomputes every one of them.
+        var factory = new CountingFactory<string>(n => "made-" + n);
+        const int tags = 40;
+        for (var i = 0; i < tags; i++)
+        {
+            await b.GetOrCreateAsync("tagged-" + i, factory.InvokeAsync, tags: ["tag-" + i]);
+        }
+
+        for (var i = 0; i < tags; i++)
+        {
+            await a.RemoveByTagAsync("tag-" + i);
+        }
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                for (var i = 0; i < tags; i++)
+                {
+                    if (await b.GetOrCreateAsync("tagged-" + i, never.InvokeAsync, tags: ["tag-" + i]) is not "factory")
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            },
+            PropagationBound * 5,
+            "B dropped every entry whose tag A invalidated");
+
+        // A tenant drop on A drops only that tenant's entries on B.
+        var acme = TenantCacheKeys.Key("acme", "services");
+        var globex = TenantCacheKeys.Key("globex", "services");
+        Assert.Equal("acme-1", await b.GetOrCreateAsync(acme, _ => ValueTask.FromResult("acme-1")));
+        Assert.Equal("globex-1", await b.GetOrCreateAsync(globex, _ => ValueTask.FromResult("globex-1")));
+        await a.RemoveTenantAsync("acme");
+        await Eventually.TrueAsync(
+            async () => await b.GetOrCreateAsync(acme, _ => ValueTask.FromResult("acme-2")) == "acme-2",
+            PropagationBound,
+            "B dropped acme's entry");
+        Assert.Equal("globex-1", await b.GetOrCreateAsync(globex, never.InvokeAsync));
+
+        // Where the versions live: several buckets, on more than one slot and more than one master.
+        var raw = await kit.RawAsync();
+        var slots = new HashSet<int>();
+        var masters = new HashSet<RedisServer>();
+        for (var bucket = 0; bucket < 16; bucket++)
+        {
+            var key = kit.Prefix + "tag-versions:{" + bucket + "}";
+            if (await raw.KeyExistsAsync(key))
+            {
+                slots.Add(await cluster.SlotOfAsync(key));
+                masters.Add(await cluster.MasterForKeyAsync(key));
+            }
+        }
+
+        output.WriteLine($"tag versions of {tags + 1} tags: {slots.Count} slots on {masters.Count} masters");
+        Assert.True(slots.Count >= 8, $"the tag versions sit on only {slots.Count} slots");
+        Assert.Equal(3, masters.Count);
+    }
+
+    [Fact]
+    public async Task While_the_backplanes_master_fails_over_under_load_reads_are_served_and_no_stale_value_outlives_the_reconnect()
+    {
+        var cluster = await fixture.Servers.StartRedisClusterAsync();
+        await using var kit = new CacheTestKit(fixture.Servers, "cluster-failover", cluster.Configuration);
+        var truth = new ConcurrentDictionary<string, string>();
+        var keys = Enumerable.Range(0, 30).Select(i => "k" + i).ToArray();
+        foreach (var key in keys)
+        {
+            truth[key] = key + "-v0";
+        }
+
+        // The factory reads the source of truth, as an application's would (the database, here a dictionary).
+        ValueTask<string> Load(string key) => ValueTask.FromResult(truth[key]);
+        var a = await kit.CreateReadyAsync();
+        await using var bMux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(cluster.Configuration + ",connectTimeout=1000,name=cache-b-" + kit.Prefix.TrimEnd(':'));
+        var b = await CacheTestKit.ReadyAsync(kit.Create(out var metricsB, o => o.ConnectionMultiplexerFactory = () => Task.FromResult<StackExchange.Redis.IConnectionMultiplexer>(bMux)));
+        foreach (var key in keys)
+        {
+            Assert.Equal(key + "-v0", await b.GetOrCreateAsync(key, key, (k, _) => Load(k)));
+        }
+
+        using var stop = new CancellationTokenSource();
+        long served = 0, failed = 0;
+        var reader = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var key in keys)
+                {
+                    try
+                    {
+                        _ = await b.GetOrCreateAsync(key, key, (k, _) => Load(k));
+                        Interlocked.Increment(ref served);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        Interlocked.Increment(ref failed);
+                        output.WriteLine("read failed: " + ex.Message);
+                    }
+                }
+
+                await Task.Delay(2);
+            }
+        });
+
+        // Kill the node B's subscription lives on (StackExchange.Redis picks it), made a master first if it is a replica.
+        var channel = StackExchange.Redis.RedisChannel.Literal(kit.Prefix + "backplane");
+        var subscribedAt = await SubscriberNodeAsync(cluster, "cache-b-" + kit.Prefix.TrimEnd(':'));
+        var topology = await cluster.TopologyAsync();
+        var node = topology.Single(n => n.Server == subscribedAt);
+        if (!node.IsMaster)
+        {
+            await cluster.FailoverAsync(topology.Single(n => n.Id == node.MasterId).Server);
+        }
+
+        var channelMaster = subscribedAt;
+        output.WriteLine($"B's subscription is on {subscribedAt.Name} (a master {(node.IsMaster ? "already" : "after a manual failover")})");
+        var failover = Stopwatch.StartNew();
+        var killing = cluster.KillMasterAsync(channelMaster);
+        try
+        {
+            // Changes made while the master is down: the database first, then the cache (whatever reaches Redis).
+            await Task.Delay(200);
+            foreach (var key in keys.Take(10))
+            {
+                truth[key] = key + "-changed";
+                await a.SetAsync(key, truth[key]);
+            }
+
+            var promoted = await killing;
+            output.WriteLine($"{channelMaster.Name} replaced by {promoted.Name} after {failover.ElapsedMilliseconds} ms");
+
+            // Nothing stale outlives the reconnect: B serves every changed value within the bound.
+            var bound = TimeSpan.FromSeconds(10);
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    foreach (var key in keys)
+                    {
+                        if (await b.GetOrCreateAsync(key, key, (k, _) => Load(k)) != truth[key])
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                },
+                bound,
+                "B serves every value changed during the failover");
+            output.WriteLine($"B coherent {failover.ElapsedMilliseconds} ms after the kill; served {Interlocked.Read(ref served)}, failed {Interlocked.Read(ref failed)}; " +
+                $"flushes: reconnect {metricsB["scaling.cache.backplane.flushes|reason=reconnect"]}, gap {metricsB["scaling.cache.backplane.flushes|reason=gap"]}");
+
+            // The lost subscription was noticed and restored while the killed node is still down (not only when it returns).
+            await Eventually.TrueAsync(
+                () => Task.FromResult(metricsB["scaling.cache.backplane.flushes|reason=reconnect"] >= 1),
+                TimeSpan.FromSeconds(15),
+                "B flushed L1 once its subscription delivered again");
+            output.WriteLine($"subscription restored {failover.ElapsedMilliseconds} ms after the kill, on {(await SubscriberNodeAsync(cluster, "cache-b-" + kit.Prefix.TrimEnd(':'))).Name}");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await reader;
+            await killing.ContinueWith(static _ => { }, TaskScheduler.Default);
+            await cluster.RejoinAsync(channelMaster);
+        }
+
+        Assert.Equal(0, Interlocked.Read(ref failed));
+        Assert.True(served > keys.Length * 10, $"only {served} reads were served during the failover");
+
+        // And the backplane works again afterwards.
+        truth["k0"] = "k0-after";
+        await a.SetAsync("k0", truth["k0"]);
+        await Eventually.TrueAsync(async () => await b.GetOrCreateAsync("k0", "k0", (k, _) => Load(k)) == "k0-after", PropagationBound, "B saw A's write after the failover");
+    }
+
+    /// <summary>The node that holds the pub/sub connection of the multiplexer named <paramref name="clientName"/>.</summary>
+    private static async Task<RedisServer> SubscriberNodeAsync(RedisCluster cluster, string clientName)
+    {
+        foreach (var node in cluster.Nodes.Where(n => n.State == ServerState.Running))
+        {
+            if ((await cluster.CommandAsync(node, ["CLIENT", "LIST", "TYPE", "pubsub"])).Contains("name=" + clientName + " ", StringComparison.Ordinal))
+            {
+                return node;
+            }
+        }
+
+        throw new InvalidOperationException($"No node has a pub/sub connection named {clientName}.");
+    }
+}
