@@ -140,7 +140,7 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
 
         // Kill the node B's subscription lives on (StackExchange.Redis picks it), made a master first if it is a replica.
         var channel = StackExchange.Redis.RedisChannel.Literal(kit.Prefix + "backplane");
-        var subscribedAt = await SubscriberNodeAsync(cluster, "cache-b-" + kit.Prefix.TrimEnd(':'));
+        var subscribedAt = await cluster.PubSubNodeOfAsync("cache-b-" + kit.Prefix.TrimEnd(':'));
         var topology = await cluster.TopologyAsync();
         var node = topology.Single(n => n.Server == subscribedAt);
         if (!node.IsMaster)
@@ -190,7 +190,7 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
                 () => Task.FromResult(metricsB["scaling.cache.backplane.flushes|reason=reconnect"] >= 1),
                 TimeSpan.FromSeconds(15),
                 "B flushed L1 once its subscription delivered again");
-            output.WriteLine($"subscription restored {failover.ElapsedMilliseconds} ms after the kill, on {(await SubscriberNodeAsync(cluster, "cache-b-" + kit.Prefix.TrimEnd(':'))).Name}");
+            output.WriteLine($"subscription restored {failover.ElapsedMilliseconds} ms after the kill, on {(await cluster.PubSubNodeOfAsync("cache-b-" + kit.Prefix.TrimEnd(':'))).Name}");
         }
         finally
         {
@@ -207,19 +207,5 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
         truth["k0"] = "k0-after";
         await a.SetAsync("k0", truth["k0"]);
         await Eventually.TrueAsync(async () => await b.GetOrCreateAsync("k0", "k0", (k, _) => Load(k)) == "k0-after", PropagationBound, "B saw A's write after the failover");
-    }
-
-    /// <summary>The node that holds the pub/sub connection of the multiplexer named <paramref name="clientName"/>.</summary>
-    private static async Task<RedisServer> SubscriberNodeAsync(RedisCluster cluster, string clientName)
-    {
-        foreach (var node in cluster.Nodes.Where(n => n.State == ServerState.Running))
-        {
-            if ((await cluster.CommandAsync(node, ["CLIENT", "LIST", "TYPE", "pubsub"])).Contains("name=" + clientName + " ", StringComparison.Ordinal))
-            {
-                return node;
-            }
-        }
-
-        throw new InvalidOperationException($"No node has a pub/sub connection named {clientName}.");
     }
 }

@@ -115,6 +115,23 @@ public sealed class RedisCluster
             ?? throw new TestServerException($"No master serves slot {slot} now.");
     }
 
+    /// <summary>
+    /// The node that holds the pub/sub connection of the client named <paramref name="clientName"/> (<c>CLIENT LIST TYPE
+    /// pubsub</c> on every running node): where a multiplexer's subscriptions live, which StackExchange.Redis decides.
+    /// </summary>
+    public async Task<RedisServer> PubSubNodeOfAsync(string clientName, CancellationToken cancellationToken = default)
+    {
+        foreach (var node in Nodes.Where(n => n.State == ServerState.Running))
+        {
+            if ((await CommandAsync(node, ["CLIENT", "LIST", "TYPE", "pubsub"], cancellationToken)).Contains("name=" + clientName + " ", StringComparison.Ordinal))
+            {
+                return node;
+            }
+        }
+
+        throw new TestServerException($"No node of the Redis Cluster has a pub/sub connection named {clientName}.");
+    }
+
     /// <summary>The masters now (each serves a range of slots).</summary>
     public async Task<IReadOnlyList<RedisServer>> MastersAsync(CancellationToken cancellationToken = default) =>
         [.. (await TopologyAsync(cancellationToken)).Where(n => n.IsMaster && !n.IsFailed && n.Slots.Count > 0).Select(n => n.Server)];
