@@ -267,9 +267,10 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
             var errors = samples.Where(s => s.Error is not null).ToList();
             Xunit.Assert.True(errors.Count == 0, $"{mode}: {errors.Count} checks threw: {string.Join(" | ", errors.Select(e => e.Error!.GetType().Name + ": " + e.Error.Message).Distinct().Take(3))}");
 
-            // No check waits much past the Redis timeout (twice: a NOSCRIPT retry on a new master is a second call).
+            // No check hangs: each waits for Redis at most the Redis timeout in all, a NOSCRIPT retry on the new master
+            // included (the margin is for a loaded machine's scheduling, not a speed requirement).
             var slowest = samples.Max(s => s.Took);
-            Xunit.Assert.True(slowest < (2 * options.RedisTimeout) + TimeSpan.FromSeconds(3), $"{mode}: a check took {slowest.TotalMilliseconds:0} ms (Redis timeout {options.RedisTimeout.TotalMilliseconds:0} ms)");
+            Xunit.Assert.True(slowest < options.RedisTimeout + TimeSpan.FromSeconds(3), $"{mode}: a check took {slowest.TotalMilliseconds:0} ms (Redis timeout {options.RedisTimeout.TotalMilliseconds:0} ms)");
 
             var target = samples.Where(s => s.Target).ToList();
             var degraded = target.Where(s => s.Decision!.IsDegraded).ToList();
