@@ -213,18 +213,28 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
 
         // Taken before the wait for a connection: a check that reaches Redis after its caller gave up counts nothing.
+        // The caller waits at most `timeout` in all: the connection, the call and a NOSCRIPT retry share that budget.
         values[^1] = _connection.Clock.Deadline(timeout);
+        var started = Stopwatch.GetTimestamp();
         var database = await _connection.DatabaseAsync(timeout, cancellationToken).ConfigureAwait(false);
         try
         {
-            return await database.ScriptEvaluateAsync(SlidingWindowScript.Sha1, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return await database.ScriptEvaluateAsync(SlidingWindowScript.Sha1, keys, values).WaitAsync(Left(timeout, started), cancellationToken).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            // Redis restarted or its script cache was flushed: send the script itself (EVAL caches it again).
+            // Redis restarted, failed over to a replica or had its script cache flushed: send the script itself (EVAL
+            // caches it again).
             RateLimitLog.ScriptReloaded(_logger);
-            return await database.ScriptEvaluateAsync(SlidingWindowScript.Source, keys, values).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return await database.ScriptEvaluateAsync(SlidingWindowScript.Source, keys, values).WaitAsync(Left(timeout, started), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>What is left of <paramref name="timeout"/> since <paramref name="started"/>; a spent budget times out at once.</summary>
+    private static TimeSpan Left(TimeSpan timeout, long started)
+    {
+        var left = timeout - Stopwatch.GetElapsedTime(started);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     private static bool HasLog(IReadOnlyList<RateLimitRule> rules)

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using Scaling.Testing;
 using Xunit.Abstractions;
 
@@ -12,8 +10,6 @@ namespace Scaling.RateLimit.Tests;
 [Collection(ServersCollection.Name)]
 public sealed class AccuracyTests(ServersFixture fixture, ITestOutputHelper output)
 {
-    private const int Clients = 32;
-
     [Fact]
     public async Task Log_mode_never_admits_more_than_the_limit_in_any_sliding_window()
     {
@@ -45,47 +41,10 @@ public sealed class AccuracyTests(ServersFixture fixture, ITestOutputHelper outp
         Assert.True(rejected > admitted / 2, "the clients did not press hard enough to test the limit");
     }
 
-    private async Task<(int Admitted, int Rejected, int MaxInWindow, int Over)> HammerAsync(RateLimitAlgorithm algorithm, int limit, TimeSpan duration, (int Min, int Max)? pace = null)
+    private Task<HammerResult> HammerAsync(RateLimitAlgorithm algorithm, int limit, TimeSpan duration, (int Min, int Max)? pace = null)
     {
         // A generous Redis timeout: 32 busy clients on a small shared machine must not be mistaken for Redis being down.
         var options = RateLimitTestKit.Options(fixture.Servers, o => o.RedisTimeout = TimeSpan.FromSeconds(10));
-        var log = new RecordingLogger();
-        await using var first = await RateLimitTestKit.Limiter(options, log).WarmAsync();
-        await using var second = await RateLimitTestKit.Limiter(options, log).WarmAsync();
-        var policy = RateLimitTestKit.Policy("global", limit, 1, algorithm);
-        var admissions = new ConcurrentBag<long>();
-        var rejected = 0;
-        var degraded = 0;
-        var stopwatch = Stopwatch.StartNew();
-        var clients = Enumerable.Range(0, Clients).Select(i => Task.Run(async () =>
-        {
-            var limiter = i % 2 == 0 ? first : second;
-            var check = new RateLimitCheck("api:global", "test").Add(policy);
-            while (stopwatch.Elapsed < duration)
-            {
-                var decision = await limiter.CheckAsync(check);
-                if (decision.IsDegraded)
-                {
-                    Interlocked.Increment(ref degraded);
-                }
-                else if (decision.IsAllowed)
-                {
-                    admissions.Add(decision.ServerTimeMicroseconds);
-                }
-                else
-                {
-                    Interlocked.Increment(ref rejected);
-                }
-
-                if (pace is { } p)
-                {
-                    await Task.Delay(Random.Shared.Next(p.Min, p.Max));
-                }
-            }
-        }));
-        await Task.WhenAll(clients);
-
-        Assert.True(degraded == 0, $"{degraded} checks were degraded: {string.Join(" | ", log.Entries.Select(e => e.Message).Distinct().Take(3))}");
-        return (admissions.Count, rejected, RateLimitTestKit.MaxInAnyWindow(admissions, 1_000_000), RateLimitTestKit.OverAdmissions(admissions, 1_000_000, limit));
+        return RateLimitTestKit.HammerAsync(options, "api:global", algorithm, limit, duration, pace);
     }
 }

@@ -37,6 +37,54 @@ internal static class RateLimitTestKit
     }
 
     /// <summary>
+    /// 32 concurrent clients on two limiter instances (separate connections) check one policy of one partition for
+    /// <paramref name="duration"/>, in a tight loop or paced (a random pause between requests); the admissions are stamped
+    /// with Redis's clock. Fails the test if a check was degraded (decided without Redis).
+    /// </summary>
+    public static async Task<HammerResult> HammerAsync(ScalingRateLimitOptions options, string partition, RateLimitAlgorithm algorithm, int limit, TimeSpan duration, (int Min, int Max)? pace = null)
+    {
+        const int clients = 32;
+        var log = new RecordingLogger();
+        await using var first = await Limiter(options, log).WarmAsync();
+        await using var second = await Limiter(options, log).WarmAsync();
+        var policy = Policy("global", limit, 1, algorithm);
+        var admissions = new ConcurrentBag<long>();
+        var rejected = 0;
+        var degraded = 0;
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
+        {
+            var limiter = i % 2 == 0 ? first : second;
+            var check = new RateLimitCheck(partition, "test").Add(policy);
+            while (stopwatch.Elapsed < duration)
+            {
+                var decision = await limiter.CheckAsync(check);
+                if (decision.IsDegraded)
+                {
+                    Interlocked.Increment(ref degraded);
+                }
+                else if (decision.IsAllowed)
+                {
+                    admissions.Add(decision.ServerTimeMicroseconds);
+                }
+                else
+                {
+                    Interlocked.Increment(ref rejected);
+                }
+
+                if (pace is { } p)
+                {
+                    await Task.Delay(Random.Shared.Next(p.Min, p.Max));
+                }
+            }
+        }));
+        await Task.WhenAll(tasks);
+
+        Xunit.Assert.True(degraded == 0, $"{degraded} checks were degraded: {string.Join(" | ", log.Entries.Select(e => e.Message).Distinct().Take(3))}");
+        return new HammerResult(admissions.Count, rejected, MaxInAnyWindow(admissions, 1_000_000), OverAdmissions(admissions, 1_000_000, limit));
+    }
+
+    /// <summary>
     /// The admissions that were over the limit when they happened: sorted by time, admission i is one when, with it,
     /// more than <paramref name="limit"/> admissions lie in (t_i − window, t_i].
     /// </summary>
@@ -80,6 +128,9 @@ internal static class RateLimitTestKit
         return max;
     }
 }
+
+/// <summary>What <see cref="RateLimitTestKit.HammerAsync"/> saw: admissions, rejections, the most admissions in any 1 s window, and those over the limit.</summary>
+internal sealed record HammerResult(int Admitted, int Rejected, int MaxInWindow, int Over);
 
 /// <summary>A plain connection to the first test Redis, to look at keys and server state directly.</summary>
 internal sealed class RedisProbe : IAsyncDisposable
