@@ -82,6 +82,20 @@ internal sealed class Deployment : IAsyncDisposable
             throw new EnvironmentException(ex.Message);
         }
 
+        if (options.RedisCluster)
+        {
+            log.WriteLine("Starting a Redis Cluster (3 masters, 1 replica each) for the shared Redis...");
+            try
+            {
+                await servers.StartRedisClusterAsync(cancellationToken: cancellationToken);
+            }
+            catch (TestServerException ex)
+            {
+                await servers.DisposeAsync();
+                throw new EnvironmentException(ex.Message);
+            }
+        }
+
         var deployment = new Deployment(servers, root, outputDirectory, options.Address);
         try
         {
@@ -146,6 +160,8 @@ internal sealed class Deployment : IAsyncDisposable
             var uri = new Uri($"http://{Host(Address)}:{port}");
             var environment = new Dictionary<string, string>(Servers.EnvironmentVariables())
             {
+                // The shared Redis: the first independent master, or the cluster (every node; the client finds the rest).
+                ["ConnectionStrings__Redis"] = options.RedisCluster ? (await Servers.StartRedisClusterAsync(cancellationToken: cancellationToken)).Configuration : Servers.Redis[0].EndPoint,
                 ["BookingHost__Jwt__SigningKey"] = SigningKey,
                 ["BookingHost__Jwt__AccessTokenLifetime"] = lifetime.ToString("c", CultureInfo.InvariantCulture),
                 // Only the first instance seeds (the demo admin signs in to create the run's businesses).

@@ -57,13 +57,36 @@ internal static class FaultPlan
 
         var replica = deployment.Servers.Shard1Replica;
         var redis = deployment.Servers.Redis[options.FaultRedis - 1];
-        var steps = new (double At, string Phase, Func<Task> Act)[]
-        {
-            (0.20, "replica down", () => replica.KillAsync(cancellationToken)),
-            (0.40, "replica restarted", () => replica.RestartAsync(cancellationToken)),
-            (0.55, $"redis {options.FaultRedis} down", () => redis.KillAsync(cancellationToken)),
-            (0.80, $"redis {options.FaultRedis} restarted", () => redis.RestartAsync(cancellationToken)),
-        };
+        RedisServer? killedClusterMaster = null;
+        var steps = options.RedisCluster
+            ? new (double At, string Phase, Func<Task> Act)[]
+            {
+                (0.20, "replica down", () => replica.KillAsync(cancellationToken)),
+                (0.40, "replica restarted", () => replica.RestartAsync(cancellationToken)),
+                (0.55, "cluster master down", async () =>
+                {
+                    // Killed (SIGKILL) without waiting for the failover: the phase covers the takeover too.
+                    var cluster = await deployment.Servers.StartRedisClusterAsync(cancellationToken: cancellationToken);
+                    killedClusterMaster = (await cluster.MastersAsync(cancellationToken))[0];
+                    await killedClusterMaster.KillAsync(cancellationToken);
+                    log.WriteLine($"  killed cluster master {killedClusterMaster.Name}");
+                }),
+                (0.80, "cluster master restarted", async () =>
+                {
+                    var cluster = await deployment.Servers.StartRedisClusterAsync(cancellationToken: cancellationToken);
+                    await killedClusterMaster!.RestartAsync(cancellationToken); // rejoins as its successor's replica
+                    _ = cluster.WaitUntilHealthyAsync(cancellationToken).ContinueWith(
+                        t => log.WriteLine(t.IsCompletedSuccessfully ? "  the cluster is healthy again" : "  the cluster did not become healthy: " + t.Exception?.GetBaseException().Message),
+                        TaskScheduler.Default);
+                }),
+            }
+            : new (double At, string Phase, Func<Task> Act)[]
+            {
+                (0.20, "replica down", () => replica.KillAsync(cancellationToken)),
+                (0.40, "replica restarted", () => replica.RestartAsync(cancellationToken)),
+                (0.55, $"redis {options.FaultRedis} down", () => redis.KillAsync(cancellationToken)),
+                (0.80, $"redis {options.FaultRedis} restarted", () => redis.RestartAsync(cancellationToken)),
+            };
 
         var phases = new List<Phase>();
         var phaseStart = start;

@@ -52,6 +52,10 @@ internal sealed record LoadTestOptions
                                metadata, redis1, redis2, redis3, nginx (comma-separated)              [all]
           --fault-redis N      the Redis master the fault run kills: 1 (also cache, rate limits,
                                idempotency, events), 2 or 3 (lock quorum only)                       [1]
+          --redis-cluster      the shared Redis (cache, rate limits, idempotency, revocation, events,
+                               shard-map push) is a Redis Cluster of 3 masters with a replica each; the
+                               Redlock masters stay independent. With --fault, a cluster master is killed
+                               (its replica takes over) and rejoins as a replica (kill runs only)
           --request-timeout T  a request that takes longer counts as a timeout error                  [10s]
           --address A          the loopback address nginx and the hosts listen on                     [127.0.0.1]
           --out DIR            results folder                          [artifacts/loadtest/<UTC time>]
@@ -101,6 +105,9 @@ internal sealed record LoadTestOptions
 
     /// <summary>1-based index of the Redis master the fault run kills.</summary>
     public int FaultRedis { get; init; } = 1;
+
+    /// <summary>The shared Redis is a Redis Cluster (the fault run then kills one of its masters).</summary>
+    public bool RedisCluster { get; init; }
 
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -184,6 +191,9 @@ internal sealed record LoadTestOptions
                 case "--fault":
                     options = options with { Fault = true };
                     continue;
+                case "--redis-cluster":
+                    options = options with { RedisCluster = true };
+                    continue;
             }
 
             if (!ValueOptions.Contains(name))
@@ -257,6 +267,16 @@ internal sealed record LoadTestOptions
         if (seen.Contains("--fault-redis") && !options.Fault)
         {
             throw new ArgumentException("Option '--fault-redis' only applies to a fault run (--fault).");
+        }
+
+        if (options.RedisCluster && seen.Contains("--fault-redis"))
+        {
+            throw new ArgumentException("Option '--fault-redis' names one of the independent Redis masters; with --redis-cluster the fault run kills a cluster master instead.");
+        }
+
+        if (options.RedisCluster && options.FaultKind == FaultKind.Pause)
+        {
+            throw new ArgumentException("A pause run (--fault-kind pause) is not supported with --redis-cluster yet; use the kill run (--fault).");
         }
 
         if (seen.Contains("--think") && options.OpenLoop)

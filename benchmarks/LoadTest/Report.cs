@@ -88,7 +88,14 @@ internal static class Report
         {
             Line(o.FaultKind == FaultKind.Pause
                 ? $"- Faults: each server paused (SIGSTOP) in turn for {o.PauseFor.TotalSeconds:0} s, then resumed (SIGCONT) (phases below)."
-                : $"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
+                : o.RedisCluster
+                    ? "- Faults: shard 1's replica killed and restarted, then a Redis Cluster master killed (its replica took over) and restarted (it rejoined as a replica) (phases below)."
+                    : $"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
+        }
+
+        if (o.RedisCluster)
+        {
+            Line("- Shared Redis: a Redis Cluster of 3 masters with a replica each (cache, rate limits, idempotency, revocation, events, shard-map push); the Redlock masters are 3 independent servers.");
         }
 
         Line();

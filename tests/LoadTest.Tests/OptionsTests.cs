@@ -16,6 +16,8 @@ public sealed class OptionsTests
         Assert.False(options.OpenLoop);
         Assert.Equal(IPAddress.Loopback, options.Address);
         Assert.False(options.FailOnErrors);
+        Assert.False(options.RedisCluster);
+        Assert.True(LoadTestOptions.Parse(["--redis-cluster", "--fault"]).RedisCluster);
     }
 
     [Fact]
@@ -69,6 +71,8 @@ public sealed class OptionsTests
     [InlineData("--fault-kind pause --pause-for 20s --duration 60s", "needs --duration of at least 245s")]
     [InlineData("--pause-for 20s", "only applies to a pause run")]
     [InlineData("--fault --fault-redis 4", "'--fault-redis' must be a whole number from 1 to 3")]
+    [InlineData("--redis-cluster --fault --fault-redis 2", "with --redis-cluster the fault run kills a cluster master")]
+    [InlineData("--redis-cluster --fault-kind pause", "not supported with --redis-cluster yet")]
     [InlineData("--rate 100 --think 1s", "'--think' is for closed loop")]
     [InlineData("--clients 5 --clients 6", "'--clients' is given twice")]
     [InlineData("--turbo", "Unknown option '--turbo'")]
