@@ -307,6 +307,12 @@ internal static class Report
             return alerts;
         }
 
+        // On a cluster the killed master's replica takes over within seconds, less than the circuit alert's 15 s.
+        if (options.RedisCluster)
+        {
+            return ["ScalingReplicaEjected"];
+        }
+
         // Redis 2 or 3 alone takes no quorum away (2 of 3 masters remain) and carries no cache.
         return options.FaultRedis == 1 ? ["ScalingReplicaEjected", "ScalingRedisCircuitOpen"] : ["ScalingReplicaEjected"];
     }

@@ -1,11 +1,13 @@
-using System.Collections.Concurrent;
-
 namespace Scaling.Cache;
 
 public sealed partial class TwoTierCache
 {
-    private readonly ConcurrentDictionary<string, long> _publishers = new(StringComparer.Ordinal);
+    /// <summary>On a Redis Cluster, how long a skipped sequence number may take to arrive before it counts as a gap.</summary>
+    private static readonly TimeSpan ClusterReorderGrace = TimeSpan.FromSeconds(1);
+
+    private readonly PublisherSequences _sequences = new();
     private int _subscriptions;
+    private int _gapCheckRunning;
 
     /// <summary>
     /// Writes a value or a tombstone to L2 and announces the key on the backplane (one script call, in
@@ -51,19 +53,11 @@ public sealed partial class TwoTierCache
         }
 
         _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "received"));
-        if (_publishers.Count > 1024)
-        {
-            _publishers.Clear(); // publishers come and go with instances; forgetting one costs one unchecked message
-        }
-
-        // Messages are handled one at a time, in the order Redis delivered them (an ordered subscription).
-        var known = _publishers.TryGetValue(message.Publisher, out var last);
-        var gap = known && message.Sequence > last + 1;
-        if (!known || message.Sequence > last)
-        {
-            _publishers[message.Publisher] = message.Sequence;
-        }
-        else
+        // Messages are handled one at a time, in the order Redis delivered them (an ordered subscription); on a cluster
+        // that is not the order they were sent in (see PublisherSequences).
+        var (outOfOrder, gap, awaiting) = _sequences.Observe(
+            message.Publisher, message.Sequence, Environment.TickCount64, _redis.IsCluster ? ClusterReorderGrace : TimeSpan.Zero);
+        if (outOfOrder)
         {
             _instruments.OutOfOrder.Add(1); // applied all the same: an invalidation is never harmful
         }
@@ -71,6 +65,10 @@ public sealed partial class TwoTierCache
         if (gap)
         {
             Flush("gap", missedInvalidations: true);
+        }
+        else if (awaiting && Interlocked.CompareExchange(ref _gapCheckRunning, 1, 0) == 0)
+        {
+            _ = ExpireMissingAsync();
         }
 
         switch (message.Kind)
@@ -163,8 +161,38 @@ public sealed partial class TwoTierCache
         CacheLog.Recovered(_logger, keys.Count, tags.Count);
     }
 
+    /// <summary>
+    /// While skipped sequence numbers are awaited (on a cluster), checks them every half grace period and flushes L1 once
+    /// one has not arrived within the grace.
+    /// </summary>
+    private async Task ExpireMissingAsync()
+    {
+        try
+        {
+            var grace = ClusterReorderGrace;
+            while (Volatile.Read(ref _disposed) == 0 && _sequences.HasMissing)
+            {
+                await Task.Delay(grace / 2).ConfigureAwait(false);
+                if (_sequences.ExpireMissing(Environment.TickCount64 - (long)grace.TotalMilliseconds))
+                {
+                    Flush("gap", missedInvalidations: true);
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _gapCheckRunning, 0);
+        }
+
+        if (Volatile.Read(ref _disposed) == 0 && _sequences.HasMissing && Interlocked.CompareExchange(ref _gapCheckRunning, 1, 0) == 0)
+        {
+            _ = ExpireMissingAsync(); // a number skipped while this loop was ending
+        }
+    }
+
     private void Flush(string reason, bool missedInvalidations)
     {
+        _sequences.ForgetMissing();
         _local.Clear();
         InvalidateAllFlights();
         if (missedInvalidations)

@@ -93,6 +93,44 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task On_a_cluster_messages_that_overtake_each_other_are_no_gap_but_a_message_that_never_comes_is()
+    {
+        var cluster = await fixture.Servers.StartRedisClusterAsync();
+        await using var kit = new CacheTestKit(fixture.Servers, "cluster-order", cluster.Configuration);
+        var a = await kit.CreateReadyAsync();
+        var b = await CacheTestKit.ReadyAsync(kit.Create(out var metricsB));
+
+        // A's writes land on the masters of their keys, and each master forwards its PUBLISH on its own: B gets A's
+        // numbers out of order, but every one of them.
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(async task =>
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await a.SetAsync($"k{task}-{i}", i);
+            }
+        }));
+        await Eventually.TrueAsync(
+            () => Task.FromResult(metricsB["scaling.cache.backplane.messages|direction=received"] >= 2000),
+            TimeSpan.FromSeconds(10),
+            "B received all 2,000 of A's messages");
+        await Task.Delay(1500); // past the grace a skipped number is given
+        output.WriteLine($"2,000 messages: {metricsB["scaling.cache.backplane.out_of_order"]} arrived after a later one of A's; gap flushes {metricsB["scaling.cache.backplane.flushes|reason=gap"]}");
+        Assert.Equal(0, metricsB["scaling.cache.backplane.flushes|reason=gap"]);
+
+        // A number that never arrives is still a gap (after the grace): B flushes L1.
+        await b.SetAsync("held", "old");
+        var raw = await kit.RawAsync();
+        await raw.StringSetAsync(kit.Prefix + "held", await raw.StringGetAsync(kit.Prefix + "k0-0")); // L2 changed behind B's back
+        await kit.PublishRawAsync("1|other-instance|1|K|unrelated");
+        await kit.PublishRawAsync("1|other-instance|3|K|unrelated"); // 2 never comes
+        await Eventually.TrueAsync(
+            () => Task.FromResult(metricsB["scaling.cache.backplane.flushes|reason=gap"] == 1),
+            TimeSpan.FromSeconds(5),
+            "B flushed L1 once the skipped number had not arrived within the grace");
+        Assert.Equal(0, await b.GetOrCreateAsync("held", _ => ValueTask.FromResult(-1)));
+    }
+
+    [Fact]
     public async Task While_the_backplanes_master_fails_over_under_load_reads_are_served_and_no_stale_value_outlives_the_reconnect()
     {
         var cluster = await fixture.Servers.StartRedisClusterAsync();
