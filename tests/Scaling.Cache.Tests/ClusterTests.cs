@@ -131,6 +131,74 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task While_a_slot_moves_between_masters_writes_and_reads_go_on_and_every_write_reaches_the_other_instance()
+    {
+        var cluster = await fixture.Servers.StartRedisClusterAsync();
+        await using var kit = new CacheTestKit(fixture.Servers, "cluster-migrate", cluster.Configuration);
+        var a = await CacheTestKit.ReadyAsync(kit.Create(out var metricsA));
+        var b = await CacheTestKit.ReadyAsync(kit.Create(out var metricsB));
+        var never = new CountingFactory<int>(_ => -1);
+
+        // Twenty keys in one slot (a hash tag), so the slot carries keys while it moves.
+        var keys = Enumerable.Range(0, 20).Select(i => "{moving}:" + i).ToArray();
+        foreach (var key in keys)
+        {
+            await a.SetAsync(key, 0);
+        }
+
+        var slot = await cluster.SlotOfAsync(kit.Prefix + keys[0]);
+        var source = await cluster.MasterForKeyAsync(kit.Prefix + keys[0]);
+        var destination = (await cluster.MastersAsync()).First(m => m != source);
+        using var stop = new CancellationTokenSource();
+        var version = 0;
+        var writer = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var next = version + 1;
+                foreach (var key in keys)
+                {
+                    await a.SetAsync(key, next);
+                }
+
+                Volatile.Write(ref version, next);
+                await Task.Delay(5);
+            }
+        });
+        long reads = 0;
+        var reader = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var key in keys)
+                {
+                    _ = await b.GetOrCreateAsync(key, never.InvokeAsync);
+                    reads++;
+                }
+
+                await Task.Delay(1);
+            }
+        });
+
+        await cluster.MigrateSlotAsync(slot, destination);
+        await cluster.MigrateSlotAsync(slot, source);
+        await stop.CancelAsync();
+        await Task.WhenAll(writer, reader);
+
+        var last = Volatile.Read(ref version);
+        output.WriteLine($"slot {slot} moved {source.Name} → {destination.Name} → back while A wrote {last} rounds of {keys.Length} keys and B read {reads} times");
+        Assert.True(last >= 2, $"A completed only {last} rounds of writes while the slot moved");
+        foreach (var key in keys)
+        {
+            await Eventually.TrueAsync(async () => await b.GetOrCreateAsync(key, never.InvokeAsync) == last, PropagationBound, $"B serves A's last write of {key}");
+        }
+
+        Assert.Equal(0, never.Calls);
+        Assert.Equal(0, metricsA["scaling.cache.l2.errors"]); // every write reached Redis (ASK and MOVED followed), none was left for replay
+        Assert.Equal(0, metricsB["scaling.cache.l2.errors"]);
+    }
+
+    [Fact]
     public async Task While_the_backplanes_master_fails_over_under_load_reads_are_served_and_no_stale_value_outlives_the_reconnect()
     {
         var cluster = await fixture.Servers.StartRedisClusterAsync();
