@@ -41,6 +41,9 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     /// <summary>How long the multiplexer is left to restore a subscription before it is made again.</summary>
     private static readonly TimeSpan ResubscribeAfter = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often a subscription made again is retried while it fails.</summary>
+    private static readonly TimeSpan ResubscribeRetry = TimeSpan.FromSeconds(1);
+
     private readonly TimeSpan _timeout;
     private readonly string _instanceId;
     private readonly Lock _publishGate = new();
@@ -526,9 +529,19 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         try
         {
             var since = Stopwatch.StartNew();
-            while (Volatile.Read(ref _disposed) == 0 && Volatile.Read(ref _lostSinceSubscribed) > 0 && Volatile.Read(ref _subscribed) == 1)
+            var confirm = Volatile.Read(ref _subscribed) == 1; // before the first subscription there is nothing to restore
+            while (confirm && Volatile.Read(ref _disposed) == 0 && Volatile.Read(ref _lostSinceSubscribed) > 0)
             {
                 await Task.Delay(EchoInterval).ConfigureAwait(false);
+                if (Volatile.Read(ref _subscribed) == 0)
+                {
+                    // The subscription made again below failed: try again once a second (a new one resets the lost count and
+                    // tells the cache; each failure is logged).
+                    await SubscribeOrResyncAsync().ConfigureAwait(false);
+                    await Task.Delay(ResubscribeRetry).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (await EchoAsync().ConfigureAwait(false))
                 {
                     if (TakeAllLostConnections())
