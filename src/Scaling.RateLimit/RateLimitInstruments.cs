@@ -13,7 +13,7 @@ internal sealed class RateLimitInstruments : IDisposable
 
     private readonly Meter? _ownedMeter;
 
-    internal RateLimitInstruments(IMeterFactory? meterFactory, RedisCircuitBreaker breaker)
+    internal RateLimitInstruments(IMeterFactory? meterFactory, Func<bool> isDegraded, Func<TimeSpan> degradedTime)
     {
         var meter = meterFactory?.Create(MeterName) ?? (_ownedMeter = new Meter(MeterName));
 
@@ -22,9 +22,9 @@ internal sealed class RateLimitInstruments : IDisposable
         CheckDuration = meter.CreateHistogram<double>(
             "scaling.ratelimit.check.duration", "s", "Time one check took, by store (redis: one script call; local: in-process fallback; none: failure mode only).");
         meter.CreateObservableGauge(
-            "scaling.ratelimit.degraded", () => breaker.IsDegraded ? 1 : 0, "{state}", "1 while Redis is treated as unavailable (circuit breaker open or probing) and policies apply their failure modes, else 0.");
+            "scaling.ratelimit.degraded", () => isDegraded() ? 1 : 0, "{state}", "1 while Redis is treated as unavailable (circuit breaker open or probing) and policies apply their failure modes, else 0.");
         meter.CreateObservableCounter(
-            "scaling.ratelimit.degraded.time", () => breaker.DegradedTime.TotalSeconds, "s", "Total time spent degraded since start.");
+            "scaling.ratelimit.degraded.time", () => degradedTime().TotalSeconds, "s", "Total time spent degraded since start.");
     }
 
     internal Counter<long> Decisions { get; }

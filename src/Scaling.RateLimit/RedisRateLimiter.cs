@@ -26,8 +26,10 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     private readonly string _keyPrefix;
     private readonly ILogger _logger;
     private readonly RedisCircuitBreaker _breaker = new();
+    private readonly SlotBreakers _slotBreakers = new();
     private readonly LocalSlidingWindows _local = new();
     private readonly RateLimitInstruments _metrics;
+    private int _isCluster;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="RedisRateLimiter"/> class and starts connecting to Redis in the background.</summary>
@@ -46,7 +48,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var initial = options();
         _keyPrefix = initial.KeyPrefix;
         _logger = logger ?? NullLogger.Instance;
-        _metrics = new RateLimitInstruments(meterFactory, _breaker);
+        _metrics = new RateLimitInstruments(meterFactory, () => IsDegraded, () => _breaker.DegradedTime + _slotBreakers.DegradedTime);
         ConfigurationOptions? configuration = null;
         if (initial.ConnectionMultiplexerFactory is null)
         {
@@ -91,8 +93,12 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         }
     }
 
-    /// <summary>Gets a value indicating whether Redis is currently treated as unavailable (policies apply their failure modes).</summary>
-    public bool IsDegraded => _breaker.IsDegraded;
+    /// <summary>
+    /// Gets a value indicating whether Redis is currently treated as unavailable (policies apply their failure modes). On a
+    /// Redis Cluster, where each hash slot has its own circuit breaker, true while some slot's is open: checks of
+    /// partitions on the healthy masters still decide on Redis.
+    /// </summary>
+    public bool IsDegraded => _breaker.IsDegraded || _slotBreakers.IsDegraded;
 
     /// <summary>
     /// Checks every policy of <paramref name="check"/> and, only if all of them allow it, counts
@@ -131,7 +137,9 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var options = _options();
         var started = Stopwatch.GetTimestamp();
         using var activity = RateLimitActivities.StartCheck(check, permits);
-        if (_breaker.TryEnter(options.BreakDuration))
+        var cluster = Volatile.Read(ref _isCluster) == 1;
+        var breaker = cluster ? _slotBreakers.For(ClusterSlot.Of(check.Partition)) : _breaker;
+        if (breaker.TryEnter(options.BreakDuration))
         {
             RedisResult result;
             try
@@ -140,7 +148,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             }
             catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
             {
-                _breaker.AbandonProbe();
+                breaker.AbandonProbe();
                 ActivityErrors.Record(activity, e);
                 throw;
             }
@@ -149,16 +157,26 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                 var reason = ex.GetType().Name + ": " + ex.Message;
                 RateLimitLog.CheckFailed(_logger, reason);
                 RateLimitActivities.RedisFailed(activity, ex);
-                if (_breaker.OnFailure(options.BreakerFailureThreshold))
+                if (breaker.OnFailure(options.BreakerFailureThreshold))
                 {
+                    if (cluster)
+                    {
+                        _slotBreakers.Opened();
+                    }
+
                     RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
                 }
 
                 return Degraded(check, permits, options, started, activity);
             }
 
-            if (_breaker.OnSuccess() is { } degraded)
+            if (breaker.OnSuccess() is { } degraded)
             {
+                if (cluster)
+                {
+                    _slotBreakers.Closed();
+                }
+
                 RateLimitLog.Resumed(_logger, degraded.TotalSeconds);
             }
 
@@ -342,6 +360,15 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// </summary>
     private async Task PreloadScriptAsync(IConnectionMultiplexer connection, TimeSpan timeout)
     {
+        foreach (var endPoint in connection.GetEndPoints())
+        {
+            if (connection.GetServer(endPoint).ServerType == ServerType.Cluster)
+            {
+                Volatile.Write(ref _isCluster, 1); // from now on, a breaker per hash slot
+                break;
+            }
+        }
+
         foreach (var endPoint in connection.GetEndPoints())
         {
             try
