@@ -130,7 +130,28 @@ internal static class RateLimitTestKit
 }
 
 /// <summary>What <see cref="RateLimitTestKit.HammerAsync"/> saw: admissions, rejections, the most admissions in any 1 s window, and those over the limit.</summary>
-internal sealed record HammerResult(int Admitted, int Rejected, int MaxInWindow, int Over);
+internal sealed record HammerResult(int Admitted, int Rejected, int MaxInWindow, int Over)
+{
+    /// <summary>The bounds of the log-mode hammer (limit 50, 3.5 s): exact, reached, sliding, pressed.</summary>
+    public void AssertLogModeBounds()
+    {
+        Assert.Equal(0, Over);
+        Assert.True(MaxInWindow <= 50, $"{MaxInWindow} admissions in one sliding window; the limit is 50");
+        Assert.True(MaxInWindow == 50, $"the limit was never reached ({MaxInWindow}): the test did not load the limiter");
+        Assert.True(Admitted >= 150, $"only {Admitted} admitted over 3.5 windows: windows do not slide");
+        Assert.True(Rejected > Admitted, "the clients did not press hard enough to test the limit");
+    }
+
+    /// <summary>The bounds of the counter-mode hammer (limit 200, 4.5 s): never over, nearly reached, sliding, pressed.</summary>
+    public void AssertCounterModeBounds()
+    {
+        Assert.True(Over == 0, $"{Over} of {Admitted} admissions were over the limit in their sliding window; at most {MaxInWindow} in one window");
+        Assert.True(MaxInWindow <= 200, $"{MaxInWindow} admissions in one sliding window; the limit is 200");
+        Assert.True(MaxInWindow >= 190, $"the limit was far from reached ({MaxInWindow}): the test did not load the limiter");
+        Assert.True(Admitted >= 600, $"only {Admitted} admitted over 4.5 windows: windows do not slide");
+        Assert.True(Rejected > Admitted / 2, "the clients did not press hard enough to test the limit");
+    }
+}
 
 /// <summary>A plain connection to the first test Redis, to look at keys and server state directly.</summary>
 internal sealed class RedisProbe : IAsyncDisposable

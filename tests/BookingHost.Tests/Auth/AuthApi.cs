@@ -107,6 +107,32 @@ internal static class AuthApi
         return await client.SendAsync(request);
     }
 
+    /// <summary>
+    /// Registers on <paramref name="revoking"/>, signs in on <paramref name="checking"/> (the token works there), logs out on
+    /// <paramref name="revoking"/>, and asserts that <paramref name="checking"/> now refuses the token as revoked: the
+    /// revocation list is shared.
+    /// </summary>
+    public static async Task AssertRevocationReachesAsync(BookingApp revoking, BookingApp checking)
+    {
+        using var a = revoking.CreateClient();
+        using var b = checking.CreateClient();
+        var email = NewEmail();
+        await a.RegisterAsync(email);
+        var tokens = await b.LoginAsync(email);
+        using (var before = await b.GetAsync("/api/v1/auth/me", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        using (var logout = await a.SendAsync(HttpMethod.Post, "/api/v1/auth/logout", tokens.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
+        }
+
+        using var after = await b.GetAsync("/api/v1/auth/me", tokens.AccessToken);
+        await after.AssertProblemAsync(HttpStatusCode.Unauthorized, "token-revoked");
+    }
+
     /// <summary>Creates a user directly through the directory (as a seeder would) and signs them in.</summary>
     public static async Task<(BookingUser User, Tokens Tokens)> CreateAndLoginAsync(this BookingApp app, string role, string? tenant = null)
     {

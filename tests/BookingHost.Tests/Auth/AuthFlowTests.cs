@@ -76,24 +76,7 @@ public sealed class AuthFlowTests(ServersFixture fixture)
     {
         await using var first = await BookingApp.StartAsync(_servers);
         await using var second = await BookingApp.StartAsync(_servers, first.Cluster);
-        using var a = first.CreateClient();
-        using var b = second.CreateClient();
-        var email = AuthApi.NewEmail();
-        await a.RegisterAsync(email);
-        var tokens = await b.LoginAsync(email);
-
-        using (var before = await b.GetAsync("/api/v1/auth/me", tokens.AccessToken))
-        {
-            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        }
-
-        using (var logout = await a.SendAsync(HttpMethod.Post, "/api/v1/auth/logout", tokens.AccessToken))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
-        }
-
-        using var after = await b.GetAsync("/api/v1/auth/me", tokens.AccessToken);
-        await after.AssertProblemAsync(HttpStatusCode.Unauthorized, "token-revoked");
+        await AuthApi.AssertRevocationReachesAsync(first, second);
     }
 
     [Fact]
