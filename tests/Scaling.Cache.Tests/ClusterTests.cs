@@ -245,17 +245,10 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
         });
 
         // Kill the node B's subscription lives on (StackExchange.Redis picks it), made a master first if it is a replica.
-        var channel = StackExchange.Redis.RedisChannel.Literal(kit.Prefix + "backplane");
         var subscribedAt = await cluster.PubSubNodeOfAsync("cache-b-" + kit.Prefix.TrimEnd(':'));
-        var topology = await cluster.TopologyAsync();
-        var node = topology.Single(n => n.Server == subscribedAt);
-        if (!node.IsMaster)
-        {
-            await cluster.FailoverAsync(topology.Single(n => n.Id == node.MasterId).Server);
-        }
-
+        var wasMaster = await cluster.MakeMasterAsync(subscribedAt);
         var channelMaster = subscribedAt;
-        output.WriteLine($"B's subscription is on {subscribedAt.Name} (a master {(node.IsMaster ? "already" : "after a manual failover")})");
+        output.WriteLine($"B's subscription is on {subscribedAt.Name} (a master {(wasMaster ? "already" : "after a manual failover")})");
         var failover = Stopwatch.StartNew();
         var killing = cluster.KillMasterAsync(channelMaster);
         try

@@ -153,6 +153,23 @@ public sealed class RedisCluster
     }
 
     /// <summary>
+    /// Makes <paramref name="node"/> a master: nothing when it is one, otherwise a manual failover of its master
+    /// (<see cref="FailoverAsync"/>). True when it already was a master.
+    /// </summary>
+    public async Task<bool> MakeMasterAsync(RedisServer node, CancellationToken cancellationToken = default)
+    {
+        var topology = await TopologyAsync(cancellationToken);
+        var seen = topology.Single(n => n.Server == node);
+        if (seen.IsMaster)
+        {
+            return true;
+        }
+
+        await FailoverAsync(topology.Single(n => n.Id == seen.MasterId).Server, cancellationToken);
+        return false;
+    }
+
+    /// <summary>
     /// Kills <paramref name="master"/> (SIGKILL) and waits until its replica has replaced it and the cluster serves every
     /// slot again; returns the new master. The killed node stays down: <see cref="RejoinAsync"/> brings it back.
     /// </summary>

@@ -33,12 +33,7 @@ public sealed class ClusterPushTests(ServersFixture fixture, ITestOutputHelper o
 
         // The node that holds B's subscription (made a master first, if it is a replica) is killed.
         var subscriber = await cluster.PubSubNodeOfAsync(name);
-        var topology = await cluster.TopologyAsync();
-        var node = topology.Single(n => n.Server == subscriber);
-        if (!node.IsMaster)
-        {
-            await cluster.FailoverAsync(topology.Single(n => n.Id == node.MasterId).Server);
-        }
+        await cluster.MakeMasterAsync(subscriber);
 
         var promoted = await cluster.KillMasterAsync(subscriber);
         try
