@@ -67,7 +67,6 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private long _sequence;
     private long _echoNonce;
     private int _confirming;
-    private int _isCluster;
     private int _subscribed;
     private int _lostSinceSubscribed; // connections that failed since the subscription was made, not yet restored
     private int _probing;
@@ -128,7 +127,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         !_breaker.IsDegraded && _connection.IsConnected;
 
     /// <summary>True once connected to a Redis Cluster (where a publisher's messages may arrive out of order).</summary>
-    internal bool IsCluster => Volatile.Read(ref _isCluster) == 1;
+    internal bool IsCluster => _connection.IsCluster;
 
     /// <summary>True while the backplane subscription is in place.</summary>
     internal bool IsSubscribed => Volatile.Read(ref _subscribed) == 1 && IsAvailable;
@@ -432,15 +431,6 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     private Task OnConnected(IConnectionMultiplexer connection)
     {
-        foreach (var endPoint in connection.GetEndPoints())
-        {
-            if (connection.GetServer(endPoint).ServerType == ServerType.Cluster)
-            {
-                Volatile.Write(ref _isCluster, 1);
-                break;
-            }
-        }
-
         SubscribeOrResync();
         return Task.CompletedTask;
     }

@@ -29,7 +29,6 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     private readonly SlotBreakers _slotBreakers = new();
     private readonly LocalSlidingWindows _local = new();
     private readonly RateLimitInstruments _metrics;
-    private int _isCluster;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="RedisRateLimiter"/> class and starts connecting to Redis in the background.</summary>
@@ -137,7 +136,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var options = _options();
         var started = Stopwatch.GetTimestamp();
         using var activity = RateLimitActivities.StartCheck(check, permits);
-        var cluster = Volatile.Read(ref _isCluster) == 1;
+        var cluster = _connection.IsCluster; // then a breaker per hash slot
         var breaker = cluster ? _slotBreakers.For(ClusterSlot.Of(check.Partition)) : _breaker;
         if (breaker.TryEnter(options.BreakDuration))
         {
@@ -360,15 +359,6 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// </summary>
     private async Task PreloadScriptAsync(IConnectionMultiplexer connection, TimeSpan timeout)
     {
-        foreach (var endPoint in connection.GetEndPoints())
-        {
-            if (connection.GetServer(endPoint).ServerType == ServerType.Cluster)
-            {
-                Volatile.Write(ref _isCluster, 1); // from now on, a breaker per hash slot
-                break;
-            }
-        }
-
         foreach (var endPoint in connection.GetEndPoints())
         {
             try

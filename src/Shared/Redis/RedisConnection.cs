@@ -30,6 +30,7 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
     private Task<IConnectionMultiplexer>? _connecting;
     private IConnectionMultiplexer? _hooked;
     private long _lastConnectStart;
+    private int _isCluster;
     private int _disposed;
 
     /// <param name="configuration">
@@ -66,6 +67,12 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
         _onFailed = onFailed;
         _onRestored = onRestored;
     }
+
+    /// <summary>
+    /// Whether the multiplexer, once connected, talks to a Redis Cluster (set before the connected callback runs): there a
+    /// publisher's messages may arrive out of order, and a failing master concerns only the slots it serves.
+    /// </summary>
+    internal bool IsCluster => Volatile.Read(ref _isCluster) == 1;
 
     /// <summary>Whether the multiplexer is the package's own (created here, closed on dispose).</summary>
     internal bool OwnsMultiplexer => _factory is null;
@@ -215,6 +222,11 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
                 : await _factory().ConfigureAwait(false) ?? throw new InvalidOperationException("The connection multiplexer factory returned null.");
             Hook(connection);
             await Clock.MeasureAsync(connection, ConnectTimeout).ConfigureAwait(false);
+            if (connection.GetEndPoints().Any(endPoint => connection.GetServer(endPoint).ServerType == ServerType.Cluster))
+            {
+                Volatile.Write(ref _isCluster, 1);
+            }
+
             await _onConnected(connection).ConfigureAwait(false);
             return connection;
         });
