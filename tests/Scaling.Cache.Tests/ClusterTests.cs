@@ -121,7 +121,13 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
         await b.SetAsync("held", "old");
         var raw = await kit.RawAsync();
         await raw.StringSetAsync(kit.Prefix + "held", await raw.StringGetAsync(kit.Prefix + "k0-0")); // L2 changed behind B's back
+        // One at a time: a plain PUBLISH on a cluster may go through any node, so two sent at once may arrive in either order.
+        var received = metricsB["scaling.cache.backplane.messages|direction=received"];
         await kit.PublishRawAsync("1|other-instance|1|K|unrelated");
+        await Eventually.TrueAsync(
+            () => Task.FromResult(metricsB["scaling.cache.backplane.messages|direction=received"] > received),
+            TimeSpan.FromSeconds(5),
+            "B received the other publisher's first message");
         await kit.PublishRawAsync("1|other-instance|3|K|unrelated"); // 2 never comes
         await Eventually.TrueAsync(
             () => Task.FromResult(metricsB["scaling.cache.backplane.flushes|reason=gap"] == 1),
@@ -247,10 +253,9 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
         // Kill the node B's subscription lives on (StackExchange.Redis picks it), made a master first if it is a replica.
         var subscribedAt = await cluster.PubSubNodeOfAsync("cache-b-" + kit.Prefix.TrimEnd(':'));
         var wasMaster = await cluster.MakeMasterAsync(subscribedAt);
-        var channelMaster = subscribedAt;
         output.WriteLine($"B's subscription is on {subscribedAt.Name} (a master {(wasMaster ? "already" : "after a manual failover")})");
         var failover = Stopwatch.StartNew();
-        var killing = cluster.KillMasterAsync(channelMaster);
+        var killing = cluster.KillMasterAsync(subscribedAt);
         try
         {
             // Changes made while the master is down: the database first, then the cache (whatever reaches Redis).
@@ -262,7 +267,7 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
             }
 
             var promoted = await killing;
-            output.WriteLine($"{channelMaster.Name} replaced by {promoted.Name} after {failover.ElapsedMilliseconds} ms");
+            output.WriteLine($"{subscribedAt.Name} replaced by {promoted.Name} after {failover.ElapsedMilliseconds} ms");
 
             // Nothing stale outlives the reconnect: B serves every changed value within the bound.
             var bound = TimeSpan.FromSeconds(10);
@@ -296,7 +301,7 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
             await stop.CancelAsync();
             await reader;
             await killing.ContinueWith(static _ => { }, TaskScheduler.Default);
-            await cluster.RejoinAsync(channelMaster);
+            await cluster.RejoinAsync(subscribedAt);
         }
 
         Assert.Equal(0, Interlocked.Read(ref failed));

@@ -12,7 +12,16 @@ public sealed class SharedMultiplexerTests(ServersFixture fixture)
     {
         await using var app = await ApplicationMultiplexer.ConnectAsync(fixture.Servers.Redis[0].EndPoint);
         var prefix = "t-shared-" + Guid.NewGuid().ToString("N")[..8] + ":";
-        var options = Options.Create(new ScalingCacheOptions { ConnectionMultiplexerFactory = app.Factory, KeyPrefix = prefix });
+        var options = Options.Create(new ScalingCacheOptions
+        {
+            ConnectionMultiplexerFactory = app.Factory,
+            KeyPrefix = prefix,
+
+            // As in CacheTestKit: behaviour, not latency. With the 500 ms default, a slow answer on a loaded CI machine opened
+            // a cache's breaker for 5 s: B then read the factory instead of L2, or A's write waited for its replay.
+            DistributedCacheTimeout = TimeSpan.FromSeconds(2),
+            CircuitBreakDuration = TimeSpan.FromMilliseconds(500),
+        });
         var a = await CacheTestKit.ReadyAsync(new TwoTierCache(options));
         var b = await CacheTestKit.ReadyAsync(new TwoTierCache(options));
         var truth = "v1";
