@@ -47,6 +47,9 @@ internal sealed class Deployment : IAsyncDisposable
 
     public IReadOnlyList<ChildProcess> Hosts => _hosts;
 
+    /// <summary>The shared Redis the hosts use, as their <c>ConnectionStrings:Redis</c>: one server, or the cluster's nodes.</summary>
+    public string SharedRedis { get; private set; } = null!;
+
     public ChildProcess Nginx => _nginx!;
 
     /// <summary>The run's Prometheus, scraping every instance every 2 s with BookingHost's rules.</summary>
@@ -161,7 +164,7 @@ internal sealed class Deployment : IAsyncDisposable
             var environment = new Dictionary<string, string>(Servers.EnvironmentVariables())
             {
                 // The shared Redis: the first independent master, or the cluster (every node; the client finds the rest).
-                ["ConnectionStrings__Redis"] = options.RedisCluster ? (await Servers.StartRedisClusterAsync(cancellationToken: cancellationToken)).Configuration : Servers.Redis[0].EndPoint,
+                ["ConnectionStrings__Redis"] = SharedRedis = options.RedisCluster ? (await Servers.StartRedisClusterAsync(cancellationToken: cancellationToken)).Configuration : Servers.Redis[0].EndPoint,
                 ["BookingHost__Jwt__SigningKey"] = SigningKey,
                 ["BookingHost__Jwt__AccessTokenLifetime"] = lifetime.ToString("c", CultureInfo.InvariantCulture),
                 // Only the first instance seeds (the demo admin signs in to create the run's businesses).

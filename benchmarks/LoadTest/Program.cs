@@ -111,8 +111,10 @@ internal static class LoadRun
         var measureStart = recorder.Now + Recorder.TicksOf(options.Warmup);
         var measureEnd = measureStart + Recorder.TicksOf(options.Duration);
 
+        await using var probe = await ServerWorkProbe.StartAsync(deployment.Servers, deployment.SharedRedis, cancellationToken);
         await DelayUntilAsync(recorder, measureStart, log, cancellationToken);
         var measuredFrom = DateTimeOffset.UtcNow;
+        var workBefore = await probe.TakeAsync(cancellationToken);
         var cpuBefore = ProcessCpu.Snapshot(deployment.ProcessGroups());
         var cpuStartTicks = recorder.Now;
         var faults = options.Fault
@@ -124,6 +126,7 @@ internal static class LoadRun
         await stop.CancelAsync();
         var cpuAfter = ProcessCpu.Snapshot(deployment.ProcessGroups());
         var cpuSeconds = Recorder.Seconds(recorder.Now - cpuStartTicks);
+        var work = ServerWorkProbe.Between(workBefore, await probe.TakeAsync(cancellationToken));
         var phases = await faults;
         await load;
         var streamsOpen = streams.Open;
@@ -163,6 +166,8 @@ internal static class LoadRun
             DeliveryLatency = Percentiles.Of([.. deliveries.Select(d => d.Micros)]),
             Server = server,
             CoresUsed = cpuAfter.ToDictionary(c => c.Key, c => (c.Value - cpuBefore.GetValueOrDefault(c.Key)) / cpuSeconds),
+            Work = work,
+            AllocatedBytes = server.AllocatedBytes,
             Phases = [.. phases.Select(p => (p, Statistics.ByKind(samples, p.StartTicks, p.EndTicks)))],
             Pauses = [.. phases.Where(p => p.Needs is not null).Select(p => Statistics.Split(samples, p))],
             Invariants = invariants,

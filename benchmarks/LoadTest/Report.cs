@@ -40,6 +40,12 @@ internal sealed record RunResult
 
     public required IReadOnlyDictionary<string, double> CoresUsed { get; init; }
 
+    /// <summary>What PostgreSQL and the shared Redis counted themselves over the window (statements, commands, scans).</summary>
+    public required ServerWork Work { get; init; }
+
+    /// <summary>Bytes the hosts allocated over the window (the runtime's <c>dotnet.gc.heap.total_allocated</c>, from Prometheus), if it was exported.</summary>
+    public double? AllocatedBytes { get; init; }
+
     /// <summary>
     /// The CPU each answered request of the window cost, in µs, per process group (cores ÷ requests per second); with
     /// one operation alone (<c>--mix book=1</c>) that operation's cost, with a mix the mix's average. Empty without requests.
@@ -123,6 +129,8 @@ internal static class Report
             Line($"- CPU per request (µs; with one operation alone, `--mix op=1`, that operation's cost): {string.Join(", ", perRequest.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:0}"))}; "
                 + $"the system without the load generator {servers:0}, all processes {perRequest.Values.Sum():0}.");
         }
+
+        WriteWork(run, Line);
 
         if (run.Phases.Count > 0)
         {
@@ -217,6 +225,54 @@ internal static class Report
         return text.ToString();
     }
 
+    /// <summary>
+    /// The section that says where the work went, from the servers' own statistics: per answered request, the
+    /// PostgreSQL transactions, statements (each with its share of PostgreSQL's execution time, rows and buffer hits),
+    /// table scans, and the Redis commands (each with Redis's time per call), plus the hosts' allocations.
+    /// </summary>
+    private static void WriteWork(RunResult run, Action<string> line)
+    {
+        if (run.Requests.FirstOrDefault(r => r.Name == "all") is not { Count: > 0 } all)
+        {
+            return;
+        }
+
+        // Every request the servers saw in the window, answered or not, is in "all" (the window's requests).
+        double requests = all.Count;
+        var work = run.Work;
+        var statements = work.Statements.Sum(s => s.Calls);
+        var executionMs = work.Statements.Sum(s => s.ExecutionMs);
+        line(string.Empty);
+        line("## Where the work went (the servers' own counters over the window, per request)");
+        line(string.Empty);
+        line($"- PostgreSQL: {work.Commits / requests:0.00} transactions committed and {work.Rollbacks / requests:0.00} rolled back, {statements / requests:0.00} statements "
+            + $"({executionMs * 1000 / requests:0} µs of execution) per request (`pg_stat_statements`, `pg_stat_database`, all four servers); "
+            + $"table scans: {work.IndexScans / requests:0.00} by index, {work.SequentialScans / requests:0.00} sequential.");
+        line($"- Redis (the shared Redis, every master): {work.Commands.Sum(c => c.Calls) / requests:0.00} commands per request, {work.Commands.Sum(c => c.Microseconds) / requests:0} µs of command time; "
+            + $"{work.SlowCommands:0} entries in the slow log (over 10 ms).");
+        if (run.AllocatedBytes is { } allocated)
+        {
+            line($"- The hosts allocated {allocated / requests / 1024:0.0} KiB per request (`dotnet.gc.heap.total_allocated`).");
+        }
+
+        line(string.Empty);
+        line("| PostgreSQL statement (server) | calls per request | µs per call | share of execution time | rows per call | buffer hits per call |");
+        line("|---|---:|---:|---:|---:|---:|");
+        foreach (var statement in work.Statements.Take(12))
+        {
+            line($"| `{statement.Query.Replace("|", "\\|", StringComparison.Ordinal)}` ({statement.Server}) | {statement.Calls / requests:0.00} | {statement.ExecutionMs * 1000 / statement.Calls:0} | "
+                + $"{(executionMs > 0 ? statement.ExecutionMs / executionMs : 0):P0} | {statement.Rows / statement.Calls:0.0} | {statement.BlocksHit / statement.Calls:0.0} |");
+        }
+
+        line(string.Empty);
+        line("| Redis command | calls per request | µs per call (in Redis) |");
+        line("|---|---:|---:|");
+        foreach (var command in work.Commands.Take(12))
+        {
+            line($"| {command.Command} | {command.Calls / requests:0.00} | {command.Microseconds / command.Calls:0.0} |");
+        }
+    }
+
     public static async Task WriteAsync(RunResult run, string directory, Sample[] samples, Delivery[] deliveries, long from, long to, CancellationToken cancellationToken)
     {
         await File.WriteAllTextAsync(Path.Combine(directory, "summary.md"), Markdown(run), cancellationToken);
@@ -248,6 +304,8 @@ internal static class Report
                 server = run.Server,
                 run.CoresUsed,
                 run.CpuMicrosPerRequest,
+                work = run.Work,
+                run.AllocatedBytes,
                 phases = run.Phases.Select(p => new { p.Phase.Name, start = Recorder.Seconds(p.Phase.StartTicks - from), end = Recorder.Seconds(p.Phase.EndTicks - from), p.Rows }),
                 run.Invariants,
                 invariantsHold = run.InvariantsHold,

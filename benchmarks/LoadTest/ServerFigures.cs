@@ -40,6 +40,9 @@ internal sealed record ServerFigures
     /// </summary>
     public required IReadOnlyList<SignalFigure> Signals { get; init; }
 
+    /// <summary>Bytes allocated by the hosts over the window (<c>dotnet_gc_heap_total_allocated_bytes_total</c>), or <see langword="null"/> if not exported.</summary>
+    public double? AllocatedBytes { get; init; }
+
     /// <summary>The counters of <see cref="Signals"/>.</summary>
     public static IReadOnlyList<string> SignalCounters { get; } =
     [
@@ -120,6 +123,7 @@ internal sealed record ServerFigures
             ],
             Alerts = await AlertsAsync(prometheus, from, alertsUntil, cancellationToken),
             Signals = await SignalsAsync(prometheus, end, Grown, cancellationToken),
+            AllocatedBytes = await prometheus.ScalarAsync(Grown("dotnet_gc_heap_total_allocated_bytes_total"), end, cancellationToken),
         };
     }
 

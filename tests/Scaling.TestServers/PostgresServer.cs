@@ -193,6 +193,8 @@ public sealed class PostgresServer : ServerProcess
             // only ends connections that are really gone, or paused; the replica then retries every second.
             "-c", "wal_sender_timeout=5s",
             "-c", "wal_retrieve_retry_interval=1s",
+            // Statement statistics for the load test's cost figures (a hash and a few counters per statement).
+            "-c", "shared_preload_libraries=pg_stat_statements",
             "-c", "logging_collector=off",
             "-c", "log_min_messages=warning",
         ]);
