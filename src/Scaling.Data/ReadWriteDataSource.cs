@@ -261,13 +261,131 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the write (before its commit) and its retries.</param>
     /// <returns>The work's value and the consistency token after the commit.</returns>
     /// <exception cref="PrimaryUnavailableException">The primary could not be reached; nothing was written.</exception>
-    public async Task<WriteResult<T>> WriteAsync<T>(
+    public Task<WriteResult<T>> WriteAsync<T>(
         Func<NpgsqlTransaction, CancellationToken, Task<T>> write,
         bool idempotent = false,
         IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(write);
+        return WriteCoreAsync(
+            static async (self, transaction, write, ctx) =>
+            {
+                var connection = transaction.Connection!; // not readable from the transaction once it has committed
+                T value;
+                await using (transaction.ConfigureAwait(false))
+                {
+                    value = await write(transaction, ctx.CancellationToken).ConfigureAwait(false);
+                    await transaction.CommitAsync(ctx.CancellationToken).ConfigureAwait(false);
+                }
+
+                ctx.Properties.Set(PhaseKey, WritePhase.Committed);
+                var token = await self.TryReadTokenAfterCommitAsync(connection).ConfigureAwait(false);
+                return new WriteResult<T>(value, token);
+            },
+            write,
+            idempotent,
+            isolationLevel,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a write as one batch in one round trip to the primary: the commands <paramref name="build"/> adds, then
+    /// <c>COMMIT</c> and the consistency token's query, all sent together (Npgsql adds the <c>BEGIN</c>). PostgreSQL
+    /// runs them in order and, if one fails, skips the rest, the <c>COMMIT</c> included: the transaction is all or
+    /// nothing, as with <see cref="WriteAsync{T}"/>, and retried on the same terms (a serialization failure or deadlock,
+    /// a failure to open; a lost connection only when <paramref name="idempotent"/>).
+    /// </summary>
+    /// <remarks>
+    /// Use it when the write needs no answer from the server before it is complete: conditions go into the SQL
+    /// (<c>ON CONFLICT DO NOTHING</c>, <c>INSERT … SELECT … WHERE</c>, a data-modifying <c>WITH</c>). Rows the commands
+    /// return are not read; what the write did is read from each command's <see cref="NpgsqlBatchCommand.RecordsAffected"/>.
+    /// A connection lost while the batch runs leaves the outcome unknown, as a lost <c>COMMIT</c> does.
+    /// </remarks>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="build">Adds the write's commands to the batch; it is called again, with a new batch, for each attempt.</param>
+    /// <param name="result">
+    /// Computes the write's value once the batch has committed, from the commands <paramref name="build"/> added, in
+    /// their order (e.g. <c>commands =&gt; commands[1].RecordsAffected == 1</c>).
+    /// </param>
+    /// <param name="idempotent">Whether running the write twice is harmless, allowing a retry after a lost connection.</param>
+    /// <param name="isolationLevel">The transaction's isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write (before its batch is sent) and its retries.</param>
+    /// <returns>The result and the consistency token after the commit.</returns>
+    /// <exception cref="PrimaryUnavailableException">The primary could not be reached; nothing was written.</exception>
+    /// <exception cref="ArgumentException"><paramref name="build"/> added no command.</exception>
+    public Task<WriteResult<T>> WriteBatchAsync<T>(
+        Action<NpgsqlBatch> build,
+        Func<IReadOnlyList<NpgsqlBatchCommand>, T> result,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(result);
+        return WriteCoreAsync(
+            static async (self, transaction, state, ctx) =>
+            {
+                await using (transaction.ConfigureAwait(false))
+                {
+                    var batch = new NpgsqlBatch(transaction.Connection, transaction);
+                    await using (batch.ConfigureAwait(false))
+                    {
+                        state.Build(batch);
+                        var commands = new NpgsqlBatchCommand[batch.BatchCommands.Count];
+                        for (var i = 0; i < commands.Length; i++)
+                        {
+                            commands[i] = batch.BatchCommands[i];
+                        }
+
+                        if (commands.Length == 0)
+                        {
+                            throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
+                        }
+
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand(InsertLsnSql));
+                        ConsistencyToken? token = null;
+                        ctx.CancellationToken.ThrowIfCancellationRequested();
+
+                        // The batch is not abandoned halfway on cancellation: once sent, it commits or fails as a whole
+                        // (a stuck primary is cut off by WhileAnsweringAsync and the command timeout).
+                        var reader = await batch.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                        await using (reader.ConfigureAwait(false))
+                        {
+                            do
+                            {
+                                // The token's query is the last command and the only one whose rows are read.
+                                if (reader.FieldCount == 1 && reader.GetFieldType(0) == typeof(NpgsqlLogSequenceNumber) && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                                {
+                                    token = ConsistencyToken.FromLsn(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0));
+                                }
+                            }
+                            while (await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false));
+                        }
+
+                        ctx.Properties.Set(PhaseKey, WritePhase.Committed);
+                        return new WriteResult<T>(state.Result(commands), token);
+                    }
+                }
+            },
+            (Build: build, Result: result),
+            idempotent,
+            isolationLevel,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// The write path both write methods share: the retry pipeline, the span, opening the primary and beginning the
+    /// transaction; <paramref name="body"/> runs the work, commits and reads the token.
+    /// </summary>
+    private async Task<WriteResult<T>> WriteCoreAsync<T, TState>(
+        Func<ReadWriteDataSource, NpgsqlTransaction, TState, ResilienceContext, Task<WriteResult<T>>> body,
+        TState state,
+        bool idempotent,
+        IsolationLevel isolationLevel,
+        CancellationToken cancellationToken)
+    {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var pipeline = idempotent ? _writeRetryIdempotent : _writeRetry;
         using var activity = DataActivities.StartWrite(Name, _primary, idempotent);
@@ -276,27 +394,24 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
         try
         {
             run = pipeline.ExecuteAsync(
-                static async (ctx, state) =>
+                static async (ctx, s) =>
                 {
-                    var self = state.Self;
                     ctx.Properties.Set(PhaseKey, WritePhase.Open);
-                    var connection = await self._primary.OpenAsync(ctx.CancellationToken).ConfigureAwait(false);
+                    var connection = await s.Self._primary.OpenAsync(ctx.CancellationToken).ConfigureAwait(false);
                     await using var connectionLifetime = connection.ConfigureAwait(false);
                     ctx.Properties.Set(PhaseKey, WritePhase.Transaction);
-                    T value;
-                    var transaction = await connection.BeginTransactionAsync(state.IsolationLevel, ctx.CancellationToken).ConfigureAwait(false);
-                    await using (transaction.ConfigureAwait(false))
+                    try
                     {
-                        value = await state.Write(transaction, ctx.CancellationToken).ConfigureAwait(false);
-                        await transaction.CommitAsync(ctx.CancellationToken).ConfigureAwait(false);
+                        var transaction = await connection.BeginTransactionAsync(s.IsolationLevel, ctx.CancellationToken).ConfigureAwait(false);
+                        return await s.Body(s.Self, transaction, s.State, ctx).ConfigureAwait(false);
                     }
-
-                    ctx.Properties.Set(PhaseKey, WritePhase.Committed);
-                    var token = await self.TryReadTokenAfterCommitAsync(connection).ConfigureAwait(false);
-                    return new WriteResult<T>(value, token);
+                    catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && s.Self.DropIdleConnections())
+                    {
+                        throw; // not reached: DropIdleConnections returns false
+                    }
                 },
                 context,
-                (Self: this, Write: write, IsolationLevel: isolationLevel)).AsTask();
+                (Self: this, Body: body, State: state, IsolationLevel: isolationLevel)).AsTask();
 
             // A primary that stops answering mid-write is not waited for past the health monitor's verdict.
             var result = await _primary.WhileAnsweringAsync(run).ConfigureAwait(false);
@@ -323,6 +438,17 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                 ResilienceContextPool.Shared.Return(context);
             }
         }
+    }
+
+    /// <summary>
+    /// A connection to the primary failed mid-write: the pool's idle connections most likely died with it (a restarted
+    /// or failed-over primary), and a write sent on one of them would fail too, with its outcome just as unknown; they
+    /// are dropped, so the next write opens a new connection. Returns <see langword="false"/> (an exception filter).
+    /// </summary>
+    private bool DropIdleConnections()
+    {
+        _primary.DataSource.Clear();
+        return false;
     }
 
     /// <summary>
