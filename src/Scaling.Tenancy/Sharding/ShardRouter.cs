@@ -112,7 +112,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     /// <returns>The write's value and token.</returns>
     /// <exception cref="TenantNotFoundException">No such tenant.</exception>
     /// <exception cref="TenantUnavailableException">The tenant is read-only (a move is finishing) or its shard cannot be reached; nothing was written; retry later.</exception>
-    public async Task<ShardWriteResult<T>> WriteAsync<T>(
+    public Task<ShardWriteResult<T>> WriteAsync<T>(
         TenantId tenantId,
         Func<NpgsqlTransaction, CancellationToken, Task<T>> write,
         bool idempotent = false,
@@ -120,6 +120,86 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(write);
+        return WriteCoreAsync(
+            tenantId,
+            (dataSource, ct) => dataSource.WriteAsync(
+                async (transaction, c) =>
+                {
+                    try
+                    {
+                        await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, c).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !c.IsCancellationRequested)
+                    {
+                        // Nothing of the caller's was sent yet (e.g. a pooled connection the server had closed).
+                        throw new EnterFailedException(e);
+                    }
+
+                    return await write(transaction, c).ConfigureAwait(false);
+                },
+                idempotent,
+                isolationLevel,
+                ct),
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a write as one batch in one round trip to the primary of the tenant's shard, as
+    /// <see cref="ReadWriteDataSource.WriteBatchAsync{T}"/> does, with the tenant's entry (ownership check, row-level
+    /// security, the tenant role) sent first in the same batch. A route refused by the shard is corrected and the batch
+    /// built and run again.
+    /// </summary>
+    /// <remarks>
+    /// Unlike <see cref="WriteAsync{T}"/>, a connection that fails while the batch runs is not retried on another
+    /// connection unless <paramref name="idempotent"/>: the batch carries its <c>COMMIT</c>, so its outcome is unknown.
+    /// The router's commands come first in the batch; <paramref name="result"/> gets only those <paramref name="build"/> added.
+    /// </remarks>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="build">Adds the write's commands; it is called again, with a new batch, for each attempt (and after a refused route).</param>
+    /// <param name="result">Computes the write's value once the batch has committed, from the commands <paramref name="build"/> added, in their order.</param>
+    /// <param name="idempotent">Whether running the write twice is harmless.</param>
+    /// <param name="isolationLevel">The isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write before its batch is sent.</param>
+    /// <returns>The write's value and token.</returns>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant is read-only (a move is finishing) or its shard cannot be reached; nothing was written; retry later.</exception>
+    public Task<ShardWriteResult<T>> WriteBatchAsync<T>(
+        TenantId tenantId,
+        Action<NpgsqlBatch> build,
+        Func<IReadOnlyList<NpgsqlBatchCommand>, T> result,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(result);
+        var entryCommands = _setRoleSql is null ? 1 : 2;
+        return WriteCoreAsync(
+            tenantId,
+            (dataSource, ct) => dataSource.WriteBatchAsync(
+                batch =>
+                {
+                    AddEntry(batch, tenantId, write: true);
+                    build(batch);
+                    if (batch.BatchCommands.Count == entryCommands)
+                    {
+                        throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
+                    }
+                },
+                commands => result(commands.Count > entryCommands ? new ArraySegment<NpgsqlBatchCommand>([.. commands], entryCommands, commands.Count - entryCommands) : []),
+                idempotent,
+                isolationLevel,
+                ct),
+            cancellationToken);
+    }
+
+    /// <summary>The routing both write methods share: route, refuse a read-only tenant, run, reroute on a refusal.</summary>
+    private async Task<ShardWriteResult<T>> WriteCoreAsync<T>(
+        TenantId tenantId,
+        Func<ReadWriteDataSource, CancellationToken, Task<WriteResult<T>>> run,
+        CancellationToken cancellationToken)
+    {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         using var activity = TenancyActivities.Start(TenancyActivities.WriteSpan, tenantId);
         try
@@ -137,24 +217,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
                 try
                 {
                     await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
-                    var result = await entry.DataSource.WriteAsync(
-                        async (transaction, ct) =>
-                        {
-                            try
-                            {
-                                await EnterAsync(transaction.Connection!, transaction, tenantId, write: true, ct).ConfigureAwait(false);
-                            }
-                            catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && !ct.IsCancellationRequested)
-                            {
-                                // Nothing of the caller's was sent yet (e.g. a pooled connection the server had closed).
-                                throw new EnterFailedException(e);
-                            }
-
-                            return await write(transaction, ct).ConfigureAwait(false);
-                        },
-                        idempotent,
-                        isolationLevel,
-                        cancellationToken).ConfigureAwait(false);
+                    var result = await run(entry.DataSource, cancellationToken).ConfigureAwait(false);
                     return new ShardWriteResult<T>(result.Value, result.Token is { } token ? new ShardConsistencyToken(placement.ShardId, token) : null);
                 }
                 catch (PostgresException e) when (e.SqlState is ShardSchema.NotOwnedSqlState or ShardSchema.ReadOnlySqlState)
@@ -365,16 +428,21 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     internal async Task EnterAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, TenantId tenantId, bool write, CancellationToken cancellationToken)
     {
         using var batch = new NpgsqlBatch(connection, transaction);
+        AddEntry(batch, tenantId, write);
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Adds the tenant's entry to <paramref name="batch"/>, first: the ownership check and RLS setting, then the tenant role if one is set.</summary>
+    private void AddEntry(NpgsqlBatch batch, TenantId tenantId, bool write)
+    {
         var enter = new NpgsqlBatchCommand(ShardSchema.EnterSql);
         enter.Parameters.Add(new() { Value = tenantId.Value });
         enter.Parameters.Add(new() { Value = write });
-        batch.BatchCommands.Add(enter);
+        batch.BatchCommands.Insert(0, enter);
         if (_setRoleSql is not null)
         {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(_setRoleSql));
+            batch.BatchCommands.Insert(1, new NpgsqlBatchCommand(_setRoleSql));
         }
-
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<T> ReadAsTenantAsync<T>(NpgsqlConnection connection, TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)

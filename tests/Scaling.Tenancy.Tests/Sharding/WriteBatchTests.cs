@@ -1,0 +1,88 @@
+using Npgsql;
+using Scaling.Tenancy.Sharding;
+using Scaling.Testing;
+
+namespace Scaling.Tenancy.Tests.Sharding;
+
+/// <summary><see cref="ShardRouter.WriteBatchAsync{T}"/>: the tenant's entry, the write and its commit in one batch.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class WriteBatchTests(ServersFixture fixture)
+{
+    private TestServers Servers => fixture.Servers;
+
+    [Fact]
+    public async Task A_batch_runs_as_the_tenant_and_a_row_of_another_tenant_rolls_back_the_whole_batch()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var mine = TenancyTestKit.NewTenantId("mine");
+        var theirs = TenancyTestKit.NewTenantId("theirs");
+        await kit.Admin.CreateTenantAsync(mine, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(theirs, "basic", "shard-1");
+        await kit.InsertNoteAsync(table, theirs, "theirs");
+
+        // An update without a tenant filter touches only the tenant's rows; the result sees only the caller's commands.
+        var written = await kit.Router.WriteBatchAsync(
+            mine,
+            batch =>
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'mine')") { Parameters = { new() { Value = mine.Value } } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"UPDATE {table} SET body = body || ' (updated)'"));
+            },
+            commands => (commands.Count, commands[0].RecordsAffected, commands[1].RecordsAffected));
+        Assert.Equal((2, 1, 1), written.Value);
+        Assert.Equal("shard-1", Assert.NotNull(written.Token).ShardId);
+        Assert.Equal(1L, await Servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE body = 'theirs'"));
+
+        // A row of another tenant is refused by row-level security, and the batch's earlier insert goes with it.
+        var error = await Assert.ThrowsAsync<PostgresException>(() => kit.Router.WriteBatchAsync(
+            mine,
+            batch =>
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'first')") { Parameters = { new() { Value = mine.Value } } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'sneaky')") { Parameters = { new() { Value = theirs.Value } } });
+            },
+            _ => 0));
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
+        Assert.Equal(0L, await Servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE body IN ('first', 'sneaky')"));
+
+        // Only the router's own commands: refused before anything is sent.
+        var empty = await Assert.ThrowsAsync<ArgumentException>(() => kit.Router.WriteBatchAsync(mine, _ => { }, _ => 0));
+        Assert.Equal("build", empty.ParamName);
+    }
+
+    [Fact]
+    public async Task A_batch_from_a_stale_map_is_refused_by_the_old_shard_and_written_once_on_the_new_one()
+    {
+        await using var a = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
+        var options = TenancyTestKit.NewOptions(Servers, o => o.RedisConfiguration = null);
+        options.MetadataSchema = a.Options.MetadataSchema;
+        await using var b = await TenancyTestKit.ConnectAsync(options);
+
+        // Behind B's back, the tenant now lives on shard 1 (B's map still says shard 2).
+        await Servers.Shard1Primary.ExecuteAsync($"INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ('{tenant}', 'active')");
+        await Servers.Shard2Primary.ExecuteAsync($"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'");
+        await Servers.Metadata.ExecuteAsync(
+            $"UPDATE {a.Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {a.Options.MetadataSchema}.tenants SET shard_id = 'shard-1', epoch = (SELECT epoch FROM {a.Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
+            PostgresServer.MetadataDatabase);
+
+        var builds = 0;
+        var written = await b.Router.WriteBatchAsync(
+            tenant,
+            batch =>
+            {
+                builds++;
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'once')") { Parameters = { new() { Value = tenant.Value } } });
+            },
+            commands => commands[0].RecordsAffected);
+
+        Assert.Equal(1, written.Value);
+        Assert.Equal("shard-1", Assert.NotNull(written.Token).ShardId);
+        Assert.Equal(2, builds); // built for shard 2, refused there by the entry before the insert ran, built again for shard 1
+        Assert.Equal(1L, await Servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE tenant_id = '{tenant}'"));
+        Assert.Equal(0L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE tenant_id = '{tenant}'"));
+    }
+}
