@@ -16,49 +16,50 @@ public sealed class BookingStore(ShardRouter router)
     private const string SelectBooking = "SELECT id, service_id, resource_id, customer_id, starts_at, ends_at, status, notes FROM bookings";
 
     /// <summary>
-    /// Writes a confirmed booking, its slot and its reminders in one transaction, sent as one batch (one round trip
-    /// before the commit). An overlap is not an error: the slot insert yields to the exclusion constraint
-    /// (<c>ON CONFLICT DO NOTHING</c>), and the booking and its reminders are then not written.
+    /// Writes a confirmed booking, its slot and its reminders in one transaction, sent as one batch with the tenant's
+    /// entry, the <c>COMMIT</c> and the consistency token's query: one round trip in all. An overlap is not an error: the
+    /// slot insert yields to the exclusion constraint (<c>ON CONFLICT DO NOTHING</c>), and the booking and its reminders
+    /// are then not written.
     /// </summary>
     /// <param name="tenant">The business (as tenant resolution produced it).</param>
     /// <param name="booking">The booking.</param>
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns><see langword="true"/> with the write's consistency token, or <see langword="false"/> when the slot overlaps another booking of the resource.</returns>
     public Task<ShardWriteResult<bool>> CreateAsync(TenantId tenant, BookingView booking, CancellationToken cancellationToken)
-        => router.WriteAsync(tenant, async (tx, c) =>
-        {
-            await using var batch = new NpgsqlBatch(tx.Connection, tx);
+        => router.WriteBatchAsync(
+            tenant,
+            batch =>
+            {
+                // Requests for one resource queue up here instead of piling up on the exclusion constraint, where
+                // concurrent inserts of overlapping ranges wait on each other and deadlock; the constraint still decides.
+                var queue = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+                queue.Parameters.Add(new() { Value = $"booking:{tenant}:{booking.ResourceId:N}" });
+                batch.BatchCommands.Add(queue);
 
-            // Requests for one resource queue up here instead of piling up on the exclusion constraint, where
-            // concurrent inserts of overlapping ranges wait on each other and deadlock; the constraint still decides.
-            var queue = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
-            queue.Parameters.Add(new() { Value = $"booking:{tenant}:{booking.ResourceId:N}" });
-            batch.BatchCommands.Add(queue);
-
-            // The slot first: it is the booking only if the exclusion constraint let it in. A conflict answered by
-            // DO NOTHING costs no error (an ExclusionViolation was thrown again at every await on its way out).
-            var insert = new NpgsqlBatchCommand(
-                """
-                WITH slot AS (
-                    INSERT INTO booking_slots (tenant_id, booking_id, resource_id, during) VALUES ($1, $2, $3, tstzrange($6, $7, '[)'))
-                    ON CONFLICT DO NOTHING
-                    RETURNING booking_id)
-                INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes)
-                SELECT $1, $2, $3, $4, $5, $6, $7, 'confirmed', $8 FROM slot
-                """);
-            insert.Parameters.Add(new() { Value = tenant.Value });
-            insert.Parameters.Add(new() { Value = booking.Id });
-            insert.Parameters.Add(new() { Value = booking.ResourceId });
-            insert.Parameters.Add(new() { Value = booking.ServiceId });
-            insert.Parameters.Add(new() { Value = booking.CustomerId });
-            insert.Parameters.Add(new() { Value = booking.StartsAt.UtcDateTime });
-            insert.Parameters.Add(new() { Value = booking.EndsAt.UtcDateTime });
-            insert.Parameters.Add(new() { Value = (object?)booking.Notes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            batch.BatchCommands.Add(insert);
-            batch.BatchCommands.Add(ReminderJobs.EnqueueForNewBooking(tenant, booking.Id, booking.StartsAt));
-            await batch.ExecuteNonQueryAsync(c);
-            return insert.RecordsAffected == 1;
-        }, cancellationToken: cancellationToken);
+                // The slot first: it is the booking only if the exclusion constraint let it in. A conflict answered by
+                // DO NOTHING costs no error (an ExclusionViolation was thrown again at every await on its way out).
+                var insert = new NpgsqlBatchCommand(
+                    """
+                    WITH slot AS (
+                        INSERT INTO booking_slots (tenant_id, booking_id, resource_id, during) VALUES ($1, $2, $3, tstzrange($6, $7, '[)'))
+                        ON CONFLICT DO NOTHING
+                        RETURNING booking_id)
+                    INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes)
+                    SELECT $1, $2, $3, $4, $5, $6, $7, 'confirmed', $8 FROM slot
+                    """);
+                insert.Parameters.Add(new() { Value = tenant.Value });
+                insert.Parameters.Add(new() { Value = booking.Id });
+                insert.Parameters.Add(new() { Value = booking.ResourceId });
+                insert.Parameters.Add(new() { Value = booking.ServiceId });
+                insert.Parameters.Add(new() { Value = booking.CustomerId });
+                insert.Parameters.Add(new() { Value = booking.StartsAt.UtcDateTime });
+                insert.Parameters.Add(new() { Value = booking.EndsAt.UtcDateTime });
+                insert.Parameters.Add(new() { Value = (object?)booking.Notes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+                batch.BatchCommands.Add(insert);
+                batch.BatchCommands.Add(ReminderJobs.EnqueueForNewBooking(tenant, booking.Id, booking.StartsAt));
+            },
+            commands => commands[1].RecordsAffected == 1, // the slot and the booking (0 when the slot overlaps another)
+            cancellationToken: cancellationToken);
 
     /// <summary>One booking, or <see langword="null"/>; read from a replica that has <paramref name="consistency"/> (or the primary).</summary>
     public Task<BookingView?> GetAsync(TenantId tenant, Guid id, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
