@@ -52,6 +52,7 @@ builder.Services.AddScalingTenancy(o =>
         b.ConnectionStringBuilder.MaxPoolSize = settings.ShardMaxPoolSize;
         b.ConnectionStringBuilder.MinPoolSize = settings.ShardMaxPoolSize; // never pruned (see BookingHostOptions.ShardMaxPoolSize)
         b.ConnectionStringBuilder.MaxAutoPrepare = settings.ShardMaxAutoPrepare;
+        b.ConnectionStringBuilder.NoResetOnClose = !settings.ShardResetOnClose;
     };
 });
 builder.Services.TryAddSingleton<RedisConnections>();

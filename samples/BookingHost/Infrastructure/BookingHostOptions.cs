@@ -44,6 +44,17 @@ public sealed class BookingHostOptions
     public int ShardMaxAutoPrepare { get; set; } = 32;
 
     /// <summary>
+    /// Gets or sets whether Npgsql resets the session of a shard connection each time it goes back to the pool (its
+    /// <c>No Reset On Close</c>, inverted). With prepared statements kept, that reset is seven statements
+    /// (<c>SET SESSION AUTHORIZATION DEFAULT</c>, <c>RESET ALL</c>, <c>CLOSE ALL</c>, <c>UNLISTEN *</c>,
+    /// <c>pg_advisory_unlock_all()</c>, <c>DISCARD SEQUENCES</c>, <c>DISCARD TEMP</c>) run before the connection's next
+    /// use. BookingHost leaves nothing in a session: a tenant's role, its row-level security setting and every lock are
+    /// scoped to the transaction (<c>SET LOCAL</c>, <c>set_config(…, true)</c>, <c>pg_advisory_xact_lock</c>). Off by
+    /// default; turn it on if code of yours sets session state on shard connections.
+    /// </summary>
+    public bool ShardResetOnClose { get; set; }
+
+    /// <summary>
     /// Gets or sets the thread pool's minimum worker threads (0 keeps the runtime's default, one per core). Npgsql cancels
     /// a command that reached its command timeout, or whose token was cancelled, with a request that blocks its thread
     /// until the server hangs up, which a paused server never does: each command left on a silent server ends up holding
