@@ -3,6 +3,8 @@ using BookingHost.Auth;
 using BookingHost.Domain;
 using BookingHost.Idempotency;
 using BookingHost.Realtime;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using Scaling.Tenancy.Resolution;
 
 namespace BookingHost.Api;
@@ -57,7 +59,9 @@ public static class BookingEndpoints
             return error;
         }
 
-        return Results.Ok(await deps.Availability.GetAsync(tenant.Id, business!, service!, resource!, day, ConsistencyTokens.Read(http), ct));
+        // Written as made once per cached entry (the same JSON Results.Ok would write, without serializing it again).
+        var json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+        return Results.Bytes(await deps.Availability.GetJsonAsync(tenant.Id, business!, service!, resource!, day, ConsistencyTokens.Read(http), json, ct), "application/json; charset=utf-8");
     }
 
     private static async Task<IResult> CreateAsync(HttpContext http, CreateBookingRequest body, BookingDeps deps, CancellationToken ct)

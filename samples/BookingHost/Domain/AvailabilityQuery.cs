@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
 using Microsoft.Extensions.Caching.Hybrid;
 using Npgsql;
 using Scaling.Cache;
@@ -12,6 +14,8 @@ namespace BookingHost.Domain;
 /// </summary>
 public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
 {
+    // The JSON made from a cached entry, by the entry object (held no longer than the entry itself).
+    private readonly ConditionalWeakTable<AvailabilityView, SerializedAvailability> _json = new();
     private static readonly HybridCacheEntryOptions Entry = new() { Expiration = TimeSpan.FromSeconds(30), LocalCacheExpiration = TimeSpan.FromSeconds(30) };
 
     /// <summary>The tag of one resource's availability on one local day.</summary>
@@ -30,14 +34,46 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
             return await ComputeAsync(tenant, business, service, resource, day, zone, consistency, cancellationToken);
         }
 
-        var view = await cache.GetOrCreateAsync(
+        return Upcoming(await GetCachedAsync(tenant, business, service, resource, day, zone, cancellationToken), DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>
+    /// <see cref="GetAsync"/> as the API's JSON (UTF-8, with <paramref name="json"/>). The JSON of a cached entry is made
+    /// once per instance and served again until the entry changes or its earliest start time passes, so a cache hit
+    /// costs no serialization.
+    /// </summary>
+    public async Task<byte[]> GetJsonAsync(
+        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, ShardConsistencyToken? consistency, JsonSerializerOptions json, CancellationToken cancellationToken)
+    {
+        if (consistency is not null)
+        {
+            return JsonSerializer.SerializeToUtf8Bytes(await GetAsync(tenant, business, service, resource, day, consistency, cancellationToken), json);
+        }
+
+        var cached = await GetCachedAsync(tenant, business, service, resource, day, CatalogStore.Zone(business), cancellationToken);
+        var now = DateTimeOffset.UtcNow;
+        if (_json.TryGetValue(cached, out var made) && now < made.ValidUntil && ReferenceEquals(made.Options, json))
+        {
+            return made.Bytes;
+        }
+
+        var upcoming = Upcoming(cached, now);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(upcoming, json);
+        _json.AddOrUpdate(cached, new SerializedAvailability(bytes, upcoming.Slots.Count == 0 ? DateTimeOffset.MaxValue : upcoming.Slots.Min(), json));
+        return bytes;
+    }
+
+    private static AvailabilityView Upcoming(AvailabilityView view, DateTimeOffset now) => view with { Slots = view.Slots.Where(s => s > now).ToArray() };
+
+    /// <summary>The entry shared by every instance (the same object on every L1 hit of this instance).</summary>
+    private ValueTask<AvailabilityView> GetCachedAsync(
+        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, TimeZoneInfo zone, CancellationToken cancellationToken)
+        => cache.GetOrCreateAsync(
             TenantCacheKeys.Key(tenant.Value, $"availability:{service.Id:N}:{resource.Id:N}:{day:yyyy-MM-dd}"),
             ct => new ValueTask<AvailabilityView>(ComputeAsync(tenant, business, service, resource, day, zone, null, ct)),
             Entry,
             [Tag(tenant, resource.Id, day), CatalogStore.CatalogTag(tenant)],
             cancellationToken);
-        return view with { Slots = view.Slots.Where(s => s > DateTimeOffset.UtcNow).ToArray() };
-    }
 
     /// <summary>Drops the cached availability of a resource on a local day on every instance (after a booking of it changed).</summary>
     public ValueTask InvalidateAsync(TenantId tenant, Guid resource, DateOnly day, CancellationToken cancellationToken)
@@ -74,3 +110,6 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
         return new AvailabilityView(service.Id, resource.Id, day, business.TimeZone, slots);
     }
 }
+
+/// <summary>An availability entry's JSON, valid until <paramref name="ValidUntil"/> (when its earliest start time passes).</summary>
+internal sealed record SerializedAvailability(byte[] Bytes, DateTimeOffset ValidUntil, JsonSerializerOptions Options);
