@@ -179,10 +179,17 @@ internal sealed class Deployment : IAsyncDisposable
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["DOTNET_NOLOGO"] = "1",
             };
+            string[] command = ["dotnet", hostDll, "--urls", uri.ToString().TrimEnd('/'), "--contentRoot", Path.GetDirectoryName(hostDll)!];
+            if (options.PinHosts)
+            {
+                // taskset execs the program: the process id is still the host's own.
+                command = ["taskset", "-c", i.ToString(CultureInfo.InvariantCulture), .. command];
+            }
+
             var host = ChildProcess.Start(
                 $"bookinghost-{i + 1}",
-                "dotnet",
-                [hostDll, "--urls", uri.ToString().TrimEnd('/'), "--contentRoot", Path.GetDirectoryName(hostDll)!],
+                command[0],
+                command[1..],
                 environment,
                 Path.Combine(OutputDirectory, $"bookinghost-{i + 1}.log"));
             _hosts.Add(host);

@@ -56,6 +56,8 @@ internal sealed record LoadTestOptions
                                shard-map push) is a Redis Cluster of 3 masters with a replica each; the
                                Redlock masters stay independent. With --fault, a cluster master is killed
                                (its replica takes over) and rejoins as a replica (kill runs only)
+          --pin-hosts          pin each BookingHost instance to a core of its own (taskset): instance 1
+                               on core 0, instance 2 on core 1; the servers and nginx are not pinned
           --request-timeout T  a request that takes longer counts as a timeout error                  [10s]
           --address A          the loopback address nginx and the hosts listen on                     [127.0.0.1]
           --out DIR            results folder                          [artifacts/loadtest/<UTC time>]
@@ -108,6 +110,9 @@ internal sealed record LoadTestOptions
 
     /// <summary>The shared Redis is a Redis Cluster (the fault run then kills one of its masters).</summary>
     public bool RedisCluster { get; init; }
+
+    /// <summary>Each BookingHost instance runs pinned to one core of its own (instance i on core i − 1, with <c>taskset</c>).</summary>
+    public bool PinHosts { get; init; }
 
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -194,6 +199,9 @@ internal sealed record LoadTestOptions
                 case "--redis-cluster":
                     options = options with { RedisCluster = true };
                     continue;
+                case "--pin-hosts":
+                    options = options with { PinHosts = true };
+                    continue;
             }
 
             if (!ValueOptions.Contains(name))
@@ -267,6 +275,11 @@ internal sealed record LoadTestOptions
         if (seen.Contains("--fault-redis") && !options.Fault)
         {
             throw new ArgumentException("Option '--fault-redis' only applies to a fault run (--fault).");
+        }
+
+        if (options.PinHosts && options.Instances > Environment.ProcessorCount)
+        {
+            throw new ArgumentException($"Option '--pin-hosts' needs a core per instance: {options.Instances} instances, {Environment.ProcessorCount} cores.");
         }
 
         if (options.RedisCluster && seen.Contains("--fault-redis"))

@@ -99,6 +99,11 @@ internal static class Report
                     : $"- Faults: shard 1's replica killed and restarted, then Redis master {o.FaultRedis} killed and restarted (phases below).");
         }
 
+        if (o.PinHosts)
+        {
+            Line($"- Pinned: each BookingHost instance to a core of its own (`taskset`: instance 1 on core 0, instance 2 on core 1); the servers, nginx and the load generator are not pinned.");
+        }
+
         if (o.RedisCluster)
         {
             Line("- Shared Redis: a Redis Cluster of 3 masters with a replica each (cache, rate limits, idempotency, revocation, events, shard-map push); the Redlock masters are 3 independent servers.");

@@ -18,6 +18,8 @@ public sealed class OptionsTests
         Assert.False(options.FailOnErrors);
         Assert.False(options.RedisCluster);
         Assert.True(LoadTestOptions.Parse(["--redis-cluster", "--fault"]).RedisCluster);
+        Assert.False(options.PinHosts);
+        Assert.True(LoadTestOptions.Parse(["--pin-hosts", "--instances", "1"]).PinHosts);
     }
 
     [Fact]
