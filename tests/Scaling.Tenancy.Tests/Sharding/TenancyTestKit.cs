@@ -92,6 +92,25 @@ internal sealed class TenancyTestKit : IAsyncDisposable
         return table;
     }
 
+    /// <summary>
+    /// A second instance (no Redis push) whose map still places <paramref name="tenant"/> (created on shard 2 through
+    /// this kit) on shard 2, after the tenant was moved to shard 1 behind its back: shard 1 now owns it, shard 2 no
+    /// longer does, and the metadata says shard 1 at a new epoch.
+    /// </summary>
+    public async Task<TenancyTestKit> ConnectWithStaleMapAsync(TestServers servers, TenantId tenant)
+    {
+        await Admin.CreateTenantAsync(tenant, "basic", "shard-2");
+        var options = NewOptions(servers, o => o.RedisConfiguration = null);
+        options.MetadataSchema = Options.MetadataSchema;
+        var stale = await ConnectAsync(options);
+        await servers.Shard1Primary.ExecuteAsync($"INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ('{tenant}', 'active')");
+        await servers.Shard2Primary.ExecuteAsync($"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'");
+        await servers.Metadata.ExecuteAsync(
+            $"UPDATE {Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {Options.MetadataSchema}.tenants SET shard_id = 'shard-1', epoch = (SELECT epoch FROM {Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
+            PostgresServer.MetadataDatabase);
+        return stale;
+    }
+
     public Task<ShardWriteResult<int>> InsertNoteAsync(string table, TenantId tenant, string body)
         => Router.WriteAsync(tenant, async (tx, ct) =>
         {

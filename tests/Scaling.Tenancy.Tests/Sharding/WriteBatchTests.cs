@@ -57,17 +57,7 @@ public sealed class WriteBatchTests(ServersFixture fixture)
         await using var a = await TenancyTestKit.StartAsync(Servers);
         var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
         var tenant = TenancyTestKit.NewTenantId();
-        await a.Admin.CreateTenantAsync(tenant, "basic", "shard-2");
-        var options = TenancyTestKit.NewOptions(Servers, o => o.RedisConfiguration = null);
-        options.MetadataSchema = a.Options.MetadataSchema;
-        await using var b = await TenancyTestKit.ConnectAsync(options);
-
-        // Behind B's back, the tenant now lives on shard 1 (B's map still says shard 2).
-        await Servers.Shard1Primary.ExecuteAsync($"INSERT INTO scaling_tenancy.owned_tenants (tenant_id, state) VALUES ('{tenant}', 'active')");
-        await Servers.Shard2Primary.ExecuteAsync($"DELETE FROM scaling_tenancy.owned_tenants WHERE tenant_id = '{tenant}'");
-        await Servers.Metadata.ExecuteAsync(
-            $"UPDATE {a.Options.MetadataSchema}.map_epoch SET epoch = epoch + 1; UPDATE {a.Options.MetadataSchema}.tenants SET shard_id = 'shard-1', epoch = (SELECT epoch FROM {a.Options.MetadataSchema}.map_epoch) WHERE tenant_id = '{tenant}'",
-            PostgresServer.MetadataDatabase);
+        await using var b = await a.ConnectWithStaleMapAsync(Servers, tenant); // B's map still says shard 2; it is on shard 1
 
         var builds = 0;
         var written = await b.Router.WriteBatchAsync(
