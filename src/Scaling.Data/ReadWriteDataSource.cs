@@ -400,15 +400,8 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                     var connection = await s.Self._primary.OpenAsync(ctx.CancellationToken).ConfigureAwait(false);
                     await using var connectionLifetime = connection.ConfigureAwait(false);
                     ctx.Properties.Set(PhaseKey, WritePhase.Transaction);
-                    try
-                    {
-                        var transaction = await connection.BeginTransactionAsync(s.IsolationLevel, ctx.CancellationToken).ConfigureAwait(false);
-                        return await s.Body(s.Self, transaction, s.State, ctx).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (TransientErrors.IsConnectionFailure(e) && s.Self.DropIdleConnections())
-                    {
-                        throw; // not reached: DropIdleConnections returns false
-                    }
+                    var transaction = await connection.BeginTransactionAsync(s.IsolationLevel, ctx.CancellationToken).ConfigureAwait(false);
+                    return await s.Body(s.Self, transaction, s.State, ctx).ConfigureAwait(false);
                 },
                 context,
                 (Self: this, Body: body, State: state, IsolationLevel: isolationLevel)).AsTask();
@@ -438,17 +431,6 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                 ResilienceContextPool.Shared.Return(context);
             }
         }
-    }
-
-    /// <summary>
-    /// A connection to the primary failed mid-write: the pool's idle connections most likely died with it (a restarted
-    /// or failed-over primary), and a write sent on one of them would fail too, with its outcome just as unknown; they
-    /// are dropped, so the next write opens a new connection. Returns <see langword="false"/> (an exception filter).
-    /// </summary>
-    private bool DropIdleConnections()
-    {
-        _primary.DataSource.Clear();
-        return false;
     }
 
     /// <summary>

@@ -149,4 +149,50 @@ public sealed class WriteResilienceTests(ServersFixture fixture)
 
         Assert.Equal(0L, await shard2.ScalarAsync<long>("SELECT count(*) FROM primary_down"));
     }
+
+    [Fact]
+    public async Task After_the_primary_restarted_one_write_meets_a_dead_pooled_connection_and_the_next_opens_a_new_one()
+    {
+        // Shard 2's primary is this test's own (as in the killed-primary test).
+        var shard2 = _servers.Shard2Primary;
+        await shard2.ExecuteAsync("CREATE TABLE IF NOT EXISTS restarted_primary (id int)");
+        await using var data = new ReadWriteDataSource(Options.Create(new ScalingDataOptions
+        {
+            Name = "shard2-restarted",
+            PrimaryConnectionString = shard2.ConnectionString(),
+            ConfigureDataSource = (b, _) => b.ConnectionStringBuilder.MaxPoolSize = 4,
+        }));
+
+        // Four connections in the pool, idle, then the server restarts under them.
+        var gate = new TaskCompletionSource();
+        var opened = 0;
+        var holders = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            await using var connection = await data.OpenWriteConnectionAsync();
+            Interlocked.Increment(ref opened);
+            await gate.Task;
+        })).ToList();
+        await Eventually.TrueAsync(() => Task.FromResult(Volatile.Read(ref opened) == 4), TimeSpan.FromSeconds(10), "four connections open at once");
+        gate.SetResult();
+        await Task.WhenAll(holders);
+        await shard2.RestartAsync();
+
+        static Task<WriteResult<int>> InsertAsync(ReadWriteDataSource data) => data.WriteAsync(async (tx, ct) =>
+        {
+            await using var insert = new NpgsqlCommand("INSERT INTO restarted_primary VALUES (1)", tx.Connection, tx);
+            return await insert.ExecuteNonQueryAsync(ct);
+        });
+
+        // The first write lands on a connection the restart closed: its outcome is unknown to the data source (nothing
+        // was sent here, but it cannot tell), so it is not retried. Npgsql clears the pool when a connection breaks, so
+        // the other three dead connections go with it and the next writes open new ones.
+        var lost = await Assert.ThrowsAnyAsync<NpgsqlException>(() => InsertAsync(data));
+        Assert.True(TransientErrors.IsConnectionFailure(lost), lost.ToString());
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(1, (await InsertAsync(data)).Value);
+        }
+
+        Assert.Equal(3L, await shard2.ScalarAsync<long>("SELECT count(*) FROM restarted_primary"));
+    }
 }
