@@ -255,6 +255,11 @@ internal static class Report
             + $"table scans: {work.IndexScans / requests:0.00} by index, {work.SequentialScans / requests:0.00} sequential.");
         line($"- Redis (the shared Redis, every master): {work.Commands.Sum(c => c.Calls) / requests:0.00} commands per request, {work.Commands.Sum(c => c.Microseconds) / requests:0} µs of command time; "
             + $"{work.SlowCommands:0} entries in the slow log (over 10 ms).");
+        if (work.NotRead.Count > 0)
+        {
+            line($"- Left out of these figures (down or paused at one end of the window, or restarted inside it): {string.Join(", ", work.NotRead)}.");
+        }
+
         if (run.AllocatedBytes is { } allocated)
         {
             line($"- The hosts allocated {allocated / requests / 1024:0.0} KiB per request (`dotnet.gc.heap.total_allocated`).");

@@ -40,6 +40,9 @@ internal sealed record ServerWork
 
     /// <summary>Entries added to the shared Redis's slow log (commands slower than its 10 ms default).</summary>
     public required double SlowCommands { get; init; }
+
+    /// <summary>The servers left out of every figure: not read at one end of the window (down or paused then), or restarted inside it.</summary>
+    public required IReadOnlyList<string> NotRead { get; init; }
 }
 
 /// <summary>Takes the snapshots <see cref="ServerWork"/> is the difference of.</summary>
@@ -100,8 +103,38 @@ internal sealed class ServerWorkProbe : IAsyncDisposable
     public async Task<Snapshot> TakeAsync(CancellationToken cancellationToken)
     {
         var statements = new Dictionary<(string, long), StatementFigure>();
-        var totals = new double[4];
+        var totals = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var notRead = new List<string>();
         foreach (var (name, connectionString) in _postgres)
+        {
+            try
+            {
+                totals[name] = await ReadPostgresAsync(name, connectionString, statements, cancellationToken);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                notRead.Add(name); // a server down or paused at this end of the window (a fault run)
+            }
+        }
+
+        var commands = new Dictionary<string, CommandFigure>(StringComparer.Ordinal);
+        var slowlog = 0.0;
+        try
+        {
+            slowlog = await ReadRedisAsync(commands);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            commands.Clear();
+            notRead.Add("redis");
+        }
+
+        return new Snapshot(statements, commands, totals, slowlog, notRead);
+    }
+
+    private static async Task<double[]> ReadPostgresAsync(string name, string connectionString, Dictionary<(string, long), StatementFigure> statements, CancellationToken cancellationToken)
+    {
+        var totals = new double[4];
         {
             await using var connection = new NpgsqlConnection(connectionString);
             await connection.OpenAsync(cancellationToken);
@@ -122,12 +155,16 @@ internal sealed class ServerWorkProbe : IAsyncDisposable
                 await reader.ReadAsync(cancellationToken);
                 for (var i = 0; i < totals.Length; i++)
                 {
-                    totals[i] += reader.GetDouble(i);
+                    totals[i] = reader.GetDouble(i);
                 }
             }
         }
 
-        var commands = new Dictionary<string, CommandFigure>(StringComparer.Ordinal);
+        return totals;
+    }
+
+    private async Task<double> ReadRedisAsync(Dictionary<string, CommandFigure> commands)
+    {
         var slowlog = 0.0;
         foreach (var server in _redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
         {
@@ -150,32 +187,53 @@ internal sealed class ServerWorkProbe : IAsyncDisposable
             slowlog += newest.Length == 0 ? 0 : (long)((RedisResult[])newest[0]!)[0] + 1;
         }
 
-        return new Snapshot(statements, commands, totals, slowlog);
+        return slowlog;
     }
 
-    /// <summary>What grew from <paramref name="before"/> to <paramref name="after"/>.</summary>
-    public static ServerWork Between(Snapshot before, Snapshot after) => new()
+    /// <summary>What grew from <paramref name="before"/> to <paramref name="after"/>, on the servers read at both ends.</summary>
+    public static ServerWork Between(Snapshot before, Snapshot after)
     {
-        Statements =
-        [
-            .. after.Statements
-                .Select(s => before.Statements.TryGetValue(s.Key, out var earlier) ? Add(s.Value, earlier, -1) : s.Value)
-                .Where(s => s.Calls > 0)
-                .OrderByDescending(s => s.ExecutionMs),
-        ],
-        Commands =
-        [
-            .. after.Commands
-                .Select(c => before.Commands.TryGetValue(c.Key, out var earlier) ? new CommandFigure(c.Key, c.Value.Calls - earlier.Calls, c.Value.Microseconds - earlier.Microseconds) : c.Value)
-                .Where(c => c.Calls > 0 && c.Command is not ("INFO" or "SLOWLOG"))
-                .OrderByDescending(c => c.Calls),
-        ],
-        Commits = after.Totals[0] - before.Totals[0],
-        Rollbacks = after.Totals[1] - before.Totals[1],
-        SequentialScans = after.Totals[2] - before.Totals[2],
-        IndexScans = after.Totals[3] - before.Totals[3],
-        SlowCommands = Math.Max(0, after.SlowCommands - before.SlowCommands),
-    };
+        // A server restarted inside the window (a fault run) started its counters again: its figures would be short.
+        var notRead = before.NotRead.Union(after.NotRead).ToHashSet(StringComparer.Ordinal);
+        var reset = after.Totals
+            .Where(t => !notRead.Contains(t.Key) && before.Totals.TryGetValue(t.Key, out var earlier) && t.Value[0] < earlier[0])
+            .Select(t => t.Key)
+            .ToList();
+        if (!notRead.Contains("redis") && after.Commands.Any(c => before.Commands.TryGetValue(c.Key, out var earlier) && c.Value.Calls < earlier.Calls))
+        {
+            reset.Add("redis");
+        }
+
+        var labels = notRead.Concat(reset.Select(r => r + " (restarted: counters reset)")).Order(StringComparer.Ordinal).ToList();
+        notRead.UnionWith(reset);
+        double Total(int i) => after.Totals.Where(t => !notRead.Contains(t.Key)).Sum(t => t.Value[i] - before.Totals[t.Key][i]);
+        var redisRead = !notRead.Contains("redis");
+        return new()
+        {
+            Statements =
+            [
+                .. after.Statements
+                    .Where(s => !notRead.Contains(s.Key.Server))
+                    .Select(s => before.Statements.TryGetValue(s.Key, out var earlier) ? Add(s.Value, earlier, -1) : s.Value)
+                    .Where(s => s.Calls > 0)
+                    .OrderByDescending(s => s.ExecutionMs),
+            ],
+            Commands =
+            [
+                .. after.Commands
+                    .Where(_ => redisRead)
+                    .Select(c => before.Commands.TryGetValue(c.Key, out var earlier) ? new CommandFigure(c.Key, c.Value.Calls - earlier.Calls, c.Value.Microseconds - earlier.Microseconds) : c.Value)
+                    .Where(c => c.Calls > 0 && c.Command is not ("INFO" or "SLOWLOG"))
+                    .OrderByDescending(c => c.Calls),
+            ],
+            Commits = Total(0),
+            Rollbacks = Total(1),
+            SequentialScans = Total(2),
+            IndexScans = Total(3),
+            SlowCommands = redisRead ? Math.Max(0, after.SlowCommands - before.SlowCommands) : 0,
+            NotRead = labels,
+        };
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await _redis.DisposeAsync();
@@ -193,6 +251,7 @@ internal sealed class ServerWorkProbe : IAsyncDisposable
     internal sealed record Snapshot(
         IReadOnlyDictionary<(string Server, long QueryId), StatementFigure> Statements,
         IReadOnlyDictionary<string, CommandFigure> Commands,
-        double[] Totals,
-        double SlowCommands);
+        IReadOnlyDictionary<string, double[]> Totals,
+        double SlowCommands,
+        IReadOnlyList<string> NotRead);
 }
