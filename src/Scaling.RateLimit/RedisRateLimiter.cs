@@ -136,8 +136,10 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var options = _options();
         var started = Stopwatch.GetTimestamp();
         using var activity = RateLimitActivities.StartCheck(check, permits);
-        var cluster = _connection.IsCluster; // then a breaker per hash slot
-        var breaker = cluster ? _slotBreakers.For(ClusterSlot.Of(check.Partition)) : _breaker;
+        // On a cluster, a breaker per hash slot: the slot of the check's keys, whose hash tag is the partition.
+        var connected = _connection.Multiplexer();
+        var cluster = _connection.IsCluster && connected.IsCompletedSuccessfully;
+        var breaker = cluster ? _slotBreakers.For(connected.Result.HashSlot("{" + check.Partition + "}")) : _breaker;
         if (breaker.TryEnter(options.BreakDuration))
         {
             RedisResult result;

@@ -69,7 +69,6 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
             string[] expected = [tag + "burst:u:a", tag + "business:u:a", tag + "burst:u:b", tag + "business:u:b", tag + "tenant-daily"];
             Assert.Equal(expected.Order(StringComparer.Ordinal), written.Keys.Where(k => k.StartsWith(tag, StringComparison.Ordinal)).Order(StringComparer.Ordinal));
             var slot = await cluster.SlotOfAsync("{" + tenant + "}");
-            Assert.Equal(slot, ClusterSlot.Of(tenant)); // the limiter's own slot computation (its breaker per slot) agrees with Redis
             var master = await cluster.MasterForKeyAsync("{" + tenant + "}");
             foreach (var key in expected)
             {
