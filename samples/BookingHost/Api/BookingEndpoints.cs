@@ -3,8 +3,6 @@ using BookingHost.Auth;
 using BookingHost.Domain;
 using BookingHost.Idempotency;
 using BookingHost.Realtime;
-using Microsoft.AspNetCore.Http.Json;
-using Microsoft.Extensions.Options;
 using Scaling.Tenancy.Resolution;
 
 namespace BookingHost.Api;
@@ -60,8 +58,7 @@ public static class BookingEndpoints
         }
 
         // Written as made once per cached entry (the same JSON Results.Ok would write, without serializing it again).
-        var json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
-        return Results.Bytes(await deps.Availability.GetJsonAsync(tenant.Id, business!, service!, resource!, day, ConsistencyTokens.Read(http), json, ct), "application/json; charset=utf-8");
+        return Results.Bytes(await deps.Availability.GetJsonAsync(tenant.Id, business!, service!, resource!, day, ConsistencyTokens.Read(http), ct), "application/json; charset=utf-8");
     }
 
     private static async Task<IResult> CreateAsync(HttpContext http, CreateBookingRequest body, BookingDeps deps, CancellationToken ct)

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Scaling.Cache;
 using Scaling.Tenancy;
@@ -12,7 +14,7 @@ namespace BookingHost.Domain;
 /// Free start times of a service with a resource on one local day, cached for 30 s (Scaling.Cache, tagged per resource
 /// and day and with the business's catalog) and dropped on every instance when a booking of that day changes.
 /// </summary>
-public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
+public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache, IOptions<JsonOptions> json)
 {
     // The JSON made from a cached entry, by the entry object (held no longer than the entry itself).
     private readonly ConditionalWeakTable<AvailabilityView, SerializedAvailability> _json = new();
@@ -38,28 +40,29 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
     }
 
     /// <summary>
-    /// <see cref="GetAsync"/> as the API's JSON (UTF-8, with <paramref name="json"/>). The JSON of a cached entry is made
-    /// once per instance and served again until the entry changes or its earliest start time passes, so a cache hit
-    /// costs no serialization.
+    /// <see cref="GetAsync"/> as the API's JSON (UTF-8, with the HTTP API's serializer options). The JSON of a cached
+    /// entry is made once per instance and served again until the entry changes or its earliest start time passes, so a
+    /// cache hit costs no serialization.
     /// </summary>
     public async Task<byte[]> GetJsonAsync(
-        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, ShardConsistencyToken? consistency, JsonSerializerOptions json, CancellationToken cancellationToken)
+        TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
     {
+        var options = json.Value.SerializerOptions;
         if (consistency is not null)
         {
-            return JsonSerializer.SerializeToUtf8Bytes(await GetAsync(tenant, business, service, resource, day, consistency, cancellationToken), json);
+            return JsonSerializer.SerializeToUtf8Bytes(await GetAsync(tenant, business, service, resource, day, consistency, cancellationToken), options);
         }
 
         var cached = await GetCachedAsync(tenant, business, service, resource, day, CatalogStore.Zone(business), cancellationToken);
         var now = DateTimeOffset.UtcNow;
-        if (_json.TryGetValue(cached, out var made) && now < made.ValidUntil && ReferenceEquals(made.Options, json))
+        if (_json.TryGetValue(cached, out var made) && now < made.ValidUntil)
         {
             return made.Bytes;
         }
 
         var upcoming = Upcoming(cached, now);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(upcoming, json);
-        _json.AddOrUpdate(cached, new SerializedAvailability(bytes, upcoming.Slots.Count == 0 ? DateTimeOffset.MaxValue : upcoming.Slots.Min(), json));
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(upcoming, options);
+        _json.AddOrUpdate(cached, new SerializedAvailability(bytes, upcoming.Slots.Count == 0 ? DateTimeOffset.MaxValue : upcoming.Slots.Min()));
         return bytes;
     }
 
@@ -112,4 +115,4 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache)
 }
 
 /// <summary>An availability entry's JSON, valid until <paramref name="ValidUntil"/> (when its earliest start time passes).</summary>
-internal sealed record SerializedAvailability(byte[] Bytes, DateTimeOffset ValidUntil, JsonSerializerOptions Options);
+internal sealed record SerializedAvailability(byte[] Bytes, DateTimeOffset ValidUntil);
