@@ -208,7 +208,11 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
         return $"booking:idem:{tenant}:{user}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))}";
     }
 
-    /// <summary>SHA-256 (hex) of method, path, query and body; the body is buffered and rewound for the endpoint. <see langword="null"/> when the body is too large.</summary>
+    /// <summary>
+    /// SHA-256 (hex) of method, path, query and body. The body is read once into an array of its size and the request
+    /// reads it again from there (a request body here is a small JSON document: no 64 KiB file-buffering stream and
+    /// copy buffer per request). <see langword="null"/> when the body is larger than <paramref name="maxBytes"/>.
+    /// </summary>
     private static async Task<string?> FingerprintAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
         if (request.ContentLength > maxBytes)
@@ -216,24 +220,40 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
             return null;
         }
 
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.PathBase}{request.Path}{request.QueryString}\n"));
-        request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxBytes + 1L);
-        var chunk = new byte[8192];
-        long total = 0;
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        // One byte more than a declared length (the read that finds the end needs room to say so), at most 64 KiB
+        // before any byte has arrived; the array grows as the body does.
+        var body = new byte[Math.Min(request.ContentLength is { } declared ? declared + 1 : 1024, Math.Min(maxBytes + 1L, 64 * 1024))];
+        var length = 0;
+        while (true)
         {
-            total += read;
-            if (total > maxBytes)
+            if (length == body.Length)
             {
-                return null;
+                if (length > maxBytes)
+                {
+                    return null;
+                }
+
+                Array.Resize(ref body, (int)Math.Min(maxBytes + 1L, body.Length * 2L));
             }
 
-            hash.AppendData(chunk, 0, read);
+            var read = await request.Body.ReadAsync(body.AsMemory(length), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+
+            length += read;
         }
 
-        request.Body.Position = 0;
+        if (length > maxBytes)
+        {
+            return null;
+        }
+
+        request.Body = new MemoryStream(body, 0, length, writable: false);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.PathBase}{request.Path}{request.QueryString}\n"));
+        hash.AppendData(body, 0, length);
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

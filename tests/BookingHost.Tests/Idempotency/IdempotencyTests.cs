@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Text;
 using BookingHost.Auth;
 using BookingHost.Tests.Auth;
 using Microsoft.AspNetCore.Identity;
@@ -164,6 +166,59 @@ public sealed class IdempotencyTests(ServersFixture fixture)
         finally
         {
             await redis.RestartAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_keyed_body_up_to_the_limit_runs_and_replays_and_one_byte_more_is_413_with_or_without_a_length()
+    {
+        static byte[] Body(string email, string tail = "") => Encoding.UTF8.GetBytes($"{{\"email\":\"{email}\",\"password\":\"{AuthApi.Password}\"}}{tail}");
+        var limit = Body(AuthApi.NewEmail()).Length; // every new address has the same length
+        await using var app = await BookingApp.StartAsync(_servers, configure: b => b.UseSetting("BookingHost:Idempotency:MaxRequestBytes", limit.ToString(CultureInfo.InvariantCulture)));
+        using var client = app.CreateClient();
+        var users = app.Services.GetRequiredService<UserDirectory>();
+        foreach (var declared in new[] { true, false })
+        {
+            // At the limit: the endpoint reads the body the fingerprint read, and a retry replays the first answer.
+            var email = AuthApi.NewEmail();
+            var key = Guid.NewGuid().ToString();
+            using var first = await client.SendAsync(Post(Body(email), key, declared));
+            Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+            using var retry = await client.SendAsync(Post(Body(email), key, declared));
+            Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+            Assert.True(retry.Headers.Contains("Idempotent-Replayed"));
+            Assert.Equal(await first.Content.ReadAsByteArrayAsync(), await retry.Content.ReadAsByteArrayAsync());
+
+            // One byte over (valid JSON with a trailing space): refused before it runs.
+            var over = AuthApi.NewEmail();
+            using var refused = await client.SendAsync(Post(Body(over, " "), Guid.NewGuid().ToString(), declared));
+            await refused.AssertProblemAsync(HttpStatusCode.RequestEntityTooLarge, "body-too-large");
+            Assert.Null(await users.FindByEmailAsync(over, CancellationToken.None));
+        }
+
+        static HttpRequestMessage Post(byte[] body, string key, bool declared)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, Register) { Content = declared ? new ByteArrayContent(body) : new UnknownLengthContent(body) };
+            request.Content.Headers.ContentType = new("application/json");
+            request.Headers.Add("Idempotency-Key", key);
+            return request;
+        }
+    }
+
+    /// <summary>A body sent without Content-Length (chunked), in two writes.</summary>
+    private sealed class UnknownLengthContent(byte[] body) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(body.AsMemory(0, body.Length / 2));
+            await stream.FlushAsync();
+            await stream.WriteAsync(body.AsMemory(body.Length / 2));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
         }
     }
 }
