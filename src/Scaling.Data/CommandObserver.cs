@@ -40,7 +40,7 @@ internal static class CommandObserver
         EnsureListening();
         builder.ConfigureTracing(tracing => tracing
             .ConfigureCommandEnrichmentCallback((activity, command) => Enrich(activity, tag, command.CommandText))
-            .ConfigureBatchEnrichmentCallback((activity, batch) => Enrich(activity, tag, BatchText(batch))));
+            .ConfigureBatchEnrichmentCallback((activity, batch) => Enrich(activity, tag, batch)));
     }
 
     private static string BatchText(NpgsqlBatch batch)
@@ -54,7 +54,8 @@ internal static class CommandObserver
         return string.Join("; ", texts);
     }
 
-    private static void Enrich(Activity activity, Tag tag, string commandText)
+    // The SQL text (a string, or the batch whose text is made only when the slow-query log needs it).
+    private static void Enrich(Activity activity, Tag tag, object commandText)
     {
         activity.SetCustomProperty(PropertyName, (tag, commandText));
     }
@@ -86,7 +87,7 @@ internal static class CommandObserver
 
     private static void OnStopped(Activity activity)
     {
-        if (activity.GetCustomProperty(PropertyName) is not ValueTuple<Tag, string> (var tag, var commandText))
+        if (activity.GetCustomProperty(PropertyName) is not ValueTuple<Tag, object> (var tag, var commandText))
         {
             return;
         }
@@ -95,7 +96,7 @@ internal static class CommandObserver
         tag.Duration.Record(duration.TotalSeconds, tag.Tags);
         if (tag.SlowThreshold is { } threshold && duration > threshold)
         {
-            DataLog.SlowQuery(tag.Logger, tag.DataSource, tag.Role, tag.Server, (long)duration.TotalMilliseconds, commandText);
+            DataLog.SlowQuery(tag.Logger, tag.DataSource, tag.Role, tag.Server, (long)duration.TotalMilliseconds, commandText as string ?? BatchText((NpgsqlBatch)commandText));
         }
     }
 }
