@@ -46,23 +46,29 @@ internal sealed class EventFrame
     public static bool IsValidType(string? type)
         => !string.IsNullOrEmpty(type) && type.Length <= 100 && type.AsSpan().IndexOfAny('\r', '\n') < 0;
 
-    /// <summary>Serializes an event (the JSON is also what goes over Redis).</summary>
-    public static string Serialize(BookingEvent bookingEvent) => JsonSerializer.Serialize(bookingEvent, JsonSerializerOptions.Web);
+    /// <summary>Serializes an event to UTF-8 JSON (also what goes over Redis).</summary>
+    public static byte[] Serialize(BookingEvent bookingEvent) => JsonSerializer.SerializeToUtf8Bytes(bookingEvent, JsonSerializerOptions.Web);
 
-    /// <summary>Makes the frame of an event whose JSON is <paramref name="json"/> (compact JSON has no line breaks).</summary>
-    public static EventFrame Create(BookingEvent bookingEvent, string json)
+    /// <summary>Makes the frame of an event whose UTF-8 JSON is <paramref name="json"/> (compact JSON has no line breaks).</summary>
+    public static EventFrame Create(BookingEvent bookingEvent, ReadOnlySpan<byte> json)
     {
-        var text = string.Create(CultureInfo.InvariantCulture, $"id: {bookingEvent.Id:D}\nevent: {bookingEvent.Type}\ndata: {json}\n\n");
-        return new EventFrame(bookingEvent.Tenant, bookingEvent.Type, bookingEvent.Location, CustomerOf(bookingEvent.Data), bookingEvent.OccurredAt, Encoding.UTF8.GetBytes(text));
+        // One array: the id and event lines, the JSON copied as it is, the blank line.
+        var head = string.Create(CultureInfo.InvariantCulture, $"id: {bookingEvent.Id:D}\nevent: {bookingEvent.Type}\ndata: ");
+        var bytes = new byte[Encoding.UTF8.GetByteCount(head) + json.Length + 2];
+        var written = Encoding.UTF8.GetBytes(head, bytes);
+        json.CopyTo(bytes.AsSpan(written));
+        bytes[^2] = (byte)'\n';
+        bytes[^1] = (byte)'\n';
+        return new EventFrame(bookingEvent.Tenant, bookingEvent.Type, bookingEvent.Location, CustomerOf(bookingEvent.Data), bookingEvent.OccurredAt, bytes);
     }
 
-    /// <summary>Reads an event received from Redis; <see langword="null"/> when it is not one.</summary>
-    public static EventFrame? Parse(string json)
+    /// <summary>Reads an event received from Redis (UTF-8 JSON); <see langword="null"/> when it is not one.</summary>
+    public static EventFrame? Parse(ReadOnlySpan<byte> json)
     {
         var bookingEvent = JsonSerializer.Deserialize<BookingEvent>(json, JsonSerializerOptions.Web);
         return bookingEvent is null || string.IsNullOrEmpty(bookingEvent.Tenant) || !IsValidType(bookingEvent.Type)
             ? null
-            : Create(bookingEvent, json.AsSpan().IndexOfAny('\r', '\n') < 0 ? json : Serialize(bookingEvent));
+            : Create(bookingEvent, json.IndexOfAny((byte)'\r', (byte)'\n') < 0 ? json : Serialize(bookingEvent));
     }
 
     private static Guid? CustomerOf(JsonElement data)

@@ -1,3 +1,4 @@
+using System.Text;
 using BookingHost.Infrastructure;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -20,7 +21,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
     private readonly RedisConnections? _connections;
     private readonly ILogger<RedisBookingEvents> _logger;
     private readonly RedisChannel _channel;
-    private readonly string _origin = $"{Environment.ProcessId}-{Guid.NewGuid():N}";
+    private readonly byte[] _origin = Encoding.UTF8.GetBytes($"{Environment.ProcessId}-{Guid.NewGuid():N}");
     private readonly CancellationTokenSource _stopping = new();
     private RedisConnection? _connection;
     private OrderedSubscription? _subscription;
@@ -66,7 +67,12 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
 
         try
         {
-            await connection.GetSubscriber().PublishAsync(_channel, _origin + "\n" + json).WaitAsync(_options.PublishTimeout, cancellationToken);
+            // The message: this instance's origin, a line break, the event's UTF-8 JSON.
+            var message = new byte[_origin.Length + 1 + json.Length];
+            _origin.CopyTo(message, 0);
+            message[_origin.Length] = (byte)'\n';
+            json.CopyTo(message, _origin.Length + 1);
+            await connection.GetSubscriber().PublishAsync(_channel, message).WaitAsync(_options.PublishTimeout, cancellationToken);
             RealtimeInstruments.Published.Add(1);
             if (Interlocked.Exchange(ref _publishFailing, 0) == 1)
             {
@@ -172,16 +178,17 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
 
     private void OnMessage(RedisValue message)
     {
-        var text = (string?)message;
-        var newline = text?.IndexOf('\n', StringComparison.Ordinal) ?? -1;
-        if (newline <= 0 || text.AsSpan(0, newline).SequenceEqual(_origin))
+        // Read as the bytes that arrived: an instance's own message is recognised and dropped without decoding it.
+        var bytes = ((ReadOnlyMemory<byte>)message).Span;
+        var newline = bytes.IndexOf((byte)'\n');
+        if (newline <= 0 || bytes[..newline].SequenceEqual(_origin))
         {
             return; // this instance's own event: its clients have it already
         }
 
         try
         {
-            if (EventFrame.Parse(text![(newline + 1)..]) is { } frame)
+            if (EventFrame.Parse(bytes[(newline + 1)..]) is { } frame)
             {
                 RealtimeInstruments.Received.Add(1);
                 _hub.Dispatch(frame);
