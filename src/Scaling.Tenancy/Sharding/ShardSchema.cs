@@ -22,7 +22,14 @@ internal static class ShardSchema
 
     private const long SchemaLockKey = 0x5CA1_7E4A_0001;
 
-    private const string CreateSql = """
+    /// <summary>
+    /// The first key of the two-key advisory locks on tenants (the second is <c>hashtext(tenant_id)</c>): shared by a
+    /// tenant write under read committed, exclusive for a move's fence. Two-key locks never collide with an
+    /// application's one-key (<c>bigint</c>) advisory locks.
+    /// </summary>
+    internal const int TenantLockSpace = 0x5CA1_7E4;
+
+    private static readonly string CreateSql = $$"""
         CREATE SCHEMA IF NOT EXISTS scaling_tenancy;
         CREATE TABLE IF NOT EXISTS scaling_tenancy.owned_tenants (
             tenant_id text PRIMARY KEY,
@@ -36,14 +43,22 @@ internal static class ShardSchema
         CREATE INDEX IF NOT EXISTS move_changes_tenant_id ON scaling_tenancy.move_changes (tenant_id, id);
 
         -- Called first in every tenant transaction: checks that this shard owns the tenant (and, for a write, that
-        -- the tenant is writable here, holding a share lock on its row until the transaction ends so that a move's
+        -- the tenant is writable here, holding a shared lock on the tenant until the transaction ends so that a move's
         -- fence waits for writes in flight), then sets the tenant for row-level security for this transaction only.
+        -- Under read committed the lock is a shared advisory lock (the fence takes it exclusively): no row lock, so no
+        -- tuple write, WAL record or multixact per write; the state is read after it is granted, with a new snapshot,
+        -- so a write that waited for a fence sees the fence's state. Under repeatable read and serializable the
+        -- snapshot may be older than a fence that committed meanwhile: those share-lock the row, which turns that
+        -- case into a serialization failure (retried) instead of a stale 'active'.
         CREATE OR REPLACE FUNCTION scaling_tenancy.enter_tenant(p_tenant text, p_write boolean) RETURNS text
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
         DECLARE
             s text;
         BEGIN
-            IF p_write THEN
+            IF p_write AND current_setting('transaction_isolation') = 'read committed' THEN
+                PERFORM pg_advisory_xact_lock_shared({{TenantLockSpace}}, hashtext(p_tenant));
+                SELECT state INTO s FROM scaling_tenancy.owned_tenants WHERE tenant_id = p_tenant;
+            ELSIF p_write THEN
                 SELECT state INTO s FROM scaling_tenancy.owned_tenants WHERE tenant_id = p_tenant FOR SHARE;
             ELSE
                 SELECT state INTO s FROM scaling_tenancy.owned_tenants WHERE tenant_id = p_tenant;

@@ -17,9 +17,10 @@ namespace Scaling.Tenancy.Sharding;
 /// <remarks>
 /// <para>
 /// Requests during a move either succeed on the right shard or fail with a retryable
-/// <see cref="TenantUnavailableException"/>: the fence is the source shard's ownership row, which every tenant write
-/// share-locks (so the fence waits for writes in flight and no write can slip past it, whatever an instance's map says),
-/// and after the flip the source refuses the tenant, so instances with a stale map are corrected.
+/// <see cref="TenantUnavailableException"/>: the fence is the source shard's ownership row, and every tenant write holds
+/// a shared lock on the tenant until it commits (an advisory lock under read committed, the row's share lock under
+/// stricter isolation), so the fence waits for writes in flight and no write can slip past it, whatever an instance's
+/// map says; after the flip the source refuses the tenant, so instances with a stale map are corrected.
 /// </para>
 /// <para>
 /// The tables moved are <see cref="ScalingTenancyOptions.TenantTables"/>; each needs a <c>tenant_id</c> column and a
@@ -549,12 +550,21 @@ public sealed class TenantMover
                 await set.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            // "state <> $2": an update that changes nothing must not wait for the share locks of writes in flight.
-            using (var command = new NpgsqlCommand("UPDATE scaling_tenancy.owned_tenants SET state = $2, changed_at = now() WHERE tenant_id = $1 AND state <> $2", connection, transaction))
+            // The fence waits for the writes in flight: those under read committed hold the tenant's advisory lock shared,
+            // the others (and the reminder worker's batches) a share lock on the row, which the update waits for.
+            // "state <> $2": a change that changes nothing must not wait for either.
+            using (var batch = new NpgsqlBatch(connection, transaction))
             {
-                command.Parameters.Add(new() { Value = tenantId.Value });
-                command.Parameters.Add(new() { Value = state });
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    $"SELECT pg_advisory_xact_lock({ShardSchema.TenantLockSpace}, hashtext(tenant_id)) FROM scaling_tenancy.owned_tenants WHERE tenant_id = $1 AND state <> $2")
+                {
+                    Parameters = { new() { Value = tenantId.Value }, new() { Value = state } },
+                });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE scaling_tenancy.owned_tenants SET state = $2, changed_at = now() WHERE tenant_id = $1 AND state <> $2")
+                {
+                    Parameters = { new() { Value = tenantId.Value }, new() { Value = state } },
+                });
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data;
 using Npgsql;
 using Scaling.Tenancy.Sharding;
 using Scaling.Testing;
@@ -228,8 +229,10 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         Assert.Equal(2L, await Count(Servers.Shard2Primary, notes, tenant));
     }
 
-    [Fact]
-    public async Task A_write_in_flight_longer_than_the_pause_budget_makes_the_move_roll_back_instead_of_pausing_writes_longer()
+    [Theory]
+    [InlineData(IsolationLevel.ReadCommitted)] // holds the tenant's advisory lock shared
+    [InlineData(IsolationLevel.RepeatableRead)] // holds the ownership row's share lock
+    public async Task A_write_in_flight_longer_than_the_pause_budget_makes_the_move_roll_back_instead_of_pausing_writes_longer(IsolationLevel isolation)
     {
         await using var kit = await TenancyTestKit.StartAsync(Servers, o => o.MaxMoveWritePause = TimeSpan.FromMilliseconds(300));
         var (notes, lines) = await CreateTablesAsync(kit);
@@ -237,7 +240,7 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
         await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
         await InsertNoteWithLinesAsync(kit.Router, notes, lines, tenant, "first", lineCount: 1);
 
-        // A tenant write that holds its transaction open (it share-locks the tenant's ownership row). It writes a
+        // A tenant write that holds its transaction open (and with it its shared lock on the tenant). It writes a
         // table the move does not copy, so only the fence waits for it (trigger DDL on the moved tables does not).
         var side = "side_" + Guid.NewGuid().ToString("N")[..10];
         await Servers.Shard1Primary.ExecuteAsync($"CREATE TABLE {side} (tenant_id text NOT NULL, body text); {RowLevelSecurity.EnableSql(side, TenancyTestKit.TenantRole)}");
@@ -251,7 +254,8 @@ public sealed class TenantMoveTests(ServersFixture fixture, ITestOutputHelper ou
             holding.SetResult();
             await release.Task;
             return n;
-        });
+        },
+        isolationLevel: isolation);
         await holding.Task;
 
         var error = await Assert.ThrowsAsync<TenantMoveException>(() => new TenantMover(kit.Router).MoveAsync(tenant, "shard-2"));
