@@ -77,7 +77,9 @@ internal static class CommandObserver
             var listener = new ActivityListener
             {
                 ShouldListenTo = source => source.Name == "Npgsql",
-                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                // The duration and the enrichment callbacks are all it needs: without a tracer that asks for more,
+                // Npgsql then leaves out its tags (SQL text, server, connection id) on every command.
+                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
                 ActivityStopped = OnStopped,
             };
             ActivitySource.AddActivityListener(listener);
