@@ -16,9 +16,6 @@ using Scaling.Tenancy;
 using Scaling.Tenancy.Resolution;
 using Scaling.Tenancy.Sharding;
 
-// Before any socket is used: network completions run on the socket engine's threads (see SocketCompletions).
-SocketCompletions.PreferInline();
-
 var builder = WebApplication.CreateBuilder(args);
 var configuration = builder.Configuration;
 // BookingHost's own settings, read once: bound, validated and registered as IOptions<BookingHostOptions> for every service.

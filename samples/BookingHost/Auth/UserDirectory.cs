@@ -55,7 +55,7 @@ public sealed partial class UserDirectory
         }
 
         var user = new BookingUser(Guid.CreateVersion7(), normalized, role, tenant, plan, _time.GetUtcNow());
-        var hash = await HashAsync(user, password, cancellationToken);
+        var hash = _hasher.HashPassword(user, password);
         return await _database.RunAsync<BookingUser>(async (connection, ct) =>
         {
             await using var insert = new NpgsqlCommand(
@@ -116,11 +116,11 @@ public sealed partial class UserDirectory
         var found = await FindWithHashAsync(email, cancellationToken);
         if (found is null)
         {
-            _ = await Task.Run(() => _hasher.VerifyHashedPassword(Placeholder, _dummyHash.Value, password), cancellationToken);
+            _ = _hasher.VerifyHashedPassword(Placeholder, _dummyHash.Value, password);
             return null;
         }
 
-        var result = await Task.Run(() => _hasher.VerifyHashedPassword(found.Value.User, found.Value.Hash, password), cancellationToken); // on the thread pool, as HashAsync
+        var result = _hasher.VerifyHashedPassword(found.Value.User, found.Value.Hash, password);
         if (result == PasswordVerificationResult.SuccessRehashNeeded)
         {
             await UpdateHashAsync(found.Value.User, password, cancellationToken);
@@ -139,19 +139,13 @@ public sealed partial class UserDirectory
         }, cancellationToken);
     }
 
-    // A password hash is PBKDF2 with 100,000 iterations, about 50 ms of CPU: hashing and checking run on the thread pool,
-    // never on the socket engine's thread the request resumed on (see SocketCompletions).
-    private Task<string> HashAsync(BookingUser user, string password, CancellationToken cancellationToken)
-        => Task.Run(() => _hasher.HashPassword(user, password), cancellationToken);
-
     private async Task UpdateHashAsync(BookingUser user, string password, CancellationToken cancellationToken)
     {
-        var hash = await HashAsync(user, password, cancellationToken);
         _ = await _database.RunAsync<bool>(async (connection, ct) =>
         {
             await using var update = new NpgsqlCommand("UPDATE booking_users SET password_hash = $2 WHERE id = $1", connection);
             update.Parameters.Add(new() { Value = user.Id });
-            update.Parameters.Add(new() { Value = hash });
+            update.Parameters.Add(new() { Value = _hasher.HashPassword(user, password) });
             await update.ExecuteNonQueryAsync(ct);
             return true;
         }, cancellationToken);
