@@ -34,7 +34,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
 
     /// <summary>How long a shard's replaced data source stays open for the transactions begun on it.</summary>
     private static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(30);
-    private readonly string? _setRoleSql;
+    private readonly string? _tenantRole;
     private int _disposed;
 
     /// <summary>Creates the router over a shard map.</summary>
@@ -55,7 +55,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         _meterFactory = meterFactory;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<ShardRouter>();
-        _setRoleSql = value.TenantRole is { } role ? "SET LOCAL ROLE " + Sql.Identifier(role) : null;
+        _tenantRole = value.TenantRole;
     }
 
 
@@ -174,7 +174,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(result);
-        var entryCommands = _setRoleSql is null ? 1 : 2;
+        const int entryCommands = 1;
         return WriteCoreAsync(
             tenantId,
             (dataSource, ct) => dataSource.WriteBatchAsync(
@@ -432,17 +432,21 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Adds the tenant's entry to <paramref name="batch"/>, first: the ownership check and RLS setting, then the tenant role if one is set.</summary>
+    /// <summary>
+    /// Adds the tenant's entry to <paramref name="batch"/>, first, as one statement: the ownership check and RLS setting,
+    /// and the tenant role if one is set (<c>set_config('role', …, true)</c>, which is <c>SET LOCAL ROLE</c>).
+    /// </summary>
     private void AddEntry(NpgsqlBatch batch, TenantId tenantId, bool write)
     {
-        var enter = new NpgsqlBatchCommand(ShardSchema.EnterSql);
+        var enter = new NpgsqlBatchCommand(_tenantRole is null ? ShardSchema.EnterSql : ShardSchema.EnterAsRoleSql);
         enter.Parameters.Add(new() { Value = tenantId.Value });
         enter.Parameters.Add(new() { Value = write });
-        batch.BatchCommands.Insert(0, enter);
-        if (_setRoleSql is not null)
+        if (_tenantRole is not null)
         {
-            batch.BatchCommands.Insert(1, new NpgsqlBatchCommand(_setRoleSql));
+            enter.Parameters.Add(new() { Value = _tenantRole });
         }
+
+        batch.BatchCommands.Insert(0, enter);
     }
 
     private async Task<T> ReadAsTenantAsync<T>(NpgsqlConnection connection, TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)

@@ -20,6 +20,9 @@ internal static class ShardSchema
 
     internal const string EnterSql = "SELECT scaling_tenancy.enter_tenant($1, $2)";
 
+    /// <summary>The entry and the tenant role in one statement (<c>set_config('role', $3, true)</c> is <c>SET LOCAL ROLE</c>).</summary>
+    internal const string EnterAsRoleSql = "SELECT scaling_tenancy.enter_tenant($1, $2), set_config('role', $3, true)";
+
     private const long SchemaLockKey = 0x5CA1_7E4A_0001;
 
     /// <summary>
