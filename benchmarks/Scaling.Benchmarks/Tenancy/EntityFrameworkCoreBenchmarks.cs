@@ -28,20 +28,10 @@ public class EntityFrameworkCoreBenchmarks
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _shards = await BenchmarkShards.StartAsync("bench_ef");
-        _router = _shards.Router;
-        await _shards.Servers.Shard1Primary.ExecuteAsync(
-            $"""
-            CREATE TABLE bench_services (
-                tenant_id text NOT NULL,
-                id int NOT NULL,
-                name text NOT NULL,
-                price_cents int NOT NULL,
-                PRIMARY KEY (tenant_id, id));
-            {RowLevelSecurity.EnableSql("bench_services", "scaling_tenant")}
-            """);
         _tenant = TenantId.Parse("bench-ef");
-        await _shards.Admin.CreateTenantAsync(_tenant, "basic", "shard-1");
+        _shards = await BenchmarkShards.StartWithTenantTableAsync(
+            "bench_ef", _tenant, "bench_services", "tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL, price_cents int NOT NULL, PRIMARY KEY (tenant_id, id)");
+        _router = _shards.Router;
         await _router.WriteAsync(_tenant, async (tx, ct) =>
         {
             await using var insert = new NpgsqlCommand(

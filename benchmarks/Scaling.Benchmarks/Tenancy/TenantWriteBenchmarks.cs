@@ -26,15 +26,10 @@ public class TenantWriteBenchmarks
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _shards = await BenchmarkShards.StartAsync("bench_write");
-        _router = _shards.Router;
-        await _shards.Servers.Shard1Primary.ExecuteAsync(
-            $"""
-            CREATE TABLE bench_tenant_notes (tenant_id text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL);
-            {RowLevelSecurity.EnableSql("bench_tenant_notes", "scaling_tenant")}
-            """);
         _tenant = TenantId.Parse("bench-write");
-        await _shards.Admin.CreateTenantAsync(_tenant, "basic", "shard-1");
+        _shards = await BenchmarkShards.StartWithTenantTableAsync(
+            "bench_write", _tenant, "bench_tenant_notes", "tenant_id text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL");
+        _router = _shards.Router;
         _shard = _router.GetShard("shard-1");
         if (await Shard_WriteBatchAsync() != 1 || await Tenant_WriteBatchAsync() != 1 || await Tenant_WriteAsync() != 1 || await Tenant_ReadFromPrimaryAsync() != "note")
         {
