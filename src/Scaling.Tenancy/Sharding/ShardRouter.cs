@@ -187,7 +187,8 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
                         throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
                     }
                 },
-                commands => result(commands.Count > entryCommands ? new ArraySegment<NpgsqlBatchCommand>([.. commands], entryCommands, commands.Count - entryCommands) : []),
+                // The data source hands over the commands as an array: viewed past the entry, not copied.
+                commands => result(new ArraySegment<NpgsqlBatchCommand>(commands as NpgsqlBatchCommand[] ?? [.. commands], entryCommands, commands.Count - entryCommands)),
                 idempotent,
                 isolationLevel,
                 ct),
