@@ -33,7 +33,18 @@ public sealed class LateCommandTests(ServersFixture fixture) : IAsyncLifetime
         var raw = await _kit.RawAsync();
         await using var admin = await ConnectionMultiplexer.ConnectAsync(redis.EndPoint + ",abortConnect=false,allowAdmin=true");
         var server = admin.GetServer(admin.GetEndPoints()[0]);
-        await a.SetAsync("price", "old-value");
+        // The starting point: Redis holds the old value and the cache uses it. On a busy machine the first write (a
+        // fresh connection's first script) can itself outlast the 300 ms timeout and open the breaker; the write under
+        // test would then never be sent, and there would be nothing late for Redis to refuse.
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                await a.SetAsync("price", "old-value");
+                var held = (byte[]?)await raw.StringGetAsync(_kit.Prefix + "price");
+                return a.IsDistributedCacheAvailable && held is not null && Encoding.UTF8.GetString(held).Contains("old-value", StringComparison.Ordinal);
+            },
+            TimeSpan.FromSeconds(15),
+            "the cache wrote the old value to Redis");
         var refusedBefore = await LateRefusalsAsync(server);
         try
         {
@@ -47,7 +58,7 @@ public sealed class LateCommandTests(ServersFixture fixture) : IAsyncLifetime
             await redis.ResumeAsync();
         }
 
-        await Eventually.TrueAsync(() => Task.FromResult(a.IsDistributedCacheAvailable), TimeSpan.FromSeconds(10), "the cache uses Redis again");
+        await Eventually.TrueAsync(() => Task.FromResult(a.IsDistributedCacheAvailable), TimeSpan.FromSeconds(20), "the cache uses Redis again");
         await Task.Delay(TimeSpan.FromMilliseconds(500)); // the replay of the given-up write (a tombstone) has run
         Assert.True(await LateRefusalsAsync(server) > refusedBefore, "Redis refused the late write");
         var stored = (byte[]?)await raw.StringGetAsync(_kit.Prefix + "price");

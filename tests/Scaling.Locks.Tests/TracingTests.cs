@@ -62,12 +62,14 @@ public sealed class TracingTests(ServersFixture fixture) : IAsyncLifetime
     public async Task A_lock_held_by_another_owner_is_traced_as_conflicted_with_an_error_status()
     {
         using var spans = new ActivityRecorder("Scaling.Locks");
-        await using var provider = await LockTestKit.Provider(_servers).WarmAsync();
+        // Rounds bounded at 2 s, not the default 250 ms: on a busy machine a round that times out is NoQuorum, and this
+        // test is about a lock held by another owner, which every master answers.
+        await using var provider = await LockTestKit.Provider(_servers, o => o.NodeTimeout = TimeSpan.FromSeconds(2)).WarmAsync();
         var resource = LockTestKit.Resource("traced-contended");
-        await using var holder = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
+        await using var holder = await provider.AcquireAsync(resource, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5));
 
         using var trace = ActivityRecorder.StartTrace();
-        var timeout = await Assert.ThrowsAsync<LockTimeoutException>(() => provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300)));
+        var timeout = await Assert.ThrowsAsync<LockTimeoutException>(() => provider.AcquireAsync(resource, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1)));
 
         var acquire = Assert.Single(spans.InTrace(trace, "lock acquire"));
         Assert.Equal(resource, acquire.GetTagItem("scaling.locks.resource"));
