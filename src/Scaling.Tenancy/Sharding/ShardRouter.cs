@@ -260,7 +260,43 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         Func<NpgsqlConnection, CancellationToken, Task<T>> read,
         ShardConsistencyToken? token = null,
         CancellationToken cancellationToken = default)
-        => ReadCoreAsync(tenantId, read, token, primaryOnly: false, cancellationToken);
+        => ReadCoreAsync(tenantId, AsTenant(tenantId, read), token, primaryOnly: false, cancellationToken);
+
+    /// <summary>
+    /// Runs a read as one batch in one round trip, routed as <see cref="ReadAsync{T}"/> routes: the tenant's entry
+    /// (ownership check, row-level security, the tenant role) and the commands <paramref name="build"/> adds go in one
+    /// batch, which PostgreSQL runs as one implicit transaction. No <c>BEGIN</c> or <c>COMMIT</c> of its own, and
+    /// nothing of the tenant is left on the connection when the batch ends. A route refused by the shard is corrected
+    /// and the batch built and run again.
+    /// </summary>
+    /// <remarks>
+    /// For reads that are known before they run (one query, or a few). <see cref="ReadAsync{T}"/> takes three round
+    /// trips (the entry, the read, the commit); this takes one.
+    /// </remarks>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="build">Adds the read's commands; it is called again, with a new batch, for each attempt (on another server after a failure, and after a refused route).</param>
+    /// <param name="read">
+    /// Reads the results; the reader is at the first result of the first command <paramref name="build"/> added
+    /// (<see cref="NpgsqlDataReader.NextResultAsync(CancellationToken)"/> moves to the next command's). It may run more than once, as <paramref name="build"/> does.
+    /// </param>
+    /// <param name="token">The caller's token from an earlier write, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    /// <exception cref="ArgumentException"><paramref name="build"/> added no command.</exception>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
+    public Task<T> ReadBatchAsync<T>(
+        TenantId tenantId,
+        Action<NpgsqlBatch> build,
+        Func<NpgsqlDataReader, CancellationToken, Task<T>> read,
+        ShardConsistencyToken? token = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(read);
+        return ReadCoreAsync(tenantId, (connection, ct) => ReadBatchAsTenantAsync(connection, tenantId, build, read, ct), token, primaryOnly: false, cancellationToken);
+    }
 
     /// <summary>
     /// Runs <paramref name="read"/> as the tenant on the primary of its shard: for reads that must see every committed
@@ -274,16 +310,16 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     /// <exception cref="TenantNotFoundException">No such tenant.</exception>
     /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
     public Task<T> ReadFromPrimaryAsync<T>(TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken = default)
-        => ReadCoreAsync(tenantId, read, null, primaryOnly: true, cancellationToken);
+        => ReadCoreAsync(tenantId, AsTenant(tenantId, read), null, primaryOnly: true, cancellationToken);
 
+    /// <summary>The routing every read shares: <paramref name="asTenant"/> runs on a connection of the server the read goes to.</summary>
     private async Task<T> ReadCoreAsync<T>(
         TenantId tenantId,
-        Func<NpgsqlConnection, CancellationToken, Task<T>> read,
+        Func<NpgsqlConnection, CancellationToken, Task<T>> asTenant,
         ShardConsistencyToken? token,
         bool primaryOnly,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(read);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         using var activity = TenancyActivities.Start(TenancyActivities.ReadSpan, tenantId);
         try
@@ -299,12 +335,12 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
                     await entry.EnsureSafeAsync(cancellationToken).ConfigureAwait(false);
                     if (!onPrimary && (token is null || token.Value.ShardId == placement.ShardId))
                     {
-                        return await entry.DataSource.ReadAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), token?.Token, cancellationToken).ConfigureAwait(false);
+                        return await entry.DataSource.ReadAsync(asTenant, token?.Token, cancellationToken).ConfigureAwait(false);
                     }
 
                     // A token of another shard (the tenant moved since that write), or a replica that does not own the
                     // tenant yet: the primary has everything the move copied.
-                    return await entry.DataSource.ReadFromPrimaryAsync((connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct), cancellationToken).ConfigureAwait(false);
+                    return await entry.DataSource.ReadFromPrimaryAsync(asTenant, cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == ShardSchema.NotOwnedSqlState)
                 {
@@ -448,6 +484,41 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         }
 
         batch.BatchCommands.Insert(0, enter);
+    }
+
+    /// <summary><paramref name="read"/> in a transaction entered as the tenant (three round trips: the entry, the read, the commit).</summary>
+    private Func<NpgsqlConnection, CancellationToken, Task<T>> AsTenant<T>(TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        return (connection, ct) => ReadAsTenantAsync(connection, tenantId, read, ct);
+    }
+
+    /// <summary>
+    /// The entry and the read's commands in one batch without a transaction of its own: PostgreSQL runs a batch (up to
+    /// its one Sync) as one implicit transaction, so the entry's settings (<c>set_config(…, true)</c>) hold for the
+    /// read's commands and end with the batch.
+    /// </summary>
+    private async Task<T> ReadBatchAsTenantAsync<T>(
+        NpgsqlConnection connection, TenantId tenantId, Action<NpgsqlBatch> build, Func<NpgsqlDataReader, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        const int entryCommands = 1;
+        var batch = new NpgsqlBatch(connection);
+        await using (batch.ConfigureAwait(false))
+        {
+            AddEntry(batch, tenantId, write: false);
+            build(batch);
+            if (batch.BatchCommands.Count == entryCommands)
+            {
+                throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
+            }
+
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the entry's one row
+                return await read(reader, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     private async Task<T> ReadAsTenantAsync<T>(NpgsqlConnection connection, TenantId tenantId, Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
