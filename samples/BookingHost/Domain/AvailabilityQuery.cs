@@ -87,20 +87,13 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache, IOp
     {
         var hours = resource.Hours.FirstOrDefault(h => h.Weekday == (int)day.DayOfWeek);
         var from = Availability.ToUtc(day, TimeOnly.MinValue, zone) ?? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-        // With the client's token: a replica that has its write. Without (filling the shared cache): the primary, so that
-        // an entry invalidated by a booking is never refilled from a replica that has not replayed that booking yet.
-        Func<Func<NpgsqlConnection, CancellationToken, Task<List<(DateTimeOffset, DateTimeOffset)>>>, Task<List<(DateTimeOffset, DateTimeOffset)>>> run = token is null
-            ? read => router.ReadFromPrimaryAsync(tenant, read, ct)
-            : read => router.ReadAsync(tenant, read, token, ct);
-        var taken = await run(async (c, ct2) =>
+        void Build(NpgsqlBatch batch) => batch.BatchCommands.Add(
+            new NpgsqlBatchCommand("SELECT lower(during), upper(during) FROM booking_slots WHERE resource_id = $1 AND NOT cancelled AND during && tstzrange($2, $3)")
+            {
+                Parameters = { new() { Value = resource.Id }, new() { Value = from.UtcDateTime }, new() { Value = from.UtcDateTime.AddDays(2) } },
+            });
+        static async Task<List<(DateTimeOffset, DateTimeOffset)>> ReadAsync(NpgsqlDataReader reader, CancellationToken ct2)
         {
-            await using var command = new NpgsqlCommand(
-                "SELECT lower(during), upper(during) FROM booking_slots WHERE resource_id = $1 AND NOT cancelled AND during && tstzrange($2, $3)",
-                c);
-            command.Parameters.Add(new() { Value = resource.Id });
-            command.Parameters.Add(new() { Value = from.UtcDateTime });
-            command.Parameters.Add(new() { Value = from.UtcDateTime.AddDays(2) });
-            await using var reader = await command.ExecuteReaderAsync(ct2);
             var list = new List<(DateTimeOffset, DateTimeOffset)>();
             while (await reader.ReadAsync(ct2))
             {
@@ -108,7 +101,13 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache, IOp
             }
 
             return list;
-        });
+        }
+
+        // With the client's token: a replica that has its write. Without (filling the shared cache): the primary, so that
+        // an entry invalidated by a booking is never refilled from a replica that has not replayed that booking yet.
+        var taken = token is null
+            ? await router.ReadBatchFromPrimaryAsync(tenant, Build, ReadAsync, ct)
+            : await router.ReadBatchAsync(tenant, Build, ReadAsync, token, ct);
         var slots = Availability.FreeSlots(day, zone, hours, business.SlotMinutes, service.DurationMinutes, taken, DateTimeOffset.UtcNow);
         return new AvailabilityView(service.Id, resource.Id, day, business.TimeZone, slots);
     }

@@ -63,13 +63,12 @@ public sealed class BookingStore(ShardRouter router)
 
     /// <summary>One booking, or <see langword="null"/>; read from a replica that has <paramref name="consistency"/> (or the primary).</summary>
     public Task<BookingView?> GetAsync(TenantId tenant, Guid id, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
-        => router.ReadAsync(tenant, async (c, ct) =>
-        {
-            await using var command = new NpgsqlCommand(SelectBooking + " WHERE id = $1", c);
-            command.Parameters.Add(new() { Value = id });
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            return await reader.ReadAsync(ct) ? ReadBooking(reader) : null;
-        }, consistency, cancellationToken);
+        => router.ReadBatchAsync(
+            tenant,
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand(SelectBooking + " WHERE id = $1") { Parameters = { new() { Value = id } } }),
+            async (reader, ct) => await reader.ReadAsync(ct) ? ReadBooking(reader) : null,
+            consistency,
+            cancellationToken);
 
     /// <summary>
     /// Bookings in start order (keyset pagination: those after <paramref name="after"/>), at most <paramref name="limit"/>;
@@ -84,43 +83,46 @@ public sealed class BookingStore(ShardRouter router)
         int limit,
         ShardConsistencyToken? consistency,
         CancellationToken cancellationToken)
-        => router.ReadAsync(tenant, async (c, ct) =>
-        {
-            var sql = new StringBuilder(SelectBooking + " WHERE true");
-            var command = new NpgsqlCommand { Connection = c };
-            void Add(string clause, object value)
+        => router.ReadBatchAsync(
+            tenant,
+            batch =>
             {
-                command.Parameters.Add(new() { Value = value });
-                sql.Append(CultureInfo.InvariantCulture, $" AND {clause.Replace("@", "$" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)}");
-            }
+                var sql = new StringBuilder(SelectBooking + " WHERE true");
+                var command = new NpgsqlBatchCommand();
+                void Add(string clause, object value)
+                {
+                    command.Parameters.Add(new() { Value = value });
+                    sql.Append(CultureInfo.InvariantCulture, $" AND {clause.Replace("@", "$" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)}");
+                }
 
-            if (customer is { } me)
-            {
-                Add("customer_id = @", me);
-            }
+                if (customer is { } me)
+                {
+                    Add("customer_id = @", me);
+                }
 
-            if (from is { } ft)
-            {
-                Add("starts_at >= @", ft.UtcDateTime);
-            }
+                if (from is { } ft)
+                {
+                    Add("starts_at >= @", ft.UtcDateTime);
+                }
 
-            if (to is { } tt)
-            {
-                Add("starts_at < @", tt.UtcDateTime);
-            }
+                if (to is { } tt)
+                {
+                    Add("starts_at < @", tt.UtcDateTime);
+                }
 
-            if (after is { } a)
-            {
-                command.Parameters.Add(new() { Value = a.At.UtcDateTime });
-                command.Parameters.Add(new() { Value = a.Id });
-                sql.Append(CultureInfo.InvariantCulture, $" AND (starts_at, id) > (${command.Parameters.Count - 1}, ${command.Parameters.Count})");
-            }
+                if (after is { } a)
+                {
+                    command.Parameters.Add(new() { Value = a.At.UtcDateTime });
+                    command.Parameters.Add(new() { Value = a.Id });
+                    sql.Append(CultureInfo.InvariantCulture, $" AND (starts_at, id) > (${command.Parameters.Count - 1}, ${command.Parameters.Count})");
+                }
 
-            sql.Append(CultureInfo.InvariantCulture, $" ORDER BY starts_at, id LIMIT {limit}");
-            command.CommandText = sql.ToString();
-            await using (command)
+                sql.Append(CultureInfo.InvariantCulture, $" ORDER BY starts_at, id LIMIT {limit}");
+                command.CommandText = sql.ToString();
+                batch.BatchCommands.Add(command);
+            },
+            async (reader, ct) =>
             {
-                await using var reader = await command.ExecuteReaderAsync(ct);
                 var list = new List<BookingView>();
                 while (await reader.ReadAsync(ct))
                 {
@@ -128,8 +130,9 @@ public sealed class BookingStore(ShardRouter router)
                 }
 
                 return list;
-            }
-        }, consistency, cancellationToken);
+            },
+            consistency,
+            cancellationToken);
 
     /// <summary>
     /// Moves a confirmed booking to <paramref name="status"/> (<c>cancelled</c> or <c>completed</c>); only

@@ -97,20 +97,24 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
     /// </summary>
     public async Task<QueueSnapshot> GetSnapshotAsync(TenantId tenant, string location, DateOnly day, bool withNames, ShardConsistencyToken? consistency, CancellationToken cancellationToken)
     {
-        var tokens = await router.ReadAsync(tenant, async (c, ct) =>
-        {
-            await using var command = new NpgsqlCommand($"SELECT {TokenColumns} FROM queue_tokens WHERE location = $1 AND day = $2 ORDER BY number", c);
-            command.Parameters.Add(new() { Value = location });
-            command.Parameters.Add(new() { Value = day });
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            var list = new List<QueueTokenView>();
-            while (await reader.ReadAsync(ct))
+        var tokens = await router.ReadBatchAsync(
+            tenant,
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT {TokenColumns} FROM queue_tokens WHERE location = $1 AND day = $2 ORDER BY number")
             {
-                list.Add(ReadToken(reader));
-            }
+                Parameters = { new() { Value = location }, new() { Value = day } },
+            }),
+            async (reader, ct) =>
+            {
+                var list = new List<QueueTokenView>();
+                while (await reader.ReadAsync(ct))
+                {
+                    list.Add(ReadToken(reader));
+                }
 
-            return list;
-        }, consistency, cancellationToken);
+                return list;
+            },
+            consistency,
+            cancellationToken);
 
         if (!withNames)
         {

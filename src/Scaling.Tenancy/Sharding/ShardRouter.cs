@@ -299,6 +299,30 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     }
 
     /// <summary>
+    /// Runs a read as one batch in one round trip, as <see cref="ReadBatchAsync{T}"/> does, on the primary of the
+    /// tenant's shard, as <see cref="ReadFromPrimaryAsync{T}"/> routes: for reads that must see every committed write.
+    /// </summary>
+    /// <typeparam name="T">What the read returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="build">Adds the read's commands; it is called again, with a new batch, for each attempt.</param>
+    /// <param name="read">Reads the results, from the first result of the first command <paramref name="build"/> added.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>What <paramref name="read"/> returned.</returns>
+    /// <exception cref="ArgumentException"><paramref name="build"/> added no command.</exception>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant's shard cannot serve the read; retry later.</exception>
+    public Task<T> ReadBatchFromPrimaryAsync<T>(
+        TenantId tenantId,
+        Action<NpgsqlBatch> build,
+        Func<NpgsqlDataReader, CancellationToken, Task<T>> read,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(read);
+        return ReadCoreAsync(tenantId, (connection, ct) => ReadBatchAsTenantAsync(connection, tenantId, build, read, ct), null, primaryOnly: true, cancellationToken);
+    }
+
+    /// <summary>
     /// Runs <paramref name="read"/> as the tenant on the primary of its shard: for reads that must see every committed
     /// write, such as filling a cache that is invalidated on writes (a lagging replica would put stale data back).
     /// </summary>

@@ -94,6 +94,38 @@ public sealed class ReadBatchTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task ReadBatchFromPrimaryAsync_reads_the_primary_as_the_tenant_even_when_a_replica_is_healthy()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var tenant = TenancyTestKit.NewTenantId();
+        var other = TenancyTestKit.NewTenantId();
+        await kit.Admin.CreateTenantAsync(tenant, "basic", "shard-1");
+        await kit.Admin.CreateTenantAsync(other, "basic", "shard-1");
+        await kit.InsertNoteAsync(table, tenant, "mine");
+        await kit.InsertNoteAsync(table, other, "not mine");
+        await Eventually.TrueAsync(
+            () => Task.FromResult(kit.Router.GetShard("shard-1").GetReplicaStatuses().Single().Health == Scaling.Data.ReplicaHealth.Healthy),
+            TimeSpan.FromSeconds(10),
+            "shard 1's replica is healthy");
+
+        var read = await kit.Router.ReadBatchFromPrimaryAsync(
+            tenant,
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT body || ' ' || inet_server_port() FROM {table}")),
+            async (reader, ct) =>
+            {
+                var list = new List<string>();
+                while (await reader.ReadAsync(ct))
+                {
+                    list.Add(reader.GetString(0));
+                }
+
+                return list;
+            });
+        Assert.Equal([$"mine {Servers.Shard1Primary.Port}"], read);
+    }
+
+    [Fact]
     public async Task A_batch_from_a_stale_map_is_refused_by_the_old_shard_and_read_on_the_new_one()
     {
         await using var a = await TenancyTestKit.StartAsync(Servers);
