@@ -323,6 +323,53 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(result);
+        return WriteBatchCoreAsync(build, result, read: null, idempotent, isolationLevel, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a write as one batch in one round trip to the primary, as <see cref="WriteBatchAsync{T}"/> does, and reads the
+    /// rows its commands return (<c>RETURNING</c>, a <c>SELECT</c> in the batch).
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="read"/> runs while the results arrive, before the <c>COMMIT</c>'s answer: the value it returns is
+    /// handed back only if the batch committed (otherwise the exception is thrown, and the write may be retried as
+    /// <see cref="WriteBatchAsync{T}"/>'s is). The server runs the whole batch whatever <paramref name="read"/> does: it reads, and does
+    /// not decide whether the write commits (put such conditions into the SQL).
+    /// </remarks>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="build">Adds the write's commands to the batch; it is called again, with a new batch, for each attempt.</param>
+    /// <param name="read">
+    /// Reads the results of the commands <paramref name="build"/> added: the reader is at the first command's result
+    /// (<see cref="NpgsqlDataReader.NextResultAsync(CancellationToken)"/> moves to the next command's); it must not move
+    /// past the last of them. Its token is not cancelled: once sent, a batch commits or fails as a whole.
+    /// </param>
+    /// <param name="idempotent">Whether running the write twice is harmless, allowing a retry after a lost connection.</param>
+    /// <param name="isolationLevel">The transaction's isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write (before its batch is sent) and its retries.</param>
+    /// <returns>What <paramref name="read"/> returned, and the consistency token after the commit.</returns>
+    /// <exception cref="PrimaryUnavailableException">The primary could not be reached; nothing was written.</exception>
+    /// <exception cref="ArgumentException"><paramref name="build"/> added no command.</exception>
+    public Task<WriteResult<T>> WriteBatchReturningAsync<T>(
+        Action<NpgsqlBatch> build,
+        Func<NpgsqlDataReader, CancellationToken, Task<T>> read,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(read);
+        return WriteBatchCoreAsync(build, result: null, read, idempotent, isolationLevel, cancellationToken);
+    }
+
+    /// <summary>The batch write both methods share; exactly one of <paramref name="result"/> and <paramref name="read"/> is set.</summary>
+    private Task<WriteResult<T>> WriteBatchCoreAsync<T>(
+        Action<NpgsqlBatch> build,
+        Func<IReadOnlyList<NpgsqlBatchCommand>, T>? result,
+        Func<NpgsqlDataReader, CancellationToken, Task<T>>? read,
+        bool idempotent,
+        IsolationLevel isolationLevel,
+        CancellationToken cancellationToken)
+    {
         return WriteCoreAsync(
             static async (self, transaction, state, ctx) =>
             {
@@ -351,8 +398,14 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                         // The batch is not abandoned halfway on cancellation: once sent, it commits or fails as a whole
                         // (a stuck primary is cut off by WhileAnsweringAsync and the command timeout).
                         var reader = await batch.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                        T value = default!;
                         await using (reader.ConfigureAwait(false))
                         {
+                            if (state.Read is not null)
+                            {
+                                value = await state.Read(reader, CancellationToken.None).ConfigureAwait(false);
+                            }
+
                             do
                             {
                                 // The token's query is the last command and the only one whose rows are read.
@@ -365,11 +418,11 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
                         }
 
                         ctx.Properties.Set(PhaseKey, WritePhase.Committed);
-                        return new WriteResult<T>(state.Result(commands), token);
+                        return new WriteResult<T>(state.Result is null ? value : state.Result(commands), token);
                     }
                 }
             },
-            (Build: build, Result: result),
+            (Build: build, Result: result, Read: read),
             idempotent,
             isolationLevel,
             cancellationToken);

@@ -121,12 +121,76 @@ public sealed class WriteBatchTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_returning_batch_reads_its_rows_in_one_execution_and_a_failure_after_the_read_commits_nothing()
+    {
+        var table = await DataTestKit.CreateReplicatedTableAsync(_servers, "id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text NOT NULL");
+        await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers, o => o.ConfigureDataSource = (b, _) => b.ConnectionStringBuilder.MaxPoolSize = 1)));
+        using var executions = new NpgsqlExecutions();
+
+        // Two commands: the rows each returns, read in order; the write, its commit and its token, one execution.
+        WriteResult<(int[] Ids, long Count)> written;
+        using (var root = NpgsqlExecutions.StartRoot())
+        {
+            written = await data.WriteBatchReturningAsync(
+                batch =>
+                {
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (note) VALUES ('a'), ('b') RETURNING id"));
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT count(*) FROM {table}"));
+                },
+                async (reader, ct) =>
+                {
+                    var ids = new List<int>();
+                    while (await reader.ReadAsync(ct))
+                    {
+                        ids.Add(reader.GetInt32(0));
+                    }
+
+                    Assert.True(await reader.NextResultAsync(ct));
+                    Assert.True(await reader.ReadAsync(ct));
+                    return (ids.ToArray(), reader.GetInt64(0));
+                });
+            Assert.Equal(1, executions.Under(root));
+        }
+
+        Assert.Equal(2, written.Value.Ids.Length);
+        Assert.Equal(2L, written.Value.Count); // the second command saw the first one's rows: one transaction
+        var token = Assert.NotNull(written.Token);
+        Assert.Equal(2L, await data.ReadAsync(async (c, ct) => (long)(await new NpgsqlCommand($"SELECT count(*) FROM {table} WHERE id = ANY($1)", c) { Parameters = { new() { Value = written.Value.Ids } } }.ExecuteScalarAsync(ct))!, token));
+
+        // A command after the rows were read fails: the read's value is never handed back, and nothing is committed.
+        var read = 0;
+        var error = await Assert.ThrowsAsync<PostgresException>(() => data.WriteBatchReturningAsync(
+            batch =>
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (note) VALUES ('c') RETURNING id"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 1 / 0"));
+            },
+            async (reader, ct) =>
+            {
+                Assert.True(await reader.ReadAsync(ct));
+                read++;
+                return reader.GetInt32(0);
+            }));
+        Assert.Equal(PostgresErrorCodes.DivisionByZero, error.SqlState);
+        Assert.Equal(1, read);
+        Assert.Equal(2L, await _servers.Shard1Primary.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+
+        // The pool's one connection is clean again.
+        var next = await data.WriteBatchReturningAsync(
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (note) VALUES ('d') RETURNING note")),
+            async (reader, ct) => await reader.ReadAsync(ct) ? reader.GetString(0) : null);
+        Assert.Equal("d", next.Value);
+    }
+
+    [Fact]
     public async Task A_build_that_adds_no_command_is_refused_with_a_clear_message()
     {
         await using var data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(_servers)));
         var error = await Assert.ThrowsAsync<ArgumentException>(() => data.WriteBatchAsync(_ => { }, _ => 0));
         Assert.Equal("build", error.ParamName);
         Assert.Contains("no commands", error.Message, StringComparison.Ordinal);
+        var returning = await Assert.ThrowsAsync<ArgumentException>(() => data.WriteBatchReturningAsync(_ => { }, (_, _) => Task.FromResult(0)));
+        Assert.Equal("build", returning.ParamName);
     }
 
     private static async Task<string?> NoteAsync(NpgsqlConnection connection, string table, int id, CancellationToken cancellationToken)

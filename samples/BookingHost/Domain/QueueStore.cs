@@ -24,9 +24,9 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
     /// <summary>Issues the next token of the queue.</summary>
     /// <returns>The token, with the write's consistency token.</returns>
     public Task<ShardWriteResult<QueueTokenView>> IssueAsync(TenantId tenant, string location, DateOnly day, string customerName, CancellationToken cancellationToken)
-        => router.WriteAsync(tenant, async (tx, c) =>
-        {
-            await using var command = new NpgsqlCommand(
+        => router.WriteBatchReturningAsync(
+            tenant,
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand(
                 $"""
                 WITH n AS (
                     INSERT INTO queue_counters (tenant_id, location, day, last_number) VALUES ($1, $2, $3, 1)
@@ -35,17 +35,16 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
                 INSERT INTO queue_tokens (tenant_id, location, day, number, customer_name, status)
                 SELECT $1, $2, $3, n.last_number, $4, 'waiting' FROM n
                 RETURNING {TokenColumns}
-                """,
-                tx.Connection,
-                tx);
-            command.Parameters.Add(new() { Value = tenant.Value });
-            command.Parameters.Add(new() { Value = location });
-            command.Parameters.Add(new() { Value = day });
-            command.Parameters.Add(new() { Value = customerName });
-            await using var reader = await command.ExecuteReaderAsync(c);
-            await reader.ReadAsync(c);
-            return ReadToken(reader);
-        }, cancellationToken: cancellationToken);
+                """)
+            {
+                Parameters = { new() { Value = tenant.Value }, new() { Value = location }, new() { Value = day }, new() { Value = customerName } },
+            }),
+            async (reader, c) =>
+            {
+                await reader.ReadAsync(c);
+                return ReadToken(reader);
+            },
+            cancellationToken: cancellationToken);
 
     /// <summary>
     /// Moves a token (the given one, or the first in line when <paramref name="number"/> is <see langword="null"/>) to

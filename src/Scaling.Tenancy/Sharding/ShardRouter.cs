@@ -178,21 +178,72 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         return WriteCoreAsync(
             tenantId,
             (dataSource, ct) => dataSource.WriteBatchAsync(
-                batch =>
-                {
-                    AddEntry(batch, tenantId, write: true);
-                    build(batch);
-                    if (batch.BatchCommands.Count == entryCommands)
-                    {
-                        throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
-                    }
-                },
+                batch => BuildAsTenant(batch, tenantId, build),
                 // The data source hands over the commands as an array: viewed past the entry, not copied.
                 commands => result(new ArraySegment<NpgsqlBatchCommand>(commands as NpgsqlBatchCommand[] ?? [.. commands], entryCommands, commands.Count - entryCommands)),
                 idempotent,
                 isolationLevel,
                 ct),
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a write as one batch in one round trip, as <see cref="WriteBatchAsync{T}"/> does (the tenant's entry first),
+    /// and reads the rows its commands return, as <see cref="ReadWriteDataSource.WriteBatchReturningAsync{T}"/> does.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="read"/> runs while the results arrive, before the <c>COMMIT</c>'s answer; its value is handed back
+    /// only if the batch committed. It reads, and does not decide whether the write commits.
+    /// </remarks>
+    /// <typeparam name="T">What the write returns.</typeparam>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="build">Adds the write's commands; it is called again, with a new batch, for each attempt (and after a refused route).</param>
+    /// <param name="read">
+    /// Reads the results of the commands <paramref name="build"/> added, from the first command's result; it must not
+    /// move past the last of them. It runs again with each attempt.
+    /// </param>
+    /// <param name="idempotent">Whether running the write twice is harmless.</param>
+    /// <param name="isolationLevel">The isolation level; Read Committed by default.</param>
+    /// <param name="cancellationToken">Cancels the write before its batch is sent.</param>
+    /// <returns>What <paramref name="read"/> returned, and the write's token.</returns>
+    /// <exception cref="ArgumentException"><paramref name="build"/> added no command.</exception>
+    /// <exception cref="TenantNotFoundException">No such tenant.</exception>
+    /// <exception cref="TenantUnavailableException">The tenant is read-only (a move is finishing) or its shard cannot be reached; nothing was written; retry later.</exception>
+    public Task<ShardWriteResult<T>> WriteBatchReturningAsync<T>(
+        TenantId tenantId,
+        Action<NpgsqlBatch> build,
+        Func<NpgsqlDataReader, CancellationToken, Task<T>> read,
+        bool idempotent = false,
+        IsolationLevel isolationLevel = IsolationLevel.ReadCommitted,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(read);
+        return WriteCoreAsync(
+            tenantId,
+            (dataSource, ct) => dataSource.WriteBatchReturningAsync(
+                batch => BuildAsTenant(batch, tenantId, build),
+                async (reader, c) =>
+                {
+                    await reader.NextResultAsync(c).ConfigureAwait(false); // past the entry's one row
+                    return await read(reader, c).ConfigureAwait(false);
+                },
+                idempotent,
+                isolationLevel,
+                ct),
+            cancellationToken);
+    }
+
+    /// <summary>The tenant's entry, then the caller's commands (at least one).</summary>
+    private void BuildAsTenant(NpgsqlBatch batch, TenantId tenantId, Action<NpgsqlBatch> build)
+    {
+        const int entryCommands = 1;
+        AddEntry(batch, tenantId, write: true);
+        build(batch);
+        if (batch.BatchCommands.Count == entryCommands)
+        {
+            throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
+        }
     }
 
     /// <summary>The routing both write methods share: route, refuse a read-only tenant, run, reroute on a refusal.</summary>

@@ -52,6 +52,40 @@ public sealed class WriteBatchTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_returning_batch_reads_its_rows_as_the_tenant_from_its_first_command()
+    {
+        await using var kit = await TenancyTestKit.StartAsync(Servers);
+        var table = await TenancyTestKit.CreateNotesTableAsync(Servers);
+        var mine = TenancyTestKit.NewTenantId("mine");
+        var theirs = TenancyTestKit.NewTenantId("theirs");
+        await kit.Admin.CreateTenantAsync(mine, "basic", "shard-2");
+        await kit.Admin.CreateTenantAsync(theirs, "basic", "shard-2");
+        await kit.InsertNoteAsync(table, theirs, "theirs");
+
+        // The reader starts at the caller's first command (the entry's row is skipped); the count sees only the tenant's rows.
+        var written = await kit.Router.WriteBatchReturningAsync(
+            mine,
+            batch =>
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (tenant_id, body) VALUES ($1, 'mine') RETURNING body, current_setting('scaling.tenant_id')") { Parameters = { new() { Value = mine.Value } } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT count(*) FROM {table}"));
+            },
+            async (reader, ct) =>
+            {
+                Assert.True(await reader.ReadAsync(ct));
+                var row = (reader.GetString(0), reader.GetString(1));
+                Assert.True(await reader.NextResultAsync(ct));
+                Assert.True(await reader.ReadAsync(ct));
+                return (row, reader.GetInt64(0));
+            });
+        Assert.Equal((("mine", mine.Value), 1L), written.Value);
+        Assert.Equal("shard-2", Assert.NotNull(written.Token).ShardId);
+
+        var empty = await Assert.ThrowsAsync<ArgumentException>(() => kit.Router.WriteBatchReturningAsync(mine, _ => { }, (_, _) => Task.FromResult(0)));
+        Assert.Equal("build", empty.ParamName);
+    }
+
+    [Fact]
     public async Task A_batch_from_a_stale_map_is_refused_by_the_old_shard_and_written_once_on_the_new_one()
     {
         await using var a = await TenancyTestKit.StartAsync(Servers);
