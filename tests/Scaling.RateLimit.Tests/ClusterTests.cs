@@ -327,12 +327,17 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
                 // A breaker per hash slot: the dead master's partition degrading does not degrade the bystander on a healthy
                 // master. Only once the cluster marks the master as failed (the node timeout, 2 s) does every node refuse
                 // every command (CLUSTERDOWN: full coverage is required, Redis's default) until the replica takes over; the
-                // bystander may be degraded then, never before.
-                var bystanderFirst = samples.Where(s => !s.Target && s.Decision is { IsDegraded: true }).Select(s => s.At).DefaultIfEmpty(TimeSpan.MaxValue).Min();
+                // bystander's breaker may open then, never before. One of its checks may still fail on its own before then
+                // (decided by its mode): the client reconfiguring right after the kill, or a stall of this 2-core machine
+                // past the Redis timeout; it was seen once in CI, 22 ms after a kill. A shared breaker would degrade every
+                // bystander check from the dead master's first failures on (about a hundred before then), so fewer than the
+                // breaker's threshold before then means the bystander's breaker stayed closed.
                 var notBefore = outageStarted + RedisCluster.NodeTimeout / 2;
+                var early = samples.Where(s => !s.Target && s.At < notBefore && s.Decision is { IsDegraded: true }).ToList();
                 Xunit.Assert.True(
-                    bystanderFirst >= notBefore,
-                    $"{mode}: the bystander partition was degraded {(bystanderFirst - outageStarted).TotalMilliseconds:0} ms after the kill, before the cluster could have declared the master failed");
+                    early.Count < options.BreakerFailureThreshold,
+                    $"{mode}: {early.Count} bystander checks were degraded before the cluster could have declared the master failed " +
+                    $"(started ms after the kill / took ms: {string.Join(", ", early.Take(10).Select(s => $"{(s.At - outageStarted).TotalMilliseconds:0}/{s.Took.TotalMilliseconds:0}"))})");
             }
         }
     }
