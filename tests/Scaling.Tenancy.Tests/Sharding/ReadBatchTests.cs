@@ -44,12 +44,7 @@ public sealed class ReadBatchTests(ServersFixture fixture)
             },
             async (reader, ct) =>
             {
-                var list = new List<string>();
-                while (await reader.ReadAsync(ct))
-                {
-                    list.Add(reader.GetString(0));
-                }
-
+                var list = await TenancyTestKit.ReadStringsAsync(reader, ct);
                 Assert.True(await reader.NextResultAsync(ct));
                 Assert.True(await reader.ReadAsync(ct));
                 return (list, reader.GetInt64(0), reader.GetInt32(1));
@@ -112,16 +107,7 @@ public sealed class ReadBatchTests(ServersFixture fixture)
         var read = await kit.Router.ReadBatchFromPrimaryAsync(
             tenant,
             batch => batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT body || ' ' || inet_server_port() FROM {table}")),
-            async (reader, ct) =>
-            {
-                var list = new List<string>();
-                while (await reader.ReadAsync(ct))
-                {
-                    list.Add(reader.GetString(0));
-                }
-
-                return list;
-            });
+            TenancyTestKit.ReadStringsAsync);
         Assert.Equal([$"mine {Servers.Shard1Primary.Port}"], read);
     }
 
@@ -147,16 +133,7 @@ public sealed class ReadBatchTests(ServersFixture fixture)
                 builds++;
                 batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT body FROM {table}"));
             },
-            async (reader, ct) =>
-            {
-                var list = new List<string>();
-                while (await reader.ReadAsync(ct))
-                {
-                    list.Add(reader.GetString(0));
-                }
-
-                return list;
-            });
+            TenancyTestKit.ReadStringsAsync);
 
         // Shard 2's entry refused the tenant before the query ran; built again for shard 1, where it was read.
         Assert.Equal(2, builds);

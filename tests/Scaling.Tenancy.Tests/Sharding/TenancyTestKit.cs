@@ -124,6 +124,12 @@ internal sealed class TenancyTestKit : IAsyncDisposable
     {
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync(ct);
+        return await ReadStringsAsync(reader, ct);
+    }
+
+    /// <summary>The first column of the reader's current result, every row.</summary>
+    public static async Task<List<string>> ReadStringsAsync(NpgsqlDataReader reader, CancellationToken ct)
+    {
         var list = new List<string>();
         while (await reader.ReadAsync(ct))
         {
