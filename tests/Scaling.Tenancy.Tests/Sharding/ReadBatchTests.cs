@@ -20,9 +20,9 @@ public sealed class ReadBatchTests(ServersFixture fixture)
         await using var kit = await TenancyTestKit.StartAsync(Servers, o =>
         {
             var configure = o.ConfigureShard;
-            o.ConfigureShard = (shard, data) =>
+            o.ConfigureShard = (info, data) =>
             {
-                configure?.Invoke(shard, data);
+                configure?.Invoke(info, data);
                 data.ConfigureDataSource = (builder, _) => builder.ConnectionStringBuilder.NoResetOnClose = true;
             };
         });
