@@ -24,6 +24,9 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
 {
     private const int MaxRouteAttempts = 3;
 
+    /// <summary>The commands the router puts first in a tenant's batch: its entry (see <see cref="AddEntry"/>).</summary>
+    private const int EntryCommands = 1;
+
     private readonly ScalingTenancyOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
@@ -174,13 +177,12 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(result);
-        const int entryCommands = 1;
         return WriteCoreAsync(
             tenantId,
             (dataSource, ct) => dataSource.WriteBatchAsync(
-                batch => BuildAsTenant(batch, tenantId, build),
+                batch => BuildAsTenant(batch, tenantId, write: true, build),
                 // The data source hands over the commands as an array: viewed past the entry, not copied.
-                commands => result(new ArraySegment<NpgsqlBatchCommand>(commands as NpgsqlBatchCommand[] ?? [.. commands], entryCommands, commands.Count - entryCommands)),
+                commands => result(new ArraySegment<NpgsqlBatchCommand>(commands as NpgsqlBatchCommand[] ?? [.. commands], EntryCommands, commands.Count - EntryCommands)),
                 idempotent,
                 isolationLevel,
                 ct),
@@ -222,7 +224,7 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
         return WriteCoreAsync(
             tenantId,
             (dataSource, ct) => dataSource.WriteBatchReturningAsync(
-                batch => BuildAsTenant(batch, tenantId, build),
+                batch => BuildAsTenant(batch, tenantId, write: true, build),
                 async (reader, c) =>
                 {
                     await reader.NextResultAsync(c).ConfigureAwait(false); // past the entry's one row
@@ -235,12 +237,11 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     }
 
     /// <summary>The tenant's entry, then the caller's commands (at least one).</summary>
-    private void BuildAsTenant(NpgsqlBatch batch, TenantId tenantId, Action<NpgsqlBatch> build)
+    private void BuildAsTenant(NpgsqlBatch batch, TenantId tenantId, bool write, Action<NpgsqlBatch> build)
     {
-        const int entryCommands = 1;
-        AddEntry(batch, tenantId, write: true);
+        AddEntry(batch, tenantId, write);
         build(batch);
-        if (batch.BatchCommands.Count == entryCommands)
+        if (batch.BatchCommands.Count == EntryCommands)
         {
             throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
         }
@@ -576,17 +577,10 @@ public sealed partial class ShardRouter : IShardAccess, IAsyncDisposable
     private async Task<T> ReadBatchAsTenantAsync<T>(
         NpgsqlConnection connection, TenantId tenantId, Action<NpgsqlBatch> build, Func<NpgsqlDataReader, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
     {
-        const int entryCommands = 1;
         var batch = new NpgsqlBatch(connection);
         await using (batch.ConfigureAwait(false))
         {
-            AddEntry(batch, tenantId, write: false);
-            build(batch);
-            if (batch.BatchCommands.Count == entryCommands)
-            {
-                throw new ArgumentException("The batch has no commands: build must add at least one.", nameof(build));
-            }
-
+            BuildAsTenant(batch, tenantId, write: false, build);
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
