@@ -169,7 +169,14 @@ internal sealed class LockLease : IAsyncDisposable
             try
             {
                 var due = Now() + delay;
-                await Task.Delay(delay, lease._stop.Token).ConfigureAwait(false);
+
+                // A release cancels the wait: it ends without an exception (one per lock would cost every release).
+                await Task.Delay(delay, lease._stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (lease._stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 if (!handle.TryGetTarget(out _))
                 {
                     // Nobody can dispose this lock any more: stop extending it and let its TTL free it.

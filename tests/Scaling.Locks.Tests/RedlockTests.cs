@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Scaling.Testing;
 
 namespace Scaling.Locks.Tests;
@@ -42,6 +43,39 @@ public sealed class RedlockTests(ServersFixture fixture) : IAsyncLifetime
         Assert.True(result.Handle.LostToken.IsCancellationRequested, "a released handle's LostToken is cancelled");
         Assert.False(result.Handle.IsLost);
         await result.Handle.DisposeAsync(); // twice is harmless
+    }
+
+    [Fact]
+    public async Task Release_stops_the_extension_loop_without_throwing()
+    {
+        // An exception per release is CPU every lock pays (a queue transition takes one per request): the loop's wait
+        // must end quietly. First-chance exceptions thrown on the loop's own stack are counted (other tests run alongside).
+        await using var provider = await LockTestKit.Provider(_servers).WarmAsync();
+        var thrown = 0;
+        void OnFirstChance(object? sender, FirstChanceExceptionEventArgs e)
+        {
+            if (e.Exception is OperationCanceledException && Environment.StackTrace.Contains("RunExtensionLoopAsync", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref thrown);
+            }
+        }
+
+        AppDomain.CurrentDomain.FirstChanceException += OnFirstChance;
+        try
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                var handle = await provider.AcquireAsync(LockTestKit.Resource("quiet-release-" + i), TimeSpan.FromSeconds(30), TimeSpan.Zero);
+                await handle.DisposeAsync();
+                Assert.True(handle.LostToken.IsCancellationRequested, "a released handle's LostToken is cancelled");
+            }
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= OnFirstChance;
+        }
+
+        Assert.Equal(0, Volatile.Read(ref thrown));
     }
 
     [Fact]
