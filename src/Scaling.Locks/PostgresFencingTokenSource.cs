@@ -10,8 +10,9 @@ namespace Scaling.Locks;
 /// transaction to reject a stale token.
 /// </summary>
 /// <remarks>
-/// The table is created if missing on first use (<c>CREATE TABLE IF NOT EXISTS</c>); call
-/// <see cref="EnsureSchemaAsync"/> at start-up (or create the table in your migrations) if the
+/// The table, and the function <c>scaling_lock_check_fence(text, bigint)</c> behind
+/// <see cref="FencingGuard.CreateCheckCommand"/>, are created if missing on first use; call
+/// <see cref="EnsureSchemaAsync"/> at start-up (or create them in your migrations) if the
 /// application's database role may not create tables at run time.
 /// </remarks>
 public sealed class PostgresFencingTokenSource : IFencingTokenSource
@@ -19,8 +20,29 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
     /// <summary>The table that holds the latest token of each resource.</summary>
     public const string TableName = "scaling_lock_fences";
 
-    internal const string CreateTableSql =
-        "CREATE TABLE IF NOT EXISTS scaling_lock_fences (resource text PRIMARY KEY, token bigint NOT NULL)";
+    // The table and the batch check's function, under a transaction-scoped advisory lock: sessions that create them at
+    // the same time wait for each other instead of colliding in the catalog.
+    private static readonly string SchemaSql = $$"""
+        SELECT pg_advisory_xact_lock({{SchemaLockKey}});
+        CREATE TABLE IF NOT EXISTS scaling_lock_fences (resource text PRIMARY KEY, token bigint NOT NULL);
+        -- FencingGuard.CreateCheckCommand: the check of FencingGuard.CheckAsync as one statement that fails its batch
+        -- (SQLSTATE {{FencingGuard.StaleTokenSqlState}}) when the token is not the latest, keeping the row share-locked otherwise.
+        CREATE OR REPLACE FUNCTION scaling_lock_check_fence(p_resource text, p_token bigint) RETURNS bigint
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            latest bigint;
+        BEGIN
+            SELECT token INTO latest FROM scaling_lock_fences WHERE resource = p_resource FOR SHARE;
+            IF latest IS DISTINCT FROM p_token THEN
+                RAISE EXCEPTION USING ERRCODE = '{{FencingGuard.StaleTokenSqlState}}', MESSAGE = format(
+                    'Fencing token %s is rejected: {{FencingGuard.LatestIssuedText}}%s. Resource: %s', p_token, coalesce(latest::text, 'none'), p_resource);
+            END IF;
+            RETURN latest;
+        END
+        $fn$;
+        """;
+
+    private const long SchemaLockKey = 0x5CA1_7E10_C4F0;
 
     private const string NextSql =
         "INSERT INTO scaling_lock_fences AS f (resource, token) VALUES ($1, 1) " +
@@ -37,16 +59,19 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
         _dataSource = dataSource;
     }
 
-    /// <summary>Creates the <c>scaling_lock_fences</c> table if it does not exist.</summary>
+    /// <summary>
+    /// Creates the <c>scaling_lock_fences</c> table if it does not exist, and creates or updates the function
+    /// <c>scaling_lock_check_fence</c> (<see cref="FencingGuard.CreateCheckCommand"/>).
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting for the database.</param>
-    /// <returns>A task that completes when the table exists.</returns>
+    /// <returns>A task that completes when the table and the function exist.</returns>
     public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var command = _dataSource.CreateCommand(CreateTableSql);
+                var command = _dataSource.CreateCommand(SchemaSql);
                 await using var commandLifetime = command.ConfigureAwait(false);
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 _schemaReady = true;
@@ -72,6 +97,20 @@ public sealed class PostgresFencingTokenSource : IFencingTokenSource
         await using var commandLifetime = command.ConfigureAwait(false);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = resource });
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// A batch command that issues the next token of <paramref name="resource"/>: its result is one row with the token
+    /// (<see cref="long"/>). Put it in a batch of your data layer (one round trip, for example with the transaction's
+    /// <c>COMMIT</c>); a token is issued only if that transaction commits. The table must exist (<see cref="EnsureSchemaAsync"/>).
+    /// </summary>
+    /// <param name="resource">The lock resource.</param>
+    /// <returns>The command, to add to an <see cref="NpgsqlBatch"/>.</returns>
+    /// <exception cref="ArgumentException"><paramref name="resource"/> is not a valid lock resource name.</exception>
+    public static NpgsqlBatchCommand CreateNextCommand(string resource)
+    {
+        LockResourceName.Validate(resource);
+        return new NpgsqlBatchCommand(NextSql) { Parameters = { new NpgsqlParameter<string> { TypedValue = resource } } };
     }
 
     /// <summary>

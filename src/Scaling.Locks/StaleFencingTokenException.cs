@@ -20,6 +20,15 @@ public sealed class StaleFencingTokenException : InvalidOperationException
         LatestToken = latestToken;
     }
 
+    /// <summary>Creates the exception for a token the database rejected (<see cref="FencingGuard.TryGetStaleToken"/>).</summary>
+    internal StaleFencingTokenException(string resource, long token, long? latestToken, Exception innerException)
+        : base(Describe(resource, token, latestToken), innerException)
+    {
+        Resource = resource;
+        Token = token;
+        LatestToken = latestToken;
+    }
+
     /// <summary>Creates the exception with a default message.</summary>
     public StaleFencingTokenException()
         : base("The fencing token is stale.")

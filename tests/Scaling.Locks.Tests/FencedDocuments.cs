@@ -35,6 +35,29 @@ internal sealed class FencedDocuments(NpgsqlDataSource dataSource, string table)
         await transaction.CommitAsync();
     }
 
+    /// <summary>
+    /// Writes the document under <paramref name="token"/> in one batch (one implicit transaction, one round trip) with
+    /// <see cref="FencingGuard.CreateCheckCommand"/> before the write; a stale token fails the batch, translated to
+    /// <see cref="StaleFencingTokenException"/>.
+    /// </summary>
+    public async Task WriteBatchAsync(string resource, long token, string body)
+    {
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(FencingGuard.CreateCheckCommand(resource, token));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {table} (id, body, written_with) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = $2, written_with = $3")
+        {
+            Parameters = { new NpgsqlParameter<string> { TypedValue = resource }, new NpgsqlParameter<string> { TypedValue = body }, new NpgsqlParameter<long> { TypedValue = token } },
+        });
+        try
+        {
+            await batch.ExecuteNonQueryAsync();
+        }
+        catch (PostgresException e) when (FencingGuard.TryGetStaleToken(e, out var stale))
+        {
+            throw stale;
+        }
+    }
+
     /// <summary>The document's body and the token it was written with.</summary>
     public async Task<(string Body, long Token)> ReadAsync(string resource)
     {

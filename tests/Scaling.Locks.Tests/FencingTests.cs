@@ -94,6 +94,57 @@ public sealed class FencingTests(ServersFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_batch_check_writes_with_the_latest_token_and_fails_the_whole_batch_with_a_stale_one()
+    {
+        // Any character may be in a resource's name; the rejection carries it back whole.
+        var resource = LockTestKit.Resource("batch-check 'quoted' \\ back. Resource: x\n");
+        var first = await _tokens.NextAsync(resource);
+        await _documents.WriteBatchAsync(resource, first, "first");
+        Assert.Equal(("first", first), await _documents.ReadAsync(resource));
+
+        var second = await _tokens.NextAsync(resource);
+        var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteBatchAsync(resource, first, "stale"));
+        Assert.Equal(resource, stale.Resource);
+        Assert.Equal(first, stale.Token);
+        Assert.Equal(second, stale.LatestToken);
+        Assert.Contains("is stale", stale.Message, StringComparison.Ordinal);
+        var rejected = Assert.IsType<PostgresException>(stale.InnerException);
+        Assert.Equal(FencingGuard.StaleTokenSqlState, rejected.SqlState);
+        Assert.Equal(("first", first), await _documents.ReadAsync(resource)); // the batch's write did not commit
+
+        var never = await Assert.ThrowsAsync<StaleFencingTokenException>(() => _documents.WriteBatchAsync(LockTestKit.Resource("batch-never"), 1, "x"));
+        Assert.Null(never.LatestToken);
+        Assert.False(FencingGuard.TryGetStaleToken(new InvalidOperationException("x", new TimeoutException()), out _));
+
+        await _documents.WriteBatchAsync(resource, second, "second");
+        Assert.Equal(("second", second), await _documents.ReadAsync(resource));
+    }
+
+    [Fact]
+    public async Task The_batch_check_holds_off_a_new_token_until_its_batch_commits_and_the_next_command_issues_in_a_batch()
+    {
+        var resource = LockTestKit.Resource("batch-in-flight");
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var issue = new NpgsqlBatch(connection, transaction) { BatchCommands = { PostgresFencingTokenSource.CreateNextCommand(resource) } })
+        {
+            Assert.Equal(1L, await issue.ExecuteScalarAsync());
+        }
+
+        await using (var check = new NpgsqlBatch(connection, transaction) { BatchCommands = { FencingGuard.CreateCheckCommand(resource, 1) } })
+        {
+            Assert.Equal(1L, await check.ExecuteScalarAsync());
+        }
+
+        var next = _tokens.NextAsync(resource);
+        await Task.Delay(300);
+        Assert.False(next.IsCompleted, "a newer token was issued while a write checked in a batch was uncommitted");
+
+        await transaction.CommitAsync();
+        Assert.Equal(2, await next.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public async Task A_new_token_waits_for_a_checked_write_in_flight()
     {
         var resource = LockTestKit.Resource("in-flight");
