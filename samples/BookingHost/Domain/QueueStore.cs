@@ -53,41 +53,60 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
     /// in its transaction (<see cref="FencingGuard"/>), so a holder whose lock expired changes nothing.
     /// </summary>
     /// <returns>The changed token, or <see langword="null"/> when none is in a state that can become <paramref name="to"/>; with the write's consistency token.</returns>
-    public Task<ShardWriteResult<QueueTokenView?>> TransitionAsync(
+    public async Task<ShardWriteResult<QueueTokenView?>> TransitionAsync(
         TenantId tenant, string location, DateOnly day, int? number, string to, string resource, long fencingToken, CancellationToken cancellationToken)
     {
+        // The states that may become `to`, as literals: the first in line is then found in the partial index of open
+        // tokens (queue_tokens_open), and a given number by the primary key, instead of walking the day's tokens.
         var from = to switch
         {
-            "called" => new[] { "waiting" },
-            "serving" => ["called"],
-            "completed" => ["serving"],
-            _ => ["waiting", "called"],
+            "called" => "'waiting'",
+            "serving" => "'called'",
+            "completed" => "'serving'",
+            _ => "'waiting', 'called'",
         };
-        return router.WriteAsync(tenant, async (tx, c) =>
+        var which = number is null
+            ? $"(SELECT number FROM queue_tokens WHERE tenant_id = $1 AND location = $2 AND day = $3 AND status IN ({from}) ORDER BY number LIMIT 1)"
+            : "$5";
+        try
         {
-            await FencingGuard.CheckAsync(tx, resource, fencingToken, c);
-            await using var command = new NpgsqlCommand(
-                $"""
-                UPDATE queue_tokens SET status = $4,
-                    called_at = CASE WHEN $4 = 'called' THEN now() ELSE called_at END,
-                    started_at = CASE WHEN $4 = 'serving' THEN now() ELSE started_at END,
-                    finished_at = CASE WHEN $4 IN ('completed', 'skipped') THEN now() ELSE finished_at END
-                WHERE tenant_id = $1 AND location = $2 AND day = $3 AND number = (
-                    SELECT number FROM queue_tokens WHERE tenant_id = $1 AND location = $2 AND day = $3
-                    AND status = ANY ($5) AND ($6::int IS NULL OR number = $6) ORDER BY number LIMIT 1)
-                RETURNING {TokenColumns}
-                """,
-                tx.Connection,
-                tx);
-            command.Parameters.Add(new() { Value = tenant.Value });
-            command.Parameters.Add(new() { Value = location });
-            command.Parameters.Add(new() { Value = day });
-            command.Parameters.Add(new() { Value = to });
-            command.Parameters.Add(new() { Value = from });
-            command.Parameters.Add(new() { Value = (object?)number ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
-            await using var reader = await command.ExecuteReaderAsync(c);
-            return await reader.ReadAsync(c) ? ReadToken(reader) : null;
-        }, cancellationToken: cancellationToken);
+            // One round trip: the tenant's entry, the fencing check (it fails the batch if the lock passed to a newer
+            // holder), the change and the COMMIT.
+            return await router.WriteBatchReturningAsync(
+                tenant,
+                batch =>
+                {
+                    batch.BatchCommands.Add(FencingGuard.CreateCheckCommand(resource, fencingToken));
+                    var update = new NpgsqlBatchCommand(
+                        $"""
+                        UPDATE queue_tokens SET status = $4,
+                            called_at = CASE WHEN $4 = 'called' THEN now() ELSE called_at END,
+                            started_at = CASE WHEN $4 = 'serving' THEN now() ELSE started_at END,
+                            finished_at = CASE WHEN $4 IN ('completed', 'skipped') THEN now() ELSE finished_at END
+                        WHERE tenant_id = $1 AND location = $2 AND day = $3 AND number = {which} AND status IN ({from})
+                        RETURNING {TokenColumns}
+                        """)
+                    {
+                        Parameters = { new() { Value = tenant.Value }, new() { Value = location }, new() { Value = day }, new() { Value = to } },
+                    };
+                    if (number is { } given)
+                    {
+                        update.Parameters.Add(new() { Value = given });
+                    }
+
+                    batch.BatchCommands.Add(update);
+                },
+                static async (reader, c) =>
+                {
+                    await reader.NextResultAsync(c); // past the fencing check's row
+                    return await reader.ReadAsync(c) ? ReadToken(reader) : null;
+                },
+                cancellationToken: cancellationToken);
+        }
+        catch (PostgresException e) when (FencingGuard.TryGetStaleToken(e, out var stale))
+        {
+            throw stale;
+        }
     }
 
     /// <summary>

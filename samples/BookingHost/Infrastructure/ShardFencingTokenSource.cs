@@ -35,8 +35,10 @@ public sealed class ShardFencingTokenSource(ShardRouter router) : IFencingTokenS
         // Through the shard's data source, not its raw primary: a primary its health monitor found silent then fails
         // fast (PrimaryUnavailableException, a 503) instead of holding the call for Npgsql's own timeouts. A retry after
         // a lost connection may skip a token; tokens only have to grow.
-        var issued = await router.GetShard(placement.ShardId).WriteAsync(
-            (tx, ct) => PostgresFencingTokenSource.NextOnConnectionAsync(tx.Connection!, tx, resource, ct),
+        // One round trip: the token's upsert and the COMMIT in one batch.
+        var issued = await router.GetShard(placement.ShardId).WriteBatchReturningAsync(
+            batch => batch.BatchCommands.Add(PostgresFencingTokenSource.CreateNextCommand(resource)),
+            static async (reader, ct) => await reader.ReadAsync(ct) ? reader.GetInt64(0) : throw new InvalidOperationException("The token's upsert returned no row."),
             idempotent: true,
             cancellationToken: cancellationToken);
         return issued.Value;

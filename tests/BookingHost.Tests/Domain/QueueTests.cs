@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using BookingHost.Domain;
+using BookingHost.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Scaling.Locks;
 using Scaling.Testing;
 
 namespace BookingHost.Tests.Domain;
@@ -60,6 +64,37 @@ public sealed class QueueTests(ServersFixture fixture)
         var snapshot = await reader.GetFromJsonAsync<JsonElement>("/api/v1/queues/front-desk");
         Assert.Equal(1, snapshot.GetProperty("served").GetInt32());
         Assert.Equal(28, snapshot.GetProperty("inService").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_transition_with_a_stale_fencing_token_changes_nothing()
+    {
+        // A holder whose lock passed to a newer one: its one-batch write is refused by the database, whole.
+        await using var app = await BookingApp.StartAsync(Servers);
+        var tenant = await app.CreateBusinessAsync("shard-1");
+        var queue = app.Services.GetRequiredService<QueueStore>();
+        var fences = app.Services.GetRequiredService<ShardFencingTokenSource>();
+        var day = DateOnly.FromDateTime(DateTime.UtcNow);
+        await queue.IssueAsync(tenant, "desk", day, "First", CancellationToken.None);
+        await queue.IssueAsync(tenant, "desk", day, "Second", CancellationToken.None);
+        var resource = ShardFencingTokenSource.Resource("queue", tenant, $"desk:{day:yyyy-MM-dd}");
+        var old = await fences.NextAsync(resource);
+        var current = await fences.NextAsync(resource);
+
+        var stale = await Assert.ThrowsAsync<StaleFencingTokenException>(() => queue.TransitionAsync(tenant, "desk", day, null, "called", resource, old, CancellationToken.None));
+        Assert.Equal(current, stale.LatestToken);
+        await Assert.ThrowsAsync<StaleFencingTokenException>(() => queue.TransitionAsync(tenant, "desk", day, 2, "skipped", resource, old, CancellationToken.None));
+        Assert.Equal(
+            "waiting,waiting",
+            await Servers.Shard1Primary.ScalarAsync<string>($"SELECT string_agg(status, ',' ORDER BY number) FROM queue_tokens WHERE tenant_id = '{tenant}'"));
+
+        var called = await queue.TransitionAsync(tenant, "desk", day, null, "called", resource, current, CancellationToken.None);
+        Assert.Equal(1, called.Value?.Number);
+        Assert.NotNull(called.Token);
+        var skipped = await queue.TransitionAsync(tenant, "desk", day, 2, "skipped", resource, current, CancellationToken.None);
+        Assert.Equal("skipped", skipped.Value?.Status);
+        Assert.Null((await queue.TransitionAsync(tenant, "desk", day, 2, "serving", resource, current, CancellationToken.None)).Value); // skipped cannot be served
+        Assert.Null((await queue.TransitionAsync(tenant, "desk", day, null, "called", resource, current, CancellationToken.None)).Value); // no one waits
     }
 
     [Fact]
