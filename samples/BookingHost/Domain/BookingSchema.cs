@@ -96,10 +96,10 @@ public static class BookingSchema
             -- Queue transitions are fenced (Scaling.Locks): the tenant role checks the latest token in its transaction.
             GRANT SELECT, UPDATE ON scaling_lock_fences TO {tenantRole};
             """),
-        new SqlMigration(30, "queue_tokens_open", MigrationScope.Shards, """
-            -- Calling the next in line walked the day's tokens from the first, past everyone already served (hundreds of
-            -- rows late in a busy day); the tokens still open are found here instead, and the index stays small.
-            CREATE INDEX queue_tokens_open ON queue_tokens (tenant_id, location, day, number) WHERE status IN ('waiting', 'called', 'serving');
+        new SqlMigration(30, "queue_tokens_waiting", MigrationScope.Shards, """
+            -- Calling the next in line walked the day's tokens from the first, past everyone already called or served
+            -- (hundreds of rows late in a busy day); the first waiting token is found here instead.
+            CREATE INDEX queue_tokens_waiting ON queue_tokens (tenant_id, location, day, number) WHERE status = 'waiting';
             """),
         new SqlMigration(31, "bookings_id_dropped", MigrationScope.Shards, """
             -- The primary key (tenant_id, id, starts_at) serves every lookup by (tenant_id, id): one index fewer to write per booking.

@@ -56,8 +56,8 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
     public async Task<ShardWriteResult<QueueTokenView?>> TransitionAsync(
         TenantId tenant, string location, DateOnly day, int? number, string to, string resource, long fencingToken, CancellationToken cancellationToken)
     {
-        // The states that may become `to`, as literals: the first in line is then found in the partial index of open
-        // tokens (queue_tokens_open), and a given number by the primary key, instead of walking the day's tokens.
+        // The states that may become `to`, as literals: the first waiting is then found in the partial index of waiting
+        // tokens (queue_tokens_waiting), and a given number by the primary key, instead of walking the day's tokens.
         var from = to switch
         {
             "called" => "'waiting'",
