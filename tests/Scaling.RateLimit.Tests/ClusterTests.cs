@@ -101,7 +101,7 @@ public sealed class ClusterTests(ServersFixture fixture, ITestOutputHelper outpu
     public async Task Counter_mode_on_a_cluster_never_admits_more_than_the_limit_in_any_sliding_window(bool paced)
     {
         var (result, master) = await HammerAsync(
-            RateLimitAlgorithm.SlidingWindowCounter, limit: 200, TimeSpan.FromSeconds(4.5), paced ? (40, 120) : null);
+            RateLimitAlgorithm.SlidingWindowCounter, limit: 200, TimeSpan.FromSeconds(4.5), paced ? (20, 60) : null);
 
         output.WriteLine($"counter mode ({(paced ? "paced" : "tight loop")}) on {master}: {result.Admitted} admitted, {result.Rejected} rejected, {result.Over} over the limit, at most {result.MaxInWindow} in any 1 s window (limit 200)");
         result.AssertCounterModeBounds();
