@@ -78,6 +78,31 @@ await using (var locks = new RedlockProvider(Options.Create(lockOptions)))
     await using var again = await locks.TryAcquireAsync("consumer-smoke", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
     Check(again is not null, "Scaling.Locks: the lock is free again after release");
 }
+
+await using (var fenceDatabase = NpgsqlDataSource.Create(connectionString))
+{
+    // Fencing tokens and the one-batch check, as a write sent in one round trip uses them.
+    var fences = new PostgresFencingTokenSource(fenceDatabase);
+    var resource = "consumer-fence-" + Guid.NewGuid().ToString("N");
+    var first = await fences.NextAsync(resource);
+    var latest = await fences.NextAsync(resource);
+    await using var current = fenceDatabase.CreateBatch();
+    current.BatchCommands.Add(FencingGuard.CreateCheckCommand(resource, latest));
+    Check(await current.ExecuteScalarAsync() is long checkedToken && checkedToken == latest, "Scaling.Locks: the batch check passes the latest token");
+    await using var stale = fenceDatabase.CreateBatch();
+    stale.BatchCommands.Add(FencingGuard.CreateCheckCommand(resource, first));
+    StaleFencingTokenException? rejected = null;
+    try
+    {
+        await stale.ExecuteNonQueryAsync();
+    }
+    catch (PostgresException e) when (FencingGuard.TryGetStaleToken(e, out var translated))
+    {
+        rejected = translated;
+    }
+
+    Check(rejected is { LatestToken: var l } && l == latest, "Scaling.Locks: the batch check rejects a stale token (StaleFencingTokenException)");
+}
 Check(CacheKeyValidator.IsValid("tenant:acme:services") && !CacheKeyValidator.IsValid("has space"), "Scaling.Cache: key validation");
 var redis = Environment.GetEnvironmentVariable("ConnectionStrings__Redis")
     ?? throw new InvalidOperationException("Run under the harness: ConnectionStrings__Redis is not set.");

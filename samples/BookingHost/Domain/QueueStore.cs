@@ -53,6 +53,7 @@ public sealed class QueueStore(ShardRouter router, CatalogStore catalog)
     /// in its transaction (<see cref="FencingGuard"/>), so a holder whose lock expired changes nothing.
     /// </summary>
     /// <returns>The changed token, or <see langword="null"/> when none is in a state that can become <paramref name="to"/>; with the write's consistency token.</returns>
+    /// <exception cref="StaleFencingTokenException">A newer token was issued for <paramref name="resource"/>: nothing was changed.</exception>
     public async Task<ShardWriteResult<QueueTokenView?>> TransitionAsync(
         TenantId tenant, string location, DateOnly day, int? number, string to, string resource, long fencingToken, CancellationToken cancellationToken)
     {
