@@ -24,6 +24,7 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
     public ValueTask<BusinessView?> GetBusinessAsync(TenantInfo tenant, CancellationToken cancellationToken)
         => CachedAsync(tenant.Id, "business", async (db, ct) =>
             await db.Businesses
+                .Where(b => b.TenantId == tenant.Id.Value) // row-level security admits only this row; said here too (and EF Core warned of a First without a filter)
                 .Select(b => new BusinessView(tenant.Id.Value, b.Name, b.TimeZone, b.SlotMinutes, tenant.Plan))
                 .FirstOrDefaultAsync(ct), cancellationToken);
 
