@@ -198,6 +198,41 @@ public sealed class ReminderTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task A_poll_reads_the_due_jobs_only_not_every_pending_one()
+    {
+        await using var app = await BookingApp.StartAsync(_servers, configure: Fast(b => b.UseSetting("BookingHost:Reminders:WorkerEnabled", "false")));
+        var tenant = await app.CreateBusinessAsync("shard-2");
+        var primary = app.Router.GetShard("shard-2").Primary;
+
+        // 20,000 pending reminders, due from tomorrow on, and one due now.
+        const string Fill = """
+            INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
+            SELECT $1, gen_random_uuid(), gen_random_uuid(), '24h', d, d
+            FROM generate_series(1, $2) i, LATERAL (SELECT now() + interval '1 day' + i * interval '1 minute' AS d) x
+            """;
+        await ExecuteAsync(primary, Fill, tenant.Value, 20_000);
+        await ExecuteAsync(primary, "INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at) VALUES ($1, gen_random_uuid(), gen_random_uuid(), '1h', now(), now())", tenant.Value);
+        try
+        {
+            // The worker's own claim, as it runs it (rolled back: nothing is claimed).
+            await using var connection = await primary.OpenConnectionAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using var explain = new NpgsqlCommand("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + ReminderWorker.ClaimSql, connection, transaction);
+            explain.Parameters.Add(new NpgsqlParameter { Value = 100 });
+            using var plan = System.Text.Json.JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
+            var root = plan.RootElement[0].GetProperty("Plan");
+            var buffers = root.GetProperty("Shared Hit Blocks").GetInt64() + root.GetProperty("Shared Read Blocks").GetInt64();
+
+            Assert.True(root.GetProperty("Actual Rows").GetDouble() >= 1, "the due job is claimed");
+            Assert.True(buffers < 100, $"the claim read {buffers} buffers for 1 due job among 20,001 pending: {root}");
+        }
+        finally
+        {
+            await ExecuteAsync(primary, "DELETE FROM reminder_jobs WHERE tenant_id = $1", tenant.Value);
+        }
+    }
+
+    [Fact]
     public void Retry_delays_double_from_the_base_with_jitter_and_a_cap()
     {
         var baseDelay = TimeSpan.FromSeconds(30);
@@ -224,6 +259,17 @@ public sealed class ReminderTests(ServersFixture fixture)
         }
 
         return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlDataSource primary, string sql, params object[] parameters)
+    {
+        await using var command = primary.CreateCommand(sql);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        }
+
+        await command.ExecuteNonQueryAsync();
     }
 
     private static async Task<long> CountInTransactionAsync(NpgsqlTransaction tx, Guid bookingId)
