@@ -22,6 +22,9 @@ public sealed record BookingEvent(string Tenant, string Type, string? Location, 
 /// <summary>Publishes events to every instance's live subscribers (Server-Sent Events).</summary>
 public interface IBookingEvents
 {
-    /// <summary>Publishes an event; never throws for a delivery problem (events are best-effort, the database is the truth).</summary>
+    /// <summary>
+    /// Publishes an event; never throws for a delivery problem (events are best-effort, the database is the truth), and
+    /// never makes the caller wait for a remote delivery: the returned task completes once the event is handed on.
+    /// </summary>
     Task PublishAsync(BookingEvent bookingEvent, CancellationToken cancellationToken = default);
 }

@@ -21,7 +21,10 @@ public sealed class RealtimeOptions
     /// <summary>Gets or sets how often a comment line is sent on every stream to keep proxies from closing it (15 s).</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Gets or sets how long a publish may wait for Redis before it gives up (the business operation goes on).</summary>
+    /// <summary>
+    /// Gets or sets how long Redis may take to answer a publish before it counts as failed (1 s). The business
+    /// operation never waits for it: the answer is awaited in the background.
+    /// </summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Gets or sets the most open streams one instance accepts; more are refused with 503.</summary>

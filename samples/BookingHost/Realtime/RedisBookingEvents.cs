@@ -45,14 +45,22 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
     }
 
     /// <inheritdoc />
-    public async Task PublishAsync(BookingEvent bookingEvent, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// Returns once the event is queued for this instance's streams and handed to the Redis connection; the caller
+    /// never waits for Redis's answer (a booking's response went out one Redis round trip later when it did, and a
+    /// paused Redis held every write for the whole <see cref="RealtimeOptions.PublishTimeout"/>). The answer is awaited
+    /// in the background: counted as published, or as a failure (logged once per outage) when Redis refuses it or does
+    /// not answer within the timeout. Events from this instance reach Redis in the order they were published: one
+    /// connection carries them, in the order they were handed to it.
+    /// </remarks>
+    public Task PublishAsync(BookingEvent bookingEvent, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(bookingEvent);
         if (!EventFrame.IsValidType(bookingEvent.Type) || string.IsNullOrEmpty(bookingEvent.Tenant))
         {
             RealtimeLog.InvalidEvent(_logger, bookingEvent.Type ?? string.Empty);
             RealtimeInstruments.PublishFailures.Add(1, new KeyValuePair<string, object?>("reason", "invalid"));
-            return;
+            return Task.CompletedTask;
         }
 
         var json = EventFrame.Serialize(bookingEvent);
@@ -62,9 +70,10 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         if (connecting is null || !connecting.IsCompletedSuccessfully || connecting.Result is not { IsConnected: true } connection)
         {
             PublishFailed("disconnected", null);
-            return;
+            return Task.CompletedTask;
         }
 
+        Task<long> publish;
         try
         {
             // The message: this instance's origin, a line break, the event's UTF-8 JSON.
@@ -72,26 +81,24 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
             _origin.CopyTo(message, 0);
             message[_origin.Length] = (byte)'\n';
             json.CopyTo(message, _origin.Length + 1);
-            await connection.GetSubscriber().PublishAsync(_channel, message).WaitAsync(_options.PublishTimeout, cancellationToken);
-            RealtimeInstruments.Published.Add(1);
-            if (Interlocked.Exchange(ref _publishFailing, 0) == 1)
-            {
-                RealtimeLog.PublishRecovered(_logger);
-            }
-        }
-        catch (TimeoutException e)
-        {
-            PublishFailed("timeout", e);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The caller gave up waiting (not an outage): counted, not logged; the message may still go out.
-            RealtimeInstruments.PublishFailures.Add(1, new KeyValuePair<string, object?>("reason", "cancelled"));
+            publish = connection.GetSubscriber().PublishAsync(_channel, message);
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
             PublishFailed("error", e);
+            return Task.CompletedTask;
         }
+
+        if (publish.IsCompletedSuccessfully)
+        {
+            Published();
+        }
+        else
+        {
+            _ = ObserveAsync(publish);
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>Connects to Redis and subscribes in the background (start-up does not wait for Redis).</summary>
@@ -200,6 +207,33 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         catch (System.Text.Json.JsonException e)
         {
             RealtimeLog.BadMessage(_logger, e);
+        }
+    }
+
+    /// <summary>Counts a publish once Redis has answered, or as a failure; never throws.</summary>
+    private async Task ObserveAsync(Task<long> publish)
+    {
+        try
+        {
+            await publish.WaitAsync(_options.PublishTimeout).ConfigureAwait(false);
+            Published();
+        }
+        catch (TimeoutException e)
+        {
+            PublishFailed("timeout", e);
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException)
+        {
+            PublishFailed("error", e);
+        }
+    }
+
+    private void Published()
+    {
+        RealtimeInstruments.Published.Add(1);
+        if (Interlocked.Exchange(ref _publishFailing, 0) == 1)
+        {
+            RealtimeLog.PublishRecovered(_logger);
         }
     }
 
