@@ -27,7 +27,7 @@ public static class ReminderJobs
 
     /// <summary>
     /// Enqueues the 24 h and 1 h reminders of a booking, in the booking's transaction (one statement). Reminders already
-    /// due are skipped; enqueueing a booking again while its reminders are pending adds nothing.
+    /// due are skipped; enqueueing a booking again adds nothing (a booking has at most one reminder of each kind).
     /// </summary>
     /// <param name="transaction">The booking's tenant transaction.</param>
     /// <param name="tenant">The business (the transaction's tenant).</param>
@@ -64,7 +64,7 @@ public static class ReminderJobs
             SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
             FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
             WHERE k.due_at > clock_timestamp(){(onlyIfSlotWritten ? " AND EXISTS (SELECT 1 FROM booking_slots s WHERE s.tenant_id = $1 AND s.booking_id = $2)" : string.Empty)}
-            ON CONFLICT (tenant_id, booking_id, kind) WHERE status = 'pending' DO NOTHING
+            ON CONFLICT (tenant_id, booking_id, kind) DO NOTHING
             """);
         insert.Parameters.Add(new() { Value = tenant.Value });
         insert.Parameters.Add(new() { Value = bookingId });

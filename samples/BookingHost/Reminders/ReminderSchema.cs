@@ -47,5 +47,14 @@ public static class ReminderSchema
             {RowLevelSecurity.EnableSql("reminder_jobs", tenantRole)}
             {RowLevelSecurity.EnableSql("reminder_deliveries", tenantRole)}
             """),
+        new SqlMigration(11, "reminder_jobs_keyed_by_booking", MigrationScope.Shards, """
+            -- A booking has at most one reminder of each kind: that is the key. It replaces the (tenant, id) key and the
+            -- unique index of pending jobs, one index fewer to write for each of a booking's two reminders; the worker
+            -- and a cancellation find jobs by it, and the job id stays a column (the receivers' idempotency key). Fails,
+            -- changing nothing, if a booking already has two jobs of one kind (only a booking enqueued again after its
+            -- reminder finished could).
+            ALTER TABLE reminder_jobs DROP CONSTRAINT reminder_jobs_pkey, ADD PRIMARY KEY (tenant_id, booking_id, kind);
+            DROP INDEX reminder_jobs_pending_booking;
+            """),
     ];
 }

@@ -48,17 +48,17 @@ public sealed class ReminderWorker(
 
     private const string SentSql = """
         UPDATE reminder_jobs SET status = 'sent', attempts = attempts + 1, last_error = NULL, finished_at = clock_timestamp()
-        WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+        WHERE tenant_id = $1 AND booking_id = $2 AND kind = $3 AND status = 'pending'
         """;
 
     private const string RetrySql = """
-        UPDATE reminder_jobs SET attempts = attempts + 1, last_error = $3, next_attempt_at = clock_timestamp() + $4
-        WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+        UPDATE reminder_jobs SET attempts = attempts + 1, last_error = $4, next_attempt_at = clock_timestamp() + $5
+        WHERE tenant_id = $1 AND booking_id = $2 AND kind = $3 AND status = 'pending'
         """;
 
     private const string DeadSql = """
-        UPDATE reminder_jobs SET status = 'dead', attempts = attempts + 1, last_error = $3, finished_at = clock_timestamp()
-        WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
+        UPDATE reminder_jobs SET status = 'dead', attempts = attempts + 1, last_error = $4, finished_at = clock_timestamp()
+        WHERE tenant_id = $1 AND booking_id = $2 AND kind = $3 AND status = 'pending'
         """;
 
     private const int MaxErrorLength = 2000;
@@ -218,8 +218,10 @@ public sealed class ReminderWorker(
     private static async Task ExecuteAsync(NpgsqlTransaction transaction, string sql, DueReminder job, CancellationToken cancellationToken, string? error = null, TimeSpan? delay = null)
     {
         await using var command = new NpgsqlCommand(sql, transaction.Connection, transaction);
+        // By the primary key (tenant, booking, kind).
         command.Parameters.Add(new() { Value = job.Tenant.Value });
-        command.Parameters.Add(new() { Value = job.JobId });
+        command.Parameters.Add(new() { Value = job.BookingId });
+        command.Parameters.Add(new() { Value = job.Kind });
         if (error is not null)
         {
             command.Parameters.Add(new() { Value = error });
