@@ -27,7 +27,9 @@ public static class ReminderJobs
 
     /// <summary>
     /// Enqueues the 24 h and 1 h reminders of a booking, in the booking's transaction (one statement). Reminders already
-    /// due are skipped; enqueueing a booking again adds nothing (a booking has at most one reminder of each kind).
+    /// due are skipped. A booking has one job of each kind: enqueueing it again while its jobs are pending adds nothing
+    /// (a retried request is harmless); once they are finished (cancelled, sent, dead), it schedules them again, with new
+    /// job ids, for the given start (a rescheduled booking: cancel, then enqueue with the new time).
     /// </summary>
     /// <param name="transaction">The booking's tenant transaction.</param>
     /// <param name="tenant">The business (the transaction's tenant).</param>
@@ -64,7 +66,10 @@ public static class ReminderJobs
             SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
             FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
             WHERE k.due_at > clock_timestamp(){(onlyIfSlotWritten ? " AND EXISTS (SELECT 1 FROM booking_slots s WHERE s.tenant_id = $1 AND s.booking_id = $2)" : string.Empty)}
-            ON CONFLICT (tenant_id, booking_id, kind) DO NOTHING
+            ON CONFLICT (tenant_id, booking_id, kind) DO UPDATE
+                SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, next_attempt_at = EXCLUDED.next_attempt_at, status = 'pending',
+                    attempts = 0, last_error = NULL, created_at = EXCLUDED.created_at, finished_at = NULL
+                WHERE reminder_jobs.status <> 'pending'
             """);
         insert.Parameters.Add(new() { Value = tenant.Value });
         insert.Parameters.Add(new() { Value = bookingId });
