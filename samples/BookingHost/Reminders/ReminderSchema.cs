@@ -3,7 +3,10 @@ using Scaling.Tenancy.Sharding;
 
 namespace BookingHost.Reminders;
 
-/// <summary>The reminder queue's tables on every shard (migration versions 10–19).</summary>
+/// <summary>
+/// The reminder queue's tables on every shard (migration versions 10–19, then 40–49: the runner refuses a version below
+/// one already applied, and the booking domain's 30–39 came first).
+/// </summary>
 public static class ReminderSchema
 {
     /// <summary>The area's tenant tables (what a tenant move copies).</summary>
@@ -47,7 +50,7 @@ public static class ReminderSchema
             {RowLevelSecurity.EnableSql("reminder_jobs", tenantRole)}
             {RowLevelSecurity.EnableSql("reminder_deliveries", tenantRole)}
             """),
-        new SqlMigration(11, "reminder_jobs_keyed_by_booking", MigrationScope.Shards, """
+        new SqlMigration(40, "reminder_jobs_keyed_by_booking", MigrationScope.Shards, """
             -- A booking has at most one reminder of each kind: that is the key. It replaces the (tenant, id) key and the
             -- unique index of pending jobs, one index fewer to write for each of a booking's two reminders; the worker
             -- and a cancellation find jobs by it, and the job id stays a column (the receivers' idempotency key). Fails,
