@@ -261,24 +261,25 @@ public sealed class ReminderTests(ServersFixture fixture)
     /// <summary>A query on the shard's primary as the shard's owner (all tenants: row-level security does not apply).</summary>
     private static async Task<T> ScalarAsync<T>(BookingApp app, string shard, string sql, params object[] parameters)
     {
-        await using var command = app.Router.GetShard(shard).Primary.CreateCommand(sql);
-        foreach (var parameter in parameters)
-        {
-            command.Parameters.Add(new NpgsqlParameter { Value = parameter });
-        }
-
+        await using var command = Command(app.Router.GetShard(shard).Primary, sql, parameters);
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
     private static async Task ExecuteAsync(NpgsqlDataSource primary, string sql, params object[] parameters)
     {
-        await using var command = primary.CreateCommand(sql);
+        await using var command = Command(primary, sql, parameters);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static NpgsqlCommand Command(NpgsqlDataSource primary, string sql, object[] parameters)
+    {
+        var command = primary.CreateCommand(sql);
         foreach (var parameter in parameters)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = parameter });
         }
 
-        await command.ExecuteNonQueryAsync();
+        return command;
     }
 
     private static async Task<long> CountInTransactionAsync(NpgsqlTransaction tx, Guid bookingId)
