@@ -168,6 +168,8 @@ internal static class LoadRun
             CoresUsed = cpuAfter.ToDictionary(c => c.Key, c => (c.Value - cpuBefore.GetValueOrDefault(c.Key)) / cpuSeconds),
             Work = work,
             AllocatedBytes = server.AllocatedBytes,
+            WorkItems = server.WorkItems,
+            LockContentions = server.LockContentions,
             Phases = [.. phases.Select(p => (p, Statistics.ByKind(samples, p.StartTicks, p.EndTicks)))],
             Pauses = [.. phases.Where(p => p.Needs is not null).Select(p => Statistics.Split(samples, p))],
             Invariants = invariants,

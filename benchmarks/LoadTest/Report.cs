@@ -46,6 +46,12 @@ internal sealed record RunResult
     /// <summary>Bytes the hosts allocated over the window (the runtime's <c>dotnet.gc.heap.total_allocated</c>, from Prometheus), if it was exported.</summary>
     public double? AllocatedBytes { get; init; }
 
+    /// <summary>Thread-pool work items the hosts ran over the window, or <see langword="null"/> if not exported.</summary>
+    public double? WorkItems { get; init; }
+
+    /// <summary>Contended lock waits in the hosts over the window, or <see langword="null"/> if not exported.</summary>
+    public double? LockContentions { get; init; }
+
     /// <summary>
     /// The CPU each answered request of the window cost, in µs, per process group (cores ÷ requests per second); with
     /// one operation alone (<c>--mix book=1</c>) that operation's cost, with a mix the mix's average. Empty without requests.
@@ -265,6 +271,12 @@ internal static class Report
             line($"- The hosts allocated {allocated / requests / 1024:0.0} KiB per request (`dotnet.gc.heap.total_allocated`).");
         }
 
+        if (run.WorkItems is { } workItems)
+        {
+            line($"- The hosts' thread pools ran {workItems / requests:0.00} work items per request (`dotnet.thread_pool.work_item.count`: hops between threads, which"
+                + $" cost CPU without drifting with the machine's speed){(run.LockContentions is { } contentions ? $"; {contentions / requests:0.000} contended lock waits per request" : string.Empty)}.");
+        }
+
         line(string.Empty);
         line("| PostgreSQL statement (server) | calls per request | µs per call | share of execution time | rows per call | buffer hits per call |");
         line("|---|---:|---:|---:|---:|---:|");
@@ -316,6 +328,8 @@ internal static class Report
                 run.CpuMicrosPerRequest,
                 work = run.Work,
                 run.AllocatedBytes,
+                run.WorkItems,
+                run.LockContentions,
                 phases = run.Phases.Select(p => new { p.Phase.Name, start = Recorder.Seconds(p.Phase.StartTicks - from), end = Recorder.Seconds(p.Phase.EndTicks - from), p.Rows }),
                 run.Invariants,
                 invariantsHold = run.InvariantsHold,

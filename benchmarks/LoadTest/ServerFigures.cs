@@ -43,6 +43,16 @@ internal sealed record ServerFigures
     /// <summary>Bytes allocated by the hosts over the window (<c>dotnet_gc_heap_total_allocated_bytes_total</c>), or <see langword="null"/> if not exported.</summary>
     public double? AllocatedBytes { get; init; }
 
+    /// <summary>
+    /// Work items the hosts' thread pools ran over the window (<c>dotnet_thread_pool_work_item_count_total</c>): each is a
+    /// hop, an <c>await</c> that resumed on another thread, a socket's completion or a queued callback. Unlike CPU time, the
+    /// count does not drift with the machine's speed.
+    /// </summary>
+    public double? WorkItems { get; init; }
+
+    /// <summary>Times a thread of the hosts waited for a contended lock over the window (<c>dotnet_monitor_lock_contentions_total</c>).</summary>
+    public double? LockContentions { get; init; }
+
     /// <summary>The counters of <see cref="Signals"/>.</summary>
     public static IReadOnlyList<string> SignalCounters { get; } =
     [
@@ -124,6 +134,8 @@ internal sealed record ServerFigures
             Alerts = await AlertsAsync(prometheus, from, alertsUntil, cancellationToken),
             Signals = await SignalsAsync(prometheus, end, Grown, cancellationToken),
             AllocatedBytes = await prometheus.ScalarAsync(Grown("dotnet_gc_heap_total_allocated_bytes_total"), end, cancellationToken),
+            WorkItems = await prometheus.ScalarAsync(Grown("dotnet_thread_pool_work_item_count_total"), end, cancellationToken),
+            LockContentions = await prometheus.ScalarAsync(Grown("dotnet_monitor_lock_contentions_total"), end, cancellationToken),
         };
     }
 
