@@ -23,6 +23,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
     private readonly RedisChannel _channel;
     private readonly byte[] _origin = Encoding.UTF8.GetBytes($"{Environment.ProcessId}-{Guid.NewGuid():N}");
     private readonly CancellationTokenSource _stopping = new();
+    private readonly PublishObserver _publishes;
     private RedisConnection? _connection;
     private OrderedSubscription? _subscription;
     private Task? _subscribing;
@@ -42,16 +43,17 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         _connections = configuration.GetConnectionString("Redis") is null ? null : services.GetRequiredService<RedisConnections>();
         _logger = logger;
         _channel = new RedisChannel(_options.Channel, RedisChannel.PatternMode.Literal);
+        _publishes = new PublishObserver(services.GetService<TimeProvider>() ?? TimeProvider.System, _options.PublishTimeout, Published, PublishFailed);
     }
 
     /// <inheritdoc />
     /// <remarks>
     /// Returns once the event is queued for this instance's streams and handed to the Redis connection; the caller
     /// never waits for Redis's answer (a booking's response went out one Redis round trip later when it did, and a
-    /// paused Redis held every write for the whole <see cref="RealtimeOptions.PublishTimeout"/>). The answer is awaited
-    /// in the background: counted as published, or as a failure (logged once per outage) when Redis refuses it or does
-    /// not answer within the timeout. Events from this instance reach Redis in the order they were published: one
-    /// connection carries them, in the order they were handed to it.
+    /// paused Redis held every write for the whole <see cref="RealtimeOptions.PublishTimeout"/>). Nothing waits for the
+    /// answer at all (see <see cref="PublishObserver"/>): it is counted as published, or as a failure (logged once per
+    /// outage) when Redis refuses it or does not answer within the timeout. Events from this instance reach Redis in the
+    /// order they were published: one connection carries them, in the order they were handed to it.
     /// </remarks>
     public Task PublishAsync(BookingEvent bookingEvent, CancellationToken cancellationToken = default)
     {
@@ -89,15 +91,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
             return Task.CompletedTask;
         }
 
-        if (publish.IsCompletedSuccessfully)
-        {
-            Published();
-        }
-        else
-        {
-            _ = ObserveAsync(publish);
-        }
-
+        _publishes.Add(publish);
         return Task.CompletedTask;
     }
 
@@ -141,6 +135,7 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         }
 
         await _stopping.CancelAsync();
+        _publishes.Dispose();
         await CloseAsync();
     }
 
@@ -207,24 +202,6 @@ public sealed class RedisBookingEvents : IBookingEvents, IHostedService, IAsyncD
         catch (System.Text.Json.JsonException e)
         {
             RealtimeLog.BadMessage(_logger, e);
-        }
-    }
-
-    /// <summary>Counts a publish once Redis has answered, or as a failure; never throws.</summary>
-    private async Task ObserveAsync(Task<long> publish)
-    {
-        try
-        {
-            await publish.WaitAsync(_options.PublishTimeout).ConfigureAwait(false);
-            Published();
-        }
-        catch (TimeoutException e)
-        {
-            PublishFailed("timeout", e);
-        }
-        catch (Exception e) when (e is RedisException or ObjectDisposedException)
-        {
-            PublishFailed("error", e);
         }
     }
 

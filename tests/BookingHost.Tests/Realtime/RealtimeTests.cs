@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using BookingHost.Auth;
 using BookingHost.Realtime;
@@ -201,6 +202,78 @@ public sealed class RealtimeTests(ServersFixture fixture)
 
             Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "no event reached instance B within 30 s of Redis coming back");
         }
+    }
+
+    [Fact]
+    public async Task With_Redis_paused_a_publish_returns_at_once_and_counts_as_failed_then_as_published_after_the_resume()
+    {
+        var cluster = BookingApp.NewCluster();
+        await using var a = await BookingApp.StartAsync(_servers, cluster);
+        var tenant = await a.CreateBusinessAsync();
+        await WaitSubscribedAsync(a);
+        var published = 0L;
+        var timeouts = 0L;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == RealtimeInstruments.MeterName && instrument.Name is "bookinghost.realtime.events.published" or "bookinghost.realtime.publish.failures")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "bookinghost.realtime.events.published")
+            {
+                Interlocked.Add(ref published, value);
+            }
+            else if (tags.ToArray().Any(t => t is { Key: "reason", Value: "timeout" }))
+            {
+                Interlocked.Add(ref timeouts, value);
+            }
+        });
+        listener.Start();
+
+        // Connected: each publish is counted once Redis answers, with nothing awaiting the answer.
+        await Events(a).PublishAsync(BookingEvent.Create(tenant.Value, "booking.created", null, new { n = 0 }));
+        await Eventually.TrueAsync(() => Task.FromResult(Interlocked.Read(ref published) >= 1), Wait, "the publish counted as published");
+
+        var redis = _servers.Redis[0];
+        await redis.PauseAsync();
+        try
+        {
+            var stopwatch = Stopwatch.StartNew();
+            for (var i = 1; i <= 3; i++)
+            {
+                await Events(a).PublishAsync(BookingEvent.Create(tenant.Value, "booking.created", null, new { n = i }));
+            }
+
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromMilliseconds(500), $"three publishes took {stopwatch.ElapsedMilliseconds} ms with Redis paused");
+
+            // The default PublishTimeout is 1 s; the count comes at most half of it later.
+            await Eventually.TrueAsync(() => Task.FromResult(Interlocked.Read(ref timeouts) >= 3), TimeSpan.FromSeconds(4), "three publishes counted as timed out");
+            Assert.True(stopwatch.Elapsed >= TimeSpan.FromSeconds(1), $"counted as timed out after {stopwatch.ElapsedMilliseconds} ms, before the 1-s timeout");
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
+
+        // Answered again: publishes count as published, not as failed.
+        var before = Interlocked.Read(ref published);
+        var timedOut = Interlocked.Read(ref timeouts);
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                await Events(a).PublishAsync(BookingEvent.Create(tenant.Value, "booking.created", null, new { n = 4 }));
+                await Task.Delay(100);
+                return Interlocked.Read(ref published) > before;
+            },
+            TimeSpan.FromSeconds(15),
+            "a publish counted as published after the resume");
+        Assert.Equal(timedOut, Interlocked.Read(ref timeouts));
     }
 
     [Fact]
