@@ -68,7 +68,7 @@ run() {
 # One table row from a report.
 row() {
   local pair=$1 side=$2 report=$3
-  local rps bookings cpu host pg redis all statements commands kib result
+  local rps bookings cpu host pg redis all statements commands kib hops result
   rps=$(awk -F'|' '$2 ~ /^ all $/ {gsub(/ /, "", $4); print $4; exit}' "$report")
   bookings=$(grep -oE 'Booking writes \(201\): [0-9.]+' "$report" | grep -oE '[0-9.]+$' || echo "–")
   cpu=$(grep -m1 '^- CPU per request' "$report" || true)
@@ -79,8 +79,9 @@ row() {
   statements=$(grep -oE '[0-9.]+ statements \(' "$report" | grep -oE '^[0-9.]+' | head -1 || echo "–")
   commands=$(grep -oE '[0-9.]+ commands per request' "$report" | grep -oE '^[0-9.]+' | head -1 || echo "–")
   kib=$(grep -oE 'allocated [0-9.]+ KiB' "$report" | grep -oE '[0-9.]+' | head -1 || echo "–")
+  hops=$(grep -oE 'ran [0-9.]+ work items per request' "$report" | grep -oE '[0-9.]+' | head -1 || echo "–")
   result=$(grep -m1 '^Result:' "$report" | sed -E 's/^Result: //; s/\*//g; s/\.$//' || echo "–")
-  echo "| $pair | $side | ${rps:-–} | ${bookings:-–} | ${all:-–} | $host | $pg | $redis | ${statements:-–} | ${commands:-–} | ${kib:-–} | ${result:-–} |"
+  echo "| $pair | $side | ${rps:-–} | ${bookings:-–} | ${all:-–} | $host | $pg | $redis | ${statements:-–} | ${commands:-–} | ${kib:-–} | ${hops:-–} | ${result:-–} |"
 }
 
 table="$out/summary.md"
@@ -91,8 +92,8 @@ table="$out/summary.md"
   echo "- this checkout: $head"
   echo "- command: \`bash eng/load-test.sh $*\`, $pairs pair(s); odd pairs ran the base first"
   echo
-  echo "| pair | build | requests/s | bookings/s | µs of CPU per request, all processes | BookingHost | PostgreSQL | Redis | PostgreSQL statements per request | Redis commands per request | KiB allocated per request | invariants |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| pair | build | requests/s | bookings/s | µs of CPU per request, all processes | BookingHost | PostgreSQL | Redis | PostgreSQL statements per request | Redis commands per request | KiB allocated per request | thread-pool work items per request | invariants |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$table"
 
 for pair in $(seq 1 "$pairs"); do
