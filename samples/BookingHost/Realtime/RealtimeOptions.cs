@@ -22,8 +22,8 @@ public sealed class RealtimeOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Gets or sets how long Redis may take to answer a publish before it counts as failed (1 s). The business
-    /// operation never waits for it: the answer is awaited in the background.
+    /// Gets or sets how long Redis may take to answer a publish before it counts as failed (1 s; the count comes up to
+    /// half of it later). The business operation never waits for the answer, and nothing awaits it in the background.
     /// </summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
