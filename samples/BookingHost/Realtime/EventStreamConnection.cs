@@ -3,8 +3,9 @@ using System.Threading.Channels;
 namespace BookingHost.Realtime;
 
 /// <summary>
-/// One open stream: a bounded queue of frames between the fan-out (which never waits) and the response writer. A client
-/// whose queue is full is disconnected rather than allowed to slow anybody else down or to miss events silently.
+/// One open stream: a bounded queue of frames between the fan-out (which never waits: it writes to an idle stream
+/// itself, and queues for a busy one) and the response writer. A client whose queue is full is disconnected rather than
+/// allowed to slow anybody else down or to miss events silently.
 /// </summary>
 internal sealed class EventStreamConnection : IDisposable
 {
@@ -21,6 +22,12 @@ internal sealed class EventStreamConnection : IDisposable
             SingleReader = true,
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails instead of waiting: that is the overflow signal
+
+            // A frame offered to an idle stream is written and flushed by the offering thread itself, as the stream's
+            // reader resumes inline (it goes back to waiting as soon as the frame is flushed, or when the flush has to
+            // wait for the client). Without it, every delivery woke the reader on another thread: a thread-pool hop per
+            // stream per event, about ten per request in the load test's mix.
+            AllowSynchronousContinuations = true,
         });
     }
 
