@@ -101,12 +101,13 @@ public sealed class ReminderTests(ServersFixture fixture)
 
         // Rescheduled: cancelled, then enqueued for a new start: pending again, due for the new start, with new job ids.
         const string Jobs = "SELECT string_agg(kind || ':' || status || ':' || (due_at = $3 - CASE kind WHEN '24h' THEN interval '3 s' ELSE interval '1.5 s' END), ',' ORDER BY kind) FROM reminder_jobs WHERE tenant_id = $1 AND booking_id = $2";
-        var ids = await ScalarAsync<string>(app, "shard-1", "SELECT string_agg(id::text, ',' ORDER BY kind) FROM reminder_jobs WHERE tenant_id = $1 AND booking_id = $2", tenant.Value, later);
+        const string Ids = "SELECT string_agg(id::text, ',' ORDER BY kind) FROM reminder_jobs WHERE tenant_id = $1 AND booking_id = $2";
+        var ids = await ScalarAsync<string>(app, "shard-1", Ids, tenant.Value, later);
         var moved = DateTimeOffset.UtcNow.AddMinutes(7);
         await app.Router.WriteAsync(tenant, async (tx, ct) => { await ReminderJobs.CancelForBookingAsync(tx, tenant, later, ct); return 0; });
         await app.Router.WriteAsync(tenant, async (tx, ct) => { await ReminderJobs.EnqueueForBookingAsync(tx, tenant, later, moved, ct); return 0; });
         Assert.Equal("1h:pending:true,24h:pending:true", await ScalarAsync<string>(app, "shard-1", Jobs, tenant.Value, later, moved));
-        Assert.NotEqual(ids, await ScalarAsync<string>(app, "shard-1", "SELECT string_agg(id::text, ',' ORDER BY kind) FROM reminder_jobs WHERE tenant_id = $1 AND booking_id = $2", tenant.Value, later));
+        Assert.NotEqual(ids, await ScalarAsync<string>(app, "shard-1", Ids, tenant.Value, later));
     }
 
     [Fact]
