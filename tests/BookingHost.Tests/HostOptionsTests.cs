@@ -1,6 +1,5 @@
 using BookingHost.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Scaling.Testing;
@@ -37,17 +36,6 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         Assert.Equal(app.Cluster, options.MetadataSchema);
         Assert.Same(options, app.Services.GetRequiredService<BookingHost.Api.BookingDeps>().Settings);
         Assert.Contains(app.Services.GetServices<MigrationContribution>(), c => c.Area == "domain" && c.Migrations.Any(m => m.Sql.Contains(options.TenantRole, StringComparison.Ordinal)));
-        Assert.True(options.InlineRequestScheduling);
-        Assert.True(app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
-    }
-
-    [Fact]
-    public async Task With_InlineRequestScheduling_off_Kestrel_passes_requests_to_the_thread_pool()
-    {
-        await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b.UseSetting("BookingHost:InlineRequestScheduling", "false"));
-
-        Assert.False(app.Services.GetRequiredService<IOptions<BookingHostOptions>>().Value.InlineRequestScheduling);
-        Assert.False(app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
     }
 
     [Fact]
