@@ -35,7 +35,6 @@ if (settings.MinWorkerThreads > minWorkers)
 }
 
 builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
-builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = settings.InlineRequestScheduling); // see BookingHostOptions.InlineRequestScheduling
 builder.Services.AddOpenApi();
 builder.Services.AddBookingHostHealthChecks(configuration);
 builder.Services.AddHealthChecks()

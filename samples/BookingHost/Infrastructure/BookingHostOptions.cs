@@ -65,17 +65,6 @@ public sealed class BookingHostOptions
     /// </summary>
     public int MinWorkerThreads { get; set; } = 256;
 
-    /// <summary>
-    /// Gets or sets whether Kestrel runs a request on the thread that received it, and sends a response from the thread
-    /// that wrote it (its socket transport's <c>UnsafePreferInlineScheduling</c>), instead of passing each to the thread
-    /// pool, and each send through its I/O queue, first: two hops between threads fewer per request. It is "unsafe" for an
-    /// application that blocks a thread, which then holds up the I/O it was called from; BookingHost blocks none on a
-    /// request's path (password hashing and Npgsql's cancel run on thread-pool threads either way), and the sockets'
-    /// completions still come from the thread pool (the runtime's <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c> is
-    /// not set). On by default.
-    /// </summary>
-    public bool InlineRequestScheduling { get; set; } = true;
-
     /// <summary>Gets or sets the largest request body accepted, in bytes (larger: 413).</summary>
     public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
