@@ -41,31 +41,50 @@ public static class ReminderJobs
     {
         ArgumentNullException.ThrowIfNull(transaction);
         await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
-        batch.BatchCommands.Add(Enqueue(tenant, bookingId, startsAt, onlyIfSlotWritten: false));
+        batch.BatchCommands.Add(Enqueue(tenant, bookingId, startsAt));
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>
-    /// The statement that enqueues a new booking's reminders, for the booking's own batch (so the booking, its slot and
-    /// its reminders travel in one round trip). It enqueues only when the booking's slot row was written earlier in the
-    /// transaction: a batch whose slot insert yielded to an overlapping booking writes no reminder either.
+    /// A data-modifying common table expression, <c>reminders AS (INSERT INTO reminder_jobs …)</c>, that enqueues the
+    /// reminders of each new booking <paramref name="source"/> returns (its <c>booking_id</c> and <c>starts_at</c>
+    /// columns): for the booking's own insert statement, so that the slot, the booking and its reminders are one
+    /// statement. A booking <paramref name="source"/> does not return (a slot insert that yielded to an overlapping
+    /// booking) gets no reminder. Reminders already due are skipped. The bookings must be new: their jobs are inserted,
+    /// not merged with earlier ones (<see cref="EnqueueForBookingAsync"/> is the statement for a booking that may have
+    /// jobs already).
     /// </summary>
-    /// <param name="tenant">The business (the transaction's tenant).</param>
-    /// <param name="bookingId">The booking.</param>
-    /// <param name="startsAt">When the booking starts.</param>
-    /// <returns>The statement, to add after the slot insert in a batch of the booking's tenant transaction.</returns>
-    public static NpgsqlBatchCommand EnqueueForNewBooking(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
-        => Enqueue(tenant, bookingId, startsAt, onlyIfSlotWritten: true);
+    /// <param name="source">The name of an earlier expression of the statement, with the columns <c>booking_id</c> and <c>starts_at</c>.</param>
+    /// <param name="tenantParameter">The number of the statement's parameter that holds the business (the transaction's tenant).</param>
+    /// <param name="command">The statement: the two offsets are added to its parameters, and the expression refers to them by position.</param>
+    /// <returns>The expression, to place after <paramref name="source"/> in the statement's <c>WITH</c> list.</returns>
+    public static string NewBookingsRemindersExpression(string source, int tenantParameter, NpgsqlBatchCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var schedule = Schedule;
+        command.Parameters.Add(new() { Value = schedule.DayBefore });
+        var dayBefore = command.Parameters.Count;
+        command.Parameters.Add(new() { Value = schedule.HourBefore });
+        var hourBefore = command.Parameters.Count;
+        return $"""
+            reminders AS (
+                INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
+                SELECT ${tenantParameter}, gen_random_uuid(), b.booking_id, k.kind, k.due_at, k.due_at
+                FROM {source} AS b
+                CROSS JOIN LATERAL (VALUES ('24h', b.starts_at - ${dayBefore}::interval), ('1h', b.starts_at - ${hourBefore}::interval)) AS k (kind, due_at)
+                WHERE k.due_at > clock_timestamp())
+            """;
+    }
 
-    private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt, bool onlyIfSlotWritten)
+    private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
     {
         var schedule = Schedule;
         var insert = new NpgsqlBatchCommand(
-            $"""
+            """
             INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
             SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
             FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
-            WHERE k.due_at > clock_timestamp(){(onlyIfSlotWritten ? " AND EXISTS (SELECT 1 FROM booking_slots s WHERE s.tenant_id = $1 AND s.booking_id = $2)" : string.Empty)}
+            WHERE k.due_at > clock_timestamp()
             ON CONFLICT (tenant_id, booking_id, kind) DO UPDATE
                 SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, next_attempt_at = EXCLUDED.next_attempt_at, status = 'pending',
                     attempts = 0, last_error = NULL, created_at = EXCLUDED.created_at, finished_at = NULL
