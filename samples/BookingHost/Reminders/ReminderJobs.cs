@@ -61,41 +61,43 @@ public static class ReminderJobs
     public static string NewBookingsRemindersExpression(string source, int tenantParameter, NpgsqlBatchCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
+        return $"reminders AS ({InsertJobsSql(command, $"${tenantParameter}", "b.booking_id", "b.starts_at", $"{source} AS b")})";
+    }
+
+    private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
+    {
+        var insert = new NpgsqlBatchCommand();
+        insert.Parameters.Add(new() { Value = tenant.Value });
+        insert.Parameters.Add(new() { Value = bookingId });
+        insert.Parameters.Add(new() { Value = startsAt.ToUniversalTime() });
+        insert.CommandText = $"""
+            {InsertJobsSql(insert, "$1", "$2", "$3::timestamptz", source: null)}
+            ON CONFLICT (tenant_id, booking_id, kind) DO UPDATE
+                SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, next_attempt_at = EXCLUDED.next_attempt_at, status = 'pending',
+                    attempts = 0, last_error = NULL, created_at = EXCLUDED.created_at, finished_at = NULL
+                WHERE reminder_jobs.status <> 'pending'
+            """;
+        return insert;
+    }
+
+    /// <summary>
+    /// The insert of a booking's two jobs (24 h and 1 h before <paramref name="startsAt"/>, skipping those already due),
+    /// for each row of <paramref name="source"/> when given; the schedule's two offsets are added to the command's parameters.
+    /// </summary>
+    private static string InsertJobsSql(NpgsqlBatchCommand command, string tenant, string bookingId, string startsAt, string? source)
+    {
         var schedule = Schedule;
         command.Parameters.Add(new() { Value = schedule.DayBefore });
         var dayBefore = command.Parameters.Count;
         command.Parameters.Add(new() { Value = schedule.HourBefore });
         var hourBefore = command.Parameters.Count;
+        var from = source is null ? string.Empty : source + " CROSS JOIN LATERAL ";
         return $"""
-            reminders AS (
-                INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
-                SELECT ${tenantParameter}, gen_random_uuid(), b.booking_id, k.kind, k.due_at, k.due_at
-                FROM {source} AS b
-                CROSS JOIN LATERAL (VALUES ('24h', b.starts_at - ${dayBefore}::interval), ('1h', b.starts_at - ${hourBefore}::interval)) AS k (kind, due_at)
-                WHERE k.due_at > clock_timestamp())
-            """;
-    }
-
-    private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
-    {
-        var schedule = Schedule;
-        var insert = new NpgsqlBatchCommand(
-            """
             INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
-            SELECT $1, gen_random_uuid(), $2, k.kind, k.due_at, k.due_at
-            FROM (VALUES ('24h', $3::timestamptz - $4::interval), ('1h', $3::timestamptz - $5::interval)) AS k (kind, due_at)
+            SELECT {tenant}, gen_random_uuid(), {bookingId}, k.kind, k.due_at, k.due_at
+            FROM {from}(VALUES ('24h', {startsAt} - ${dayBefore}::interval), ('1h', {startsAt} - ${hourBefore}::interval)) AS k (kind, due_at)
             WHERE k.due_at > clock_timestamp()
-            ON CONFLICT (tenant_id, booking_id, kind) DO UPDATE
-                SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, next_attempt_at = EXCLUDED.next_attempt_at, status = 'pending',
-                    attempts = 0, last_error = NULL, created_at = EXCLUDED.created_at, finished_at = NULL
-                WHERE reminder_jobs.status <> 'pending'
-            """);
-        insert.Parameters.Add(new() { Value = tenant.Value });
-        insert.Parameters.Add(new() { Value = bookingId });
-        insert.Parameters.Add(new() { Value = startsAt.ToUniversalTime() });
-        insert.Parameters.Add(new() { Value = schedule.DayBefore });
-        insert.Parameters.Add(new() { Value = schedule.HourBefore });
-        return insert;
+            """;
     }
 
     /// <summary>
