@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using BookingHost.Realtime;
+using BookingHost.Reminders;
 using BookingHost.Tests.Realtime;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -68,6 +69,10 @@ public sealed class TwoInstanceTests(ServersFixture fixture)
 
         // The 24 h and 1 h reminders were written in the booking's transaction.
         Assert.Equal(2L, await Servers.Shard2Primary.ScalarAsync<long>($"SELECT count(*) FROM reminder_jobs WHERE tenant_id = '{kit.Tenant}' AND booking_id = '{id}' AND status = 'pending'"));
+        var schedule = ReminderJobs.Schedule;
+        Assert.Equal( // each due at its offset before the start (1h, then 24h)
+            $"{(start - schedule.HourBefore).ToUnixTimeMilliseconds()},{(start - schedule.DayBefore).ToUnixTimeMilliseconds()}",
+            await Servers.Shard2Primary.ScalarAsync<string>($"SELECT string_agg((extract(epoch FROM due_at) * 1000)::bigint::text, ',' ORDER BY kind) FROM reminder_jobs WHERE tenant_id = '{kit.Tenant}' AND booking_id = '{id}'"));
         using var cancelled = await client.PostAsync($"/api/v1/bookings/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
         Assert.Equal("booking.cancelled", (await watcher.NextAsync(TimeSpan.FromSeconds(5))).Type);
