@@ -9,12 +9,20 @@ namespace Scaling.Data;
 /// Times every command run on a <see cref="ReadWriteDataSource"/>'s connections — also the ones users run on
 /// the connections they were handed — through Npgsql's own tracing activities: it records the command
 /// duration by role and writes the slow-query log (SQL text only; parameter values are never read).
+/// A batch the package runs itself (<see cref="TimedBatch"/>: a write, its commit and its token) is timed here instead
+/// of through an activity, unless an application's tracer listens to Npgsql: for every traced batch Npgsql joins the
+/// text of all its commands into one string before anything can decline the activity, which was the largest
+/// allocation of a booking in the sample host.
 /// </summary>
 internal static class CommandObserver
 {
     private const string PropertyName = "Scaling.Data.Command";
     private static readonly object Gate = new();
     private static ActivityListener? _listener;
+
+    // A source of Npgsql's name that this observer does not listen to: it has listeners only while an application's
+    // own tracer listens to Npgsql, and then Npgsql traces the package's own batches too.
+    private static readonly ActivitySource OtherTracers = new("Npgsql");
 
     /// <summary>What the enrichment callback attaches to a command's activity.</summary>
     internal sealed class Tag(string dataSource, ServerRole role, string server, TimeSpan? slowThreshold, ILogger logger, Histogram<double> duration)
@@ -39,8 +47,28 @@ internal static class CommandObserver
     {
         EnsureListening();
         builder.ConfigureTracing(tracing => tracing
+            .ConfigureBatchFilter(static batch => batch is not TimedBatch || OtherTracers.HasListeners())
             .ConfigureCommandEnrichmentCallback((activity, command) => Enrich(activity, tag, command.CommandText))
-            .ConfigureBatchEnrichmentCallback((activity, batch) => Enrich(activity, tag, batch)));
+            .ConfigureBatchEnrichmentCallback((activity, batch) =>
+            {
+                // Timed by Record already, should an application's own tracing settings let Npgsql trace it too.
+                if (batch is not TimedBatch)
+                {
+                    Enrich(activity, tag, batch);
+                }
+            }));
+    }
+
+    /// <summary>Records a <see cref="TimedBatch"/>'s duration and logs it when slow, as <see cref="OnStopped"/> does for the rest.</summary>
+    /// <param name="tag">The server's tag (<see langword="null"/> when commands are not observed).</param>
+    /// <param name="batch">The batch, whose text is made only when it was slow.</param>
+    /// <param name="started">The <see cref="Stopwatch.GetTimestamp"/> taken before it was sent.</param>
+    public static void Record(Tag? tag, NpgsqlBatch batch, long started)
+    {
+        if (tag is not null)
+        {
+            Observe(tag, Stopwatch.GetElapsedTime(started), batch);
+        }
     }
 
     private static string BatchText(NpgsqlBatch batch)
@@ -76,7 +104,7 @@ internal static class CommandObserver
 
             var listener = new ActivityListener
             {
-                ShouldListenTo = source => source.Name == "Npgsql",
+                ShouldListenTo = static source => source.Name == "Npgsql" && !ReferenceEquals(source, OtherTracers),
                 // The duration and the enrichment callbacks are all it needs: without a tracer that asks for more,
                 // Npgsql then leaves out its tags (SQL text, server, connection id) on every command.
                 Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
@@ -94,7 +122,11 @@ internal static class CommandObserver
             return;
         }
 
-        var duration = activity.Duration;
+        Observe(tag, activity.Duration, commandText);
+    }
+
+    private static void Observe(Tag tag, TimeSpan duration, object commandText)
+    {
         tag.Duration.Record(duration.TotalSeconds, tag.Tags);
         if (tag.SlowThreshold is { } threshold && duration > threshold)
         {

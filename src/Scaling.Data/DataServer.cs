@@ -21,6 +21,9 @@ internal sealed class DataServer : IAsyncDisposable
     private CancellationTokenSource _answering = new();
     private int _notAnswering;
 
+    /// <summary>What its commands are timed and logged with, or <see langword="null"/> when commands are not observed.</summary>
+    public CommandObserver.Tag? CommandTag { get; }
+
     public DataServer(
         string host,
         int port,
@@ -30,8 +33,10 @@ internal sealed class DataServer : IAsyncDisposable
         NpgsqlDataSource probeDataSource,
         ResiliencePipeline breaker,
         CircuitBreakerStateProvider breakerState,
-        CircuitBreakerManualControl breakerControl)
+        CircuitBreakerManualControl breakerControl,
+        CommandObserver.Tag? commandTag)
     {
+        CommandTag = commandTag;
         Host = host;
         Port = port;
         Database = database;

@@ -16,9 +16,10 @@ public sealed partial class ReadWriteDataSource
         builder.ConnectionStringBuilder.Timeout = (int)_options.ConnectTimeout.TotalSeconds;
         builder.UseLoggerFactory(loggerFactory);
         var name = $"{builder.ConnectionStringBuilder.Host}:{builder.ConnectionStringBuilder.Port}";
-        if (_options.ObserveCommands)
+        var commandTag = _options.ObserveCommands ? new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger, _instruments.CommandDuration) : null;
+        if (commandTag is not null)
         {
-            CommandObserver.Attach(builder, new CommandObserver.Tag(Name, role, name, _options.SlowQueryThreshold, _logger, _instruments.CommandDuration));
+            CommandObserver.Attach(builder, commandTag);
         }
 
         _options.ConfigureDataSource?.Invoke(builder, role);
@@ -54,7 +55,7 @@ public sealed partial class ReadWriteDataSource
             })
             .Build();
         var connection = builder.ConnectionStringBuilder;
-        return new DataServer(connection.Host ?? string.Empty, connection.Port, connection.Database, role, dataSource, probeDataSource, breaker, state, control);
+        return new DataServer(connection.Host ?? string.Empty, connection.Port, connection.Database, role, dataSource, probeDataSource, breaker, state, control, commandTag);
     }
 
     private ResiliencePipeline BuildRetry(string operation, Func<Exception, bool> shouldRetry)

@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -375,7 +376,7 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
             {
                 await using (transaction.ConfigureAwait(false))
                 {
-                    var batch = new NpgsqlBatch(transaction.Connection, transaction);
+                    var batch = new TimedBatch(transaction.Connection, transaction);
                     await using (batch.ConfigureAwait(false))
                     {
                         state.Build(batch);
@@ -397,24 +398,32 @@ public sealed partial class ReadWriteDataSource : IAsyncDisposable
 
                         // The batch is not abandoned halfway on cancellation: once sent, it commits or fails as a whole
                         // (a stuck primary is cut off by WhileAnsweringAsync and the command timeout).
-                        var reader = await batch.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
                         T value = default!;
-                        await using (reader.ConfigureAwait(false))
+                        var started = Stopwatch.GetTimestamp();
+                        try
                         {
-                            if (state.Read is not null)
+                            var reader = await batch.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                            await using (reader.ConfigureAwait(false))
                             {
-                                value = await state.Read(reader, CancellationToken.None).ConfigureAwait(false);
-                            }
-
-                            do
-                            {
-                                // The token's query is the last command and the only one whose rows are read.
-                                if (reader.FieldCount == 1 && reader.GetFieldType(0) == typeof(NpgsqlLogSequenceNumber) && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                                if (state.Read is not null)
                                 {
-                                    token = ConsistencyToken.FromLsn(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0));
+                                    value = await state.Read(reader, CancellationToken.None).ConfigureAwait(false);
                                 }
+
+                                do
+                                {
+                                    // The token's query is the last command and the only one whose rows are read.
+                                    if (reader.FieldCount == 1 && reader.GetFieldType(0) == typeof(NpgsqlLogSequenceNumber) && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                                    {
+                                        token = ConsistencyToken.FromLsn(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0));
+                                    }
+                                }
+                                while (await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false));
                             }
-                            while (await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false));
+                        }
+                        finally
+                        {
+                            CommandObserver.Record(self._primary.CommandTag, batch, started);
                         }
 
                         ctx.Properties.Set(PhaseKey, WritePhase.Committed);

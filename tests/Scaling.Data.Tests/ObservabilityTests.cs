@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -57,6 +58,47 @@ public sealed class ObservabilityTests(ServersFixture fixture)
         var durations = metrics.Measurements.Where(m => m.Instrument == "scaling.data.command.duration").ToList();
         Assert.Contains(durations, m => Equals(m.Tags["role"], "replica") && m.Value >= 0.3);
         Assert.True(metrics.Sum("scaling.data.reads", "role", "replica") >= 2);
+    }
+
+    [Fact]
+    public async Task A_write_batch_is_timed_once_and_still_traced_by_npgsql_while_an_application_tracer_listens()
+    {
+        using var logs = new CapturingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        await using var data = new ReadWriteDataSource(Options.Create(
+            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(150))),
+            factory);
+        using var metrics = new DataMetricsCollector(data.Name);
+        var marker = "batch_marker_" + Guid.NewGuid().ToString("N")[..8];
+
+        async Task WriteAsync() => await data.WriteBatchAsync(
+            batch => batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_sleep(0.2) AS {marker}")),
+            _ => 0);
+
+        // Without an application tracer the package times its own batch (Npgsql does not trace it): one slow-query entry.
+        await WriteAsync();
+        Assert.Single(logs.Entries, e => e.Message.StartsWith("Slow query", StringComparison.Ordinal) && e.Message.Contains(marker, StringComparison.Ordinal));
+
+        // With one, Npgsql traces the batch for it (with its text) and the batch is still timed and logged once.
+        var traced = new List<Activity>();
+        using (var tracer = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity => { lock (traced) { traced.Add(activity); } },
+        })
+        {
+            ActivitySource.AddActivityListener(tracer);
+            await WriteAsync();
+        }
+
+        lock (traced)
+        {
+            Assert.Single(traced, a => a.GetTagItem("db.query.text") is string text && text.Contains(marker, StringComparison.Ordinal));
+        }
+
+        Assert.Equal(2, logs.Entries.Count(e => e.Message.StartsWith("Slow query", StringComparison.Ordinal) && e.Message.Contains(marker, StringComparison.Ordinal)));
+        Assert.Equal(2, metrics.Measurements.Count(m => m.Instrument == "scaling.data.command.duration" && Equals(m.Tags["role"], "primary") && m.Value >= 0.2));
     }
 
     [Fact]
