@@ -3,6 +3,7 @@ using BookingHost.Auth;
 using BookingHost.Domain;
 using BookingHost.Idempotency;
 using BookingHost.Realtime;
+using Scaling.Tenancy;
 using Scaling.Tenancy.Resolution;
 
 namespace BookingHost.Api;
@@ -144,8 +145,7 @@ public static class BookingEndpoints
             return Problems.Conflict($"{resource.Name} is already booked at an overlapping time; pick another slot.");
         }
 
-        await deps.Availability.InvalidateAsync(tenant.Id, resource.Id, localDay, ct);
-        await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "booking.created", null, booking), ct);
+        await ResponseBarrier.DeferAsync(http, InvalidateThenAnnounceAsync(deps, tenant.Id, resource.Id, localDay, BookingEvent.Create(tenant.Id.Value, "booking.created", null, booking), ct));
         ConsistencyTokens.Write(http, result.Token);
         return Results.Created($"/api/v1/bookings/{booking.Id}", booking);
     }
@@ -221,15 +221,27 @@ public static class BookingEndpoints
                 : Problems.NotFound($"No booking {id} of yours in this business.");
         }
 
-        if (await deps.Catalog.GetBusinessAsync(tenant, ct) is { } business)
-        {
-            var day = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(booking.StartsAt, CatalogStore.Zone(business)).DateTime);
-            await deps.Availability.InvalidateAsync(tenant.Id, booking.ResourceId, day, ct);
-        }
-
-        await deps.Events.PublishAsync(BookingEvent.Create(tenant.Id.Value, "booking." + status, null, booking), ct);
+        DateOnly? day = await deps.Catalog.GetBusinessAsync(tenant, ct) is { } business
+            ? DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(booking.StartsAt, CatalogStore.Zone(business)).DateTime)
+            : null;
+        await ResponseBarrier.DeferAsync(http, InvalidateThenAnnounceAsync(deps, tenant.Id, booking.ResourceId, day, BookingEvent.Create(tenant.Id.Value, "booking." + status, null, booking), ct));
         ConsistencyTokens.Write(http, result.Token);
         return Results.Ok(booking);
+    }
+
+    /// <summary>
+    /// Drops the resource's cached availability of <paramref name="day"/> on every instance, then announces the change
+    /// (so that a client that reads availability on the event finds it changed). Done before the response leaves; with an
+    /// Idempotency-Key, while the response is being stored (<see cref="ResponseBarrier"/>).
+    /// </summary>
+    private static async ValueTask InvalidateThenAnnounceAsync(BookingDeps deps, TenantId tenant, Guid resource, DateOnly? day, BookingEvent change, CancellationToken ct)
+    {
+        if (day is { } localDay)
+        {
+            await deps.Availability.InvalidateAsync(tenant, resource, localDay, ct);
+        }
+
+        await deps.Events.PublishAsync(change, ct);
     }
 
     private static bool TryParseTime(string? text, out DateTimeOffset? time)

@@ -84,6 +84,8 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
         var original = http.Response.Body;
         using var buffer = new MemoryStream();
         http.Response.Body = buffer;
+        var barrier = new ResponseBarrier();
+        http.Features.Set(barrier);
         try
         {
             await next(http);
@@ -91,8 +93,13 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
         catch
         {
             http.Response.Body = original;
+            await barrier.SettleAsync();
             await AbandonAsync(key, pending);
             throw;
+        }
+        finally
+        {
+            http.Features.Set<ResponseBarrier>(null);
         }
 
         http.Response.Body = original;
@@ -100,6 +107,7 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
         if (status >= 500 || buffer.Length > o.MaxResponseBytes)
         {
             Count("not-stored");
+            await barrier.SettleAsync();
             await AbandonAsync(key, pending);
         }
         else
@@ -121,7 +129,8 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
             var record = new StoredResponse(fingerprint, status, headers, buffer.ToArray()).Serialize();
             try
             {
-                // Not the request's token: a client that gave up is exactly the one that will retry.
+                // Not the request's token: a client that gave up is exactly the one that will retry. Sent while the
+                // endpoint's deferred work (its invalidation) is still on its way: one wait for both round trips.
                 if (!await store.CompleteAsync(key, pending, record, o.Retention, CancellationToken.None))
                 {
                     LogMarkerLost(logger, o.PendingTimeout);
@@ -134,6 +143,9 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
                 Count("not-stored");
                 LogCompleteFailed(logger, e);
             }
+
+            // The response leaves only once the endpoint's deferred work is done, as when the endpoint awaited it.
+            await barrier.WhenDone;
         }
 
         buffer.Position = 0;

@@ -2,6 +2,13 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using BookingHost.Auth;
+using BookingHost.Domain;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Scaling.Tenancy.Sharding;
 using Scaling.Testing;
 
 namespace BookingHost.Tests.Domain;
@@ -10,6 +17,48 @@ namespace BookingHost.Tests.Domain;
 public sealed class BookingFlowTests(ServersFixture fixture)
 {
     private TestServers Servers => fixture.Servers;
+
+    [Fact]
+    public async Task With_an_idempotency_key_the_slot_has_left_availability_when_the_answer_arrives_and_a_retry_replays_it()
+    {
+        // The invalidation and the stored answer go to Redis together; the answer still waits for both. Each
+        // invalidation is held back 300 ms here, so an answer that left before it would be seen at once.
+        await using var app = await BookingApp.StartAsync(Servers, configure: b => b.ConfigureTestServices(s => s.AddSingleton(sp => new AvailabilityQuery(
+            sp.GetRequiredService<ShardRouter>(),
+            new SlowTagInvalidation(sp.GetRequiredService<HybridCache>(), TimeSpan.FromMilliseconds(300)),
+            sp.GetRequiredService<IOptions<JsonOptions>>()))));
+        var kit = await BusinessKit.CreateAsync(app, "shard-1");
+        using var client = kit.Client(kit.Customer(Guid.NewGuid()));
+        using var visitor = kit.Client(null); // no consistency-token cookie: served from the cache
+        var day = BusinessKit.Tomorrow(0).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        async Task<DateTimeOffset[]> FreeAsync() =>
+            (await visitor.GetFromJsonAsync<JsonElement>($"/api/v1/availability?serviceId={kit.ServiceId}&resourceId={kit.ResourceId}&date={day}"))
+                .GetProperty("slots").EnumerateArray().Select(s => s.GetDateTimeOffset()).ToArray();
+        var key = Guid.NewGuid().ToString();
+        HttpRequestMessage Book() => new(HttpMethod.Post, "/api/v1/bookings")
+        {
+            Content = JsonContent.Create(new { serviceId = kit.ServiceId, resourceId = kit.ResourceId, startsAt = BusinessKit.Tomorrow(11) }),
+            Headers = { { "Idempotency-Key", key } },
+        };
+
+        for (var round = 0; round < 3; round++)
+        {
+            key = Guid.NewGuid().ToString();
+            Assert.Contains(BusinessKit.Tomorrow(11), await FreeAsync()); // cached on this instance
+            using var created = await client.SendAsync(Book());
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.DoesNotContain(BusinessKit.Tomorrow(11), await FreeAsync());
+
+            using var replay = await client.SendAsync(Book());
+            Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+            Assert.Equal("true", Assert.Single(replay.Headers.GetValues("Idempotent-Replayed")));
+            Assert.Equal(await created.Content.ReadAsStringAsync(), await replay.Content.ReadAsStringAsync());
+
+            var id = (await created.Content.ReadFromJsonAsync<JsonElement>(BusinessKit.Json)).GetProperty("id").GetGuid();
+            using var cancelled = await client.PostAsync($"/api/v1/bookings/{id}/cancel", null);
+            Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        }
+    }
 
     [Fact]
     public async Task A_customer_books_a_free_slot_sees_it_at_once_and_the_slot_leaves_availability()
@@ -131,5 +180,24 @@ public sealed class BookingFlowTests(ServersFixture fixture)
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var partition = await Servers.Shard1Primary.ScalarAsync<string>($"SELECT tableoid::regclass::text FROM bookings WHERE tenant_id = '{kit.Tenant}'");
         Assert.StartsWith("bookings_", partition, StringComparison.Ordinal);
+    }
+
+    /// <summary>The host's own cache, with each tag invalidation held back first (an invalidation still on its way).</summary>
+    private sealed class SlowTagInvalidation(HybridCache inner, TimeSpan delay) : HybridCache
+    {
+        public override ValueTask<T> GetOrCreateAsync<TState, T>(
+            string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+            => inner.GetOrCreateAsync(key, state, factory, options, tags, cancellationToken);
+
+        public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+            => inner.SetAsync(key, value, options, tags, cancellationToken);
+
+        public override ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default) => inner.RemoveAsync(key, cancellationToken);
+
+        public override async ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(delay, cancellationToken);
+            await inner.RemoveByTagAsync(tag, cancellationToken);
+        }
     }
 }
