@@ -15,12 +15,8 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     [Fact]
     public async Task A_slow_command_is_logged_with_its_sql_but_never_its_parameter_values()
     {
-        using var logs = new CapturingLoggerProvider();
-        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var data = new ReadWriteDataSource(Options.Create(
-            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(100))),
-            factory);
-        using var metrics = new DataMetricsCollector(data.Name);
+        await using var observed = new Observed(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(100));
+        var (logs, data, metrics) = (observed.Logs, observed.Data, observed.Metrics);
         await data.CheckReplicasAsync();
 
         // A command run directly on a handed-out connection (full Npgsql) is observed too.
@@ -63,12 +59,8 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     [Fact]
     public async Task A_write_batch_is_timed_once_and_still_traced_by_npgsql_while_an_application_tracer_listens()
     {
-        using var logs = new CapturingLoggerProvider();
-        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var data = new ReadWriteDataSource(Options.Create(
-            DataTestKit.Shard1(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(150))),
-            factory);
-        using var metrics = new DataMetricsCollector(data.Name);
+        await using var observed = new Observed(_servers, o => o.SlowQueryThreshold = TimeSpan.FromMilliseconds(150));
+        var (logs, data, metrics) = (observed.Logs, observed.Data, observed.Metrics);
         var marker = "batch_marker_" + Guid.NewGuid().ToString("N")[..8];
 
         async Task WriteAsync() => await data.WriteBatchAsync(
@@ -104,16 +96,12 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     [Fact]
     public async Task With_command_observation_off_no_command_is_timed_or_logged()
     {
-        using var logs = new CapturingLoggerProvider();
-        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var data = new ReadWriteDataSource(Options.Create(
-            DataTestKit.Shard1(_servers, o =>
-            {
-                o.SlowQueryThreshold = TimeSpan.FromMilliseconds(10);
-                o.ObserveCommands = false;
-            })),
-            factory);
-        using var metrics = new DataMetricsCollector(data.Name);
+        await using var observed = new Observed(_servers, o =>
+        {
+            o.SlowQueryThreshold = TimeSpan.FromMilliseconds(10);
+            o.ObserveCommands = false;
+        });
+        var (logs, data, metrics) = (observed.Logs, observed.Data, observed.Metrics);
         var slept = await data.ReadAsync(async (connection, ct) =>
         {
             await using var command = new NpgsqlCommand("SELECT pg_sleep(0.1)", connection);
@@ -145,5 +133,32 @@ public sealed class ObservabilityTests(ServersFixture fixture)
         result = await new ReadWriteDataSourceHealthCheck(down).CheckHealthAsync(new HealthCheckContext());
         Assert.Equal(HealthStatus.Unhealthy, result.Status);
         Assert.Contains("unreachable", result.Description, StringComparison.Ordinal);
+    }
+
+    /// <summary>A data source on shard 1 whose logs and metrics a test reads.</summary>
+    private sealed class Observed : IAsyncDisposable
+    {
+        private readonly ILoggerFactory _factory;
+
+        public Observed(Testing.TestServers servers, Action<ScalingDataOptions> configure)
+        {
+            _factory = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
+            Data = new ReadWriteDataSource(Options.Create(DataTestKit.Shard1(servers, configure)), _factory);
+            Metrics = new DataMetricsCollector(Data.Name);
+        }
+
+        public CapturingLoggerProvider Logs { get; } = new();
+
+        public ReadWriteDataSource Data { get; }
+
+        public DataMetricsCollector Metrics { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            Metrics.Dispose();
+            await Data.DisposeAsync();
+            _factory.Dispose();
+            Logs.Dispose();
+        }
     }
 }
