@@ -41,7 +41,7 @@ public sealed class PrometheusMeterBridge : IDisposable
     {
         _meterFactory = meterFactory;
         Registry = Metrics.NewCustomRegistry();
-        DotNetStats.Register(Registry);
+        ProcessMetrics.Register(Registry);
         _factory = Metrics.WithCustomRegistry(Registry);
 
         // Exemplars are only served in the OpenMetrics format and cost a lookup of the current trace on every

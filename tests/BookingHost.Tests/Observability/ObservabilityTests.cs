@@ -100,6 +100,41 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task The_process_series_keep_their_names_and_count_this_processes_open_descriptors_and_threads()
+    {
+        // The test host runs the app in this process, so the series describe this process.
+        await using var app = await BookingApp.StartAsync(Servers);
+        using var client = app.CreateClient();
+        var before = await ScrapeAsync(client);
+        foreach (var (name, type) in new[]
+        {
+            ("process_cpu_seconds_total", "counter"), ("process_working_set_bytes", "gauge"), ("process_private_memory_bytes", "gauge"),
+            ("process_virtual_memory_bytes", "gauge"), ("process_open_handles", "gauge"), ("process_num_threads", "gauge"),
+            ("process_start_time_seconds", "gauge"), ("dotnet_total_memory_bytes", "gauge"), ("dotnet_collection_count_total", "counter"),
+        })
+        {
+            Assert.Equal(type, before.TypeOf(name));
+        }
+
+        Assert.True(before.Sum("process_cpu_seconds_total") > 0);
+        Assert.True(before.Sum("process_working_set_bytes") > 0);
+
+        var files = Enumerable.Range(0, 100).Select(_ => File.OpenRead("/dev/null")).ToList();
+        try
+        {
+            var during = await ScrapeAsync(client);
+            Assert.InRange(during.Sum("process_open_handles") - before.Sum("process_open_handles"), 90, 130);
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            Assert.InRange(during.Sum("process_open_handles"), process.HandleCount - 20, process.HandleCount + 20);
+            Assert.InRange(during.Sum("process_num_threads"), process.Threads.Count - 10, process.Threads.Count + 10);
+        }
+        finally
+        {
+            files.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task Measurements_made_before_the_first_scrape_are_not_lost()
     {
         await using var app = await BookingApp.StartAsync(Servers);
