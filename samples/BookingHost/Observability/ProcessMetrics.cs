@@ -20,6 +20,7 @@ internal sealed class ProcessMetrics
     private static readonly byte[] DescriptorDirectory = "/proc/self/fd\0"u8.ToArray();
 
     private readonly Process _process = Process.GetCurrentProcess();
+    private bool _countWithReaddir = OperatingSystem.IsLinux();
     private readonly Counter.Child[] _collections;
     private readonly Counter _cpu;
     private readonly Gauge _virtualMemory;
@@ -106,14 +107,33 @@ internal sealed class ProcessMetrics
             _workingSet.Set(_process.WorkingSet64);
             _privateMemory.Set(_process.PrivateMemorySize64);
             _cpu.IncTo(_process.TotalProcessorTime.TotalSeconds);
-            var linux = OperatingSystem.IsLinux();
-            _openHandles.Set(linux ? CountOpenDescriptors() : _process.HandleCount);
-            _threads.Set(linux ? ReadThreadCount() : _process.Threads.Count);
+            _openHandles.Set(OpenHandles());
+            _threads.Set(OperatingSystem.IsLinux() && ReadThreadCount() is var threads and >= 0 ? threads : _process.Threads.Count);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Win32Exception)
         {
             // A series keeps its last value, as DotNetStats's did, when the process cannot be read.
         }
+    }
+
+    private int OpenHandles()
+    {
+        if (_countWithReaddir)
+        {
+            try
+            {
+                if (CountOpenDescriptors() is var count and >= 0)
+                {
+                    return count;
+                }
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                _countWithReaddir = false; // no C library to call here: Process's way from now on
+            }
+        }
+
+        return _process.HandleCount;
     }
 
     [DllImport("libc", EntryPoint = "opendir")]
