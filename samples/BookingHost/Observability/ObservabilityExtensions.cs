@@ -95,13 +95,15 @@ public static partial class ObservabilityExtensions
 
     /// <summary>
     /// Starts the metrics bridge (so nothing recorded before the first scrape is lost) and records HTTP request
-    /// metrics (count, duration by route and status, in progress) with prometheus-net. Use it right after
-    /// <see cref="UseBookingRequestLog"/>, so requests answered before their endpoint count with their final status.
+    /// metrics (count, duration by route and status, in progress: prometheus-net's series, see
+    /// <see cref="HttpRequestMetrics"/>). Use it right after <see cref="UseBookingRequestLog"/>, so requests answered
+    /// before their endpoint count with their final status.
     /// </summary>
     public static IApplicationBuilder UseBookingHttpMetrics(this IApplicationBuilder app)
     {
         var bridge = app.ApplicationServices.GetRequiredService<PrometheusMeterBridge>();
-        return app.UseHttpMetrics(o => o.SetMetricFactory(bridge.Factory));
+        var metrics = new HttpRequestMetrics(bridge.Factory);
+        return app.Use(metrics.InvokeAsync);
     }
 
     /// <summary>Maps <c>/metrics</c> (Prometheus text, or OpenMetrics when the scraper asks for it).</summary>

@@ -100,6 +100,68 @@ public sealed class ObservabilityTests(ServersFixture fixture)
     }
 
     [Fact]
+    public async Task The_http_series_keep_their_names_labels_and_buckets_and_count_each_request_once_with_its_route_and_final_status()
+    {
+        await using var app = await BookingApp.StartAsync(Servers);
+        var kit = await BusinessKit.CreateAsync(app, "shard-1");
+        using var metricsClient = app.CreateClient();
+        var before = await ScrapeAsync(metricsClient);
+
+        using var client = kit.Client(kit.Customer());
+        using var anonymous = kit.Client(null);
+        for (var i = 0; i < 2; i++)
+        {
+            using var services = await client.GetAsync("/api/v1/services");
+            Assert.Equal(HttpStatusCode.OK, services.StatusCode);
+        }
+
+        using (var missing = await client.GetAsync($"/api/v1/bookings/{Guid.NewGuid()}"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+
+        using (var refused = await anonymous.GetAsync("/api/v1/bookings"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode); // answered before the endpoint runs
+        }
+
+        using (var unrouted = await client.GetAsync("/api/v1/no-such-route"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, unrouted.StatusCode);
+        }
+
+        var after = await ScrapeAsync(metricsClient);
+        Assert.Contains("# HELP http_requests_received_total Provides the count of HTTP requests that have been processed by the ASP.NET Core pipeline.\n", after.Text, StringComparison.Ordinal);
+        Assert.Contains("# HELP http_request_duration_seconds The duration of HTTP requests processed by an ASP.NET Core application.\n", after.Text, StringComparison.Ordinal);
+        Assert.Contains("# HELP http_requests_in_progress The number of requests currently in progress in the ASP.NET Core pipeline. One series without controller/action label values counts all in-progress requests, with separate series existing for each controller-action pair.\n", after.Text, StringComparison.Ordinal);
+        Assert.Equal("counter", after.TypeOf("http_requests_received_total"));
+        Assert.Equal("histogram", after.TypeOf("http_request_duration_seconds"));
+        Assert.Equal("gauge", after.TypeOf("http_requests_in_progress"));
+
+        // Each request once, with its route (the pattern, or empty without one), method and final status.
+        foreach (var (labels, count) in new[]
+        {
+            ("code=\"200\",method=\"GET\",controller=\"\",action=\"\",endpoint=\"/api/v1/services\"", 2),
+            ("code=\"404\",method=\"GET\",controller=\"\",action=\"\",endpoint=\"/api/v1/bookings/{id:guid}\"", 1),
+            ("code=\"401\",method=\"GET\",controller=\"\",action=\"\",endpoint=\"/api/v1/bookings\"", 1),
+            ("code=\"404\",method=\"GET\",controller=\"\",action=\"\",endpoint=\"\"", 1),
+        })
+        {
+            Assert.True(after.HasSample("http_requests_received_total", "{" + labels + "}"), $"no counter {{{labels}}}");
+            Assert.Equal(count, Delta(before, after, "http_requests_received_total", labels));
+            Assert.Equal(count, Delta(before, after, "http_request_duration_seconds_count", labels));
+            Assert.Equal(count, Delta(before, after, "http_request_duration_seconds_bucket", labels + ",le=\"+Inf\""));
+            var buckets = Enumerable.Range(0, 16).Select(i => 0.001 * Math.Pow(2, i))
+                .Select(le => "{" + labels + ",le=\"" + le.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"}");
+            Assert.All(buckets, bucket => Assert.True(after.HasSample("http_request_duration_seconds_bucket", bucket), $"no bucket {bucket}"));
+        }
+
+        // Nothing is left in progress once the answers are out; the series carries the route known before the endpoint ran.
+        Assert.True(after.HasSample("http_requests_in_progress", "{method=\"GET\",controller=\"\",action=\"\",endpoint=\"/api/v1/services\"}"));
+        Assert.Equal(0, after.Sum("http_requests_in_progress", "endpoint=\"/api/v1/services\""));
+    }
+
+    [Fact]
     public async Task The_process_series_keep_their_names_and_count_this_processes_open_descriptors_and_threads()
     {
         // The test host runs the app in this process, so the series describe this process.

@@ -37,6 +37,9 @@ internal sealed partial class PrometheusText
     public double Sum(string name, params string[] labels)
         => _samples.Where(s => s.Name == name && labels.All(l => s.Labels.Contains(l, StringComparison.Ordinal))).Sum(s => s.Value);
 
+    /// <summary>Whether a sample is named <paramref name="name"/> with exactly these <paramref name="labels"/> (as written, in braces).</summary>
+    public bool HasSample(string name, string labels) => _samples.Any(s => s.Name == name && "{" + s.Labels + "}" == labels);
+
     /// <summary>Whether any sample is named <paramref name="name"/>.</summary>
     public bool Has(string name) => _samples.Any(s => s.Name == name);
 
