@@ -27,7 +27,7 @@ internal static class RateLimitPipeline
         var headers = context.Response.Headers;
         var feature = context.Features.Get<RateLimitDecisionFeature>();
         var rules = (feature?.Check ?? resolver.Resolve(context)).Rules;
-        headers[RateLimitHeaderFormatter.PolicyHeaderName] = RateLimitHeaderFormatter.FormatPolicy(rules.Select(r => r.Policy));
+        headers[RateLimitHeaderFormatter.PolicyHeaderName] = PolicyFieldValues.For(rules);
         if (feature?.Decision is not { } decision)
         {
             return;

@@ -31,6 +31,29 @@ public class RateLimitHeaderFormatterTests
     }
 
     [Fact]
+    public void The_policy_field_value_kept_for_a_list_of_policies_is_that_lists_in_order_and_past_the_capacity_still_formatted()
+    {
+        var burst = new RateLimitTier("burst", 10, TimeSpan.FromSeconds(1));
+        var check = new RateLimitCheck("p", "t").Add(burst).Add(RateLimitTiers.Anonymous);
+        var reversed = new RateLimitCheck("p", "t").Add(RateLimitTiers.Anonymous).Add(burst);
+        var sameByValue = new RateLimitCheck("p", "t").Add(new RateLimitTier("burst", 10, TimeSpan.FromSeconds(1))).Add(RateLimitTiers.Anonymous);
+        var otherLimit = new RateLimitCheck("p", "t").Add(new RateLimitTier("burst", 11, TimeSpan.FromSeconds(1))).Add(RateLimitTiers.Anonymous);
+
+        Assert.Equal("\"burst\";q=10;w=1, \"anonymous\";q=100;w=60", PolicyFieldValues.For(check.Rules));
+        Assert.Equal("\"burst\";q=10;w=1, \"anonymous\";q=100;w=60", PolicyFieldValues.For(check.Rules));
+        Assert.Same(PolicyFieldValues.For(check.Rules), PolicyFieldValues.For(sameByValue.Rules));
+        Assert.Equal("\"anonymous\";q=100;w=60, \"burst\";q=10;w=1", PolicyFieldValues.For(reversed.Rules));
+        Assert.Equal("\"burst\";q=11;w=1, \"anonymous\";q=100;w=60", PolicyFieldValues.For(otherLimit.Rules));
+
+        // More lists than are kept: each is still right.
+        for (var limit = 1; limit <= PolicyFieldValues.Capacity + 100; limit++)
+        {
+            var one = new RateLimitCheck("p", "t").Add(new RateLimitTier("many", limit, TimeSpan.FromMinutes(1)));
+            Assert.Equal($"\"many\";q={limit};w=60", PolicyFieldValues.For(one.Rules));
+        }
+    }
+
+    [Fact]
     public void FormatPolicy_accepts_an_enumerable()
     {
         var policies = new List<RateLimitTier> { RateLimitTiers.Anonymous, RateLimitTiers.Premium };
