@@ -33,10 +33,25 @@ public sealed class BookingDeps(BookingStore bookings, AvailabilityQuery availab
             return (null, null, null, Problems.NotFound("The business has no settings yet."));
         }
 
-        var service = (await catalog.GetServicesAsync(tenant.Id, ct)).FirstOrDefault(s => s.Id == serviceId);
-        var resource = (await catalog.GetResourcesAsync(tenant.Id, ct)).FirstOrDefault(r => r.Id == resourceId);
+        var service = Find(await catalog.GetServicesAsync(tenant.Id, ct), serviceId, static s => s.Id);
+        var resource = Find(await catalog.GetResourcesAsync(tenant.Id, ct), resourceId, static r => r.Id);
         return service is null ? (business, null, null, Problems.Validation(("serviceId", $"serviceId {serviceId} is not a service of this business.")))
             : resource is null ? (business, service, null, Problems.Validation(("resourceId", $"resourceId {resourceId} is not a staff member or room of this business.")))
             : (business, service, resource, null);
+    }
+
+    // A loop over the cached list (no closure per request, as FirstOrDefault with a captured id would make).
+    private static T? Find<T>(List<T> items, Guid id, Func<T, Guid> idOf)
+        where T : class
+    {
+        foreach (var item in items)
+        {
+            if (idOf(item) == id)
+            {
+                return item;
+            }
+        }
+
+        return null;
     }
 }

@@ -73,9 +73,10 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache, IOp
         TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, TimeZoneInfo zone, CancellationToken cancellationToken)
         => cache.GetOrCreateAsync(
             TenantCacheKeys.Key(tenant.Value, $"availability:{service.Id:N}:{resource.Id:N}:{day:yyyy-MM-dd}"),
-            ct => new ValueTask<AvailabilityView>(ComputeAsync(tenant, business, service, resource, day, zone, null, ct)),
+            (Query: this, Tenant: tenant, Business: business, Service: service, Resource: resource, Day: day, Zone: zone),
+            static (s, ct) => new ValueTask<AvailabilityView>(s.Query.ComputeAsync(s.Tenant, s.Business, s.Service, s.Resource, s.Day, s.Zone, null, ct)),
             Entry,
-            [Tag(tenant, resource.Id, day), CatalogStore.CatalogTag(tenant)],
+            EntryTags.Availability(tenant, resource.Id, day),
             cancellationToken);
 
     /// <summary>Drops the cached availability of a resource on a local day on every instance (after a booking of it changed).</summary>

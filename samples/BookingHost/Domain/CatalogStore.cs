@@ -22,15 +22,15 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
 
     /// <summary>The business's settings, or <see langword="null"/> when its business row is missing.</summary>
     public ValueTask<BusinessView?> GetBusinessAsync(TenantInfo tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant.Id, "business", async (db, ct) =>
+        => CachedAsync(tenant.Id, "business", tenant, static async (db, info, ct) =>
             await db.Businesses
-                .Where(b => b.TenantId == tenant.Id.Value) // row-level security admits only this row; said here too (and EF Core warned of a First without a filter)
-                .Select(b => new BusinessView(tenant.Id.Value, b.Name, b.TimeZone, b.SlotMinutes, tenant.Plan))
+                .Where(b => b.TenantId == info.Id.Value) // row-level security admits only this row; said here too (and EF Core warned of a First without a filter)
+                .Select(b => new BusinessView(info.Id.Value, b.Name, b.TimeZone, b.SlotMinutes, info.Plan))
                 .FirstOrDefaultAsync(ct), cancellationToken);
 
     /// <summary>The business's active services.</summary>
     public ValueTask<List<ServiceView>> GetServicesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant, "services", (db, ct) =>
+        => CachedAsync(tenant, "services", tenant, static (db, _, ct) =>
             db.Services
                 .Where(s => s.Active)
                 .OrderBy(s => s.Name).ThenBy(s => s.Id)
@@ -39,7 +39,7 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
 
     /// <summary>The business's active resources with their working hours.</summary>
     public ValueTask<List<ResourceView>> GetResourcesAsync(TenantId tenant, CancellationToken cancellationToken)
-        => CachedAsync(tenant, "resources", async (db, ct) =>
+        => CachedAsync(tenant, "resources", tenant, static async (db, _, ct) =>
         {
             var rows = await db.Resources
                 .Where(r => r.Active)
@@ -114,13 +114,16 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
         return result.Token;
     }
 
-    /// <summary>One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant.</summary>
-    private ValueTask<T> CachedAsync<T>(TenantId tenant, string part, Func<CatalogContext, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    /// <summary>
+    /// One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant. The
+    /// read is a static delegate given <paramref name="arg"/>, so a hit allocates no closure.
+    /// </summary>
+    private ValueTask<T> CachedAsync<TArg, T>(TenantId tenant, string part, TArg arg, Func<CatalogContext, TArg, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
         => cache.GetOrCreateAsync(
             TenantCacheKeys.Key(tenant.Value, part),
-            (Router: router, Contexts: contexts, Tenant: tenant, Read: read),
-            static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Contexts, state.Tenant, state.Read, ct)),
+            (Router: router, Contexts: contexts, Tenant: tenant, Arg: arg, Read: read),
+            static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Contexts, state.Tenant, (db, c) => state.Read(db, state.Arg, c), ct)),
             Entry,
-            [CatalogTag(tenant)],
+            EntryTags.Catalog(tenant),
             cancellationToken);
 }
