@@ -15,6 +15,19 @@ public sealed class BookingStore(ShardRouter router)
 {
     private const string SelectBooking = "SELECT id, service_id, resource_id, customer_id, starts_at, ends_at, status, notes FROM bookings";
 
+    // The new booking's statement (see CreateAsync): its parameters are numbered, so its text is the same for every
+    // booking and is written once; $9 and $10 are the reminder schedule's offsets.
+    private const int InsertScheduleParameter = 9;
+    private static readonly string InsertSql = $"""
+        WITH slot AS (
+            INSERT INTO booking_slots (tenant_id, booking_id, resource_id, during) VALUES ($1, $2, $3, tstzrange($6, $7, '[)'))
+            ON CONFLICT DO NOTHING
+            RETURNING booking_id, lower(during) AS starts_at),
+        {ReminderJobs.NewBookingsRemindersExpression("slot", tenantParameter: 1, scheduleParameter: InsertScheduleParameter)}
+        INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes)
+        SELECT $1, $2, $3, $4, $5, $6, $7, 'confirmed', $8 FROM slot
+        """;
+
     /// <summary>
     /// Writes a confirmed booking, its slot and its reminders in one transaction, sent as one batch with the tenant's
     /// entry, the <c>COMMIT</c> and the consistency token's query: one round trip in all. An overlap is not an error: the
@@ -47,15 +60,12 @@ public sealed class BookingStore(ShardRouter router)
                 insert.Parameters.Add(new() { Value = booking.StartsAt.UtcDateTime });
                 insert.Parameters.Add(new() { Value = booking.EndsAt.UtcDateTime });
                 insert.Parameters.Add(new() { Value = (object?)booking.Notes ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-                insert.CommandText = $"""
-                    WITH slot AS (
-                        INSERT INTO booking_slots (tenant_id, booking_id, resource_id, during) VALUES ($1, $2, $3, tstzrange($6, $7, '[)'))
-                        ON CONFLICT DO NOTHING
-                        RETURNING booking_id, lower(during) AS starts_at),
-                    {ReminderJobs.NewBookingsRemindersExpression("slot", tenantParameter: 1, insert)}
-                    INSERT INTO bookings (tenant_id, id, resource_id, service_id, customer_id, starts_at, ends_at, status, notes)
-                    SELECT $1, $2, $3, $4, $5, $6, $7, 'confirmed', $8 FROM slot
-                    """;
+                if (ReminderJobs.AddScheduleParameters(insert) != InsertScheduleParameter)
+                {
+                    throw new InvalidOperationException($"The booking statement's reminder offsets must be parameters ${InsertScheduleParameter} and ${InsertScheduleParameter + 1}.");
+                }
+
+                insert.CommandText = InsertSql;
                 batch.BatchCommands.Add(insert);
             },
             commands => commands[0].RecordsAffected == 1, // the slot and the booking (0 when the slot overlaps another)

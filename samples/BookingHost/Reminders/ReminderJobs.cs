@@ -52,16 +52,26 @@ public static class ReminderJobs
     /// statement. A booking <paramref name="source"/> does not return (a slot insert that yielded to an overlapping
     /// booking) gets no reminder. Reminders already due are skipped. The bookings must be new: their jobs are inserted,
     /// not merged with earlier ones (<see cref="EnqueueForBookingAsync"/> is the statement for a booking that may have
-    /// jobs already).
+    /// jobs already). The text depends on the parameters' numbers alone, so a statement can be written once; its
+    /// command gets the schedule's two offsets from <see cref="AddScheduleParameters"/>.
     /// </summary>
     /// <param name="source">The name of an earlier expression of the statement, with the columns <c>booking_id</c> and <c>starts_at</c>.</param>
     /// <param name="tenantParameter">The number of the statement's parameter that holds the business (the transaction's tenant).</param>
-    /// <param name="command">The statement: the two offsets are added to its parameters, and the expression refers to them by position.</param>
+    /// <param name="scheduleParameter">The number of the first of the two offsets (<see cref="AddScheduleParameters"/>); the second follows it.</param>
     /// <returns>The expression, to place after <paramref name="source"/> in the statement's <c>WITH</c> list.</returns>
-    public static string NewBookingsRemindersExpression(string source, int tenantParameter, NpgsqlBatchCommand command)
+    public static string NewBookingsRemindersExpression(string source, int tenantParameter, int scheduleParameter)
+        => $"reminders AS ({InsertJobsSql($"${tenantParameter}", "b.booking_id", "b.starts_at", $"{source} AS b", scheduleParameter)})";
+
+    /// <summary>Adds the schedule's two offsets (24 h and 1 h by default) to the command's parameters.</summary>
+    /// <param name="command">The statement whose text refers to them (<see cref="NewBookingsRemindersExpression"/>).</param>
+    /// <returns>The number of the first of the two.</returns>
+    public static int AddScheduleParameters(NpgsqlBatchCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        return $"reminders AS ({InsertJobsSql(command, $"${tenantParameter}", "b.booking_id", "b.starts_at", $"{source} AS b")})";
+        var schedule = Schedule;
+        command.Parameters.Add(new() { Value = schedule.DayBefore });
+        command.Parameters.Add(new() { Value = schedule.HourBefore });
+        return command.Parameters.Count - 1;
     }
 
     private static NpgsqlBatchCommand Enqueue(TenantId tenant, Guid bookingId, DateTimeOffset startsAt)
@@ -71,7 +81,7 @@ public static class ReminderJobs
         insert.Parameters.Add(new() { Value = bookingId });
         insert.Parameters.Add(new() { Value = startsAt.ToUniversalTime() });
         insert.CommandText = $"""
-            {InsertJobsSql(insert, "$1", "$2", "$3::timestamptz", source: null)}
+            {InsertJobsSql("$1", "$2", "$3::timestamptz", source: null, AddScheduleParameters(insert))}
             ON CONFLICT (tenant_id, booking_id, kind) DO UPDATE
                 SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, next_attempt_at = EXCLUDED.next_attempt_at, status = 'pending',
                     attempts = 0, last_error = NULL, created_at = EXCLUDED.created_at, finished_at = NULL
@@ -82,20 +92,16 @@ public static class ReminderJobs
 
     /// <summary>
     /// The insert of a booking's two jobs (24 h and 1 h before <paramref name="startsAt"/>, skipping those already due),
-    /// for each row of <paramref name="source"/> when given; the schedule's two offsets are added to the command's parameters.
+    /// for each row of <paramref name="source"/> when given; the schedule's two offsets are parameters
+    /// <paramref name="scheduleParameter"/> and the next.
     /// </summary>
-    private static string InsertJobsSql(NpgsqlBatchCommand command, string tenant, string bookingId, string startsAt, string? source)
+    private static string InsertJobsSql(string tenant, string bookingId, string startsAt, string? source, int scheduleParameter)
     {
-        var schedule = Schedule;
-        command.Parameters.Add(new() { Value = schedule.DayBefore });
-        var dayBefore = command.Parameters.Count;
-        command.Parameters.Add(new() { Value = schedule.HourBefore });
-        var hourBefore = command.Parameters.Count;
         var from = source is null ? string.Empty : source + " CROSS JOIN LATERAL ";
         return $"""
             INSERT INTO reminder_jobs (tenant_id, id, booking_id, kind, due_at, next_attempt_at)
             SELECT {tenant}, gen_random_uuid(), {bookingId}, k.kind, k.due_at, k.due_at
-            FROM {from}(VALUES ('24h', {startsAt} - ${dayBefore}::interval), ('1h', {startsAt} - ${hourBefore}::interval)) AS k (kind, due_at)
+            FROM {from}(VALUES ('24h', {startsAt} - ${scheduleParameter}::interval), ('1h', {startsAt} - ${scheduleParameter + 1}::interval)) AS k (kind, due_at)
             WHERE k.due_at > clock_timestamp()
             """;
     }
