@@ -50,11 +50,11 @@ public sealed class IdempotencyStore(BookingRedisConnection redis)
     /// <summary>Replaces the pending marker with the completed response, if the marker is still this request's.</summary>
     /// <param name="key">The Redis key.</param>
     /// <param name="pending">This request's pending marker.</param>
-    /// <param name="completed">The completed record.</param>
+    /// <param name="completed">The completed record (UTF-8).</param>
     /// <param name="retention">How long to keep it.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>Whether it was stored (false: the marker had expired and another request claimed the key).</returns>
-    public async Task<bool> CompleteAsync(string key, string pending, string completed, TimeSpan retention, CancellationToken cancellationToken)
+    public async Task<bool> CompleteAsync(string key, string pending, byte[] completed, TimeSpan retention, CancellationToken cancellationToken)
     {
         var result = await redis.WriteAsync(CompleteScript, [key], [pending, completed, (long)retention.TotalMilliseconds], cancellationToken);
         return (long)result == 1;

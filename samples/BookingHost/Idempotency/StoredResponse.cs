@@ -11,7 +11,20 @@ public sealed record StoredResponse(string Fingerprint, int Status, Dictionary<s
 {
     internal const string Prefix = "done:";
 
-    internal string Serialize() => Prefix + JsonSerializer.Serialize(this);
+    private static ReadOnlySpan<byte> PrefixBytes => "done:"u8;
+
+    /// <summary>
+    /// The record as stored: <see cref="Prefix"/> and the JSON, in UTF-8 (what Redis keeps of a string), written once;
+    /// a string would be made twice (the JSON, then with its prefix) at two bytes a character.
+    /// </summary>
+    internal byte[] Serialize()
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(this);
+        var record = new byte[PrefixBytes.Length + json.Length];
+        PrefixBytes.CopyTo(record);
+        json.CopyTo(record.AsSpan(PrefixBytes.Length));
+        return record;
+    }
 
     internal static StoredResponse Deserialize(string value)
         => JsonSerializer.Deserialize<StoredResponse>(value.AsSpan(Prefix.Length)) ?? throw new JsonException("An empty idempotency record.");
