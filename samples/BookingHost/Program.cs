@@ -114,7 +114,7 @@ app.UseBookingHttpMetrics(); // the metrics bridge listens from here on: nothing
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
-app.UseBookingAuthentication(); // only requests with an Authorization header
+app.UseAuthentication();
 app.UseScalingTenantResolution();
 app.UseAuthorization();
 app.UseScalingRateLimit();

@@ -8,7 +8,7 @@ using Scaling.Tenancy.Resolution;
 
 namespace BookingHost.Auth;
 
-/// <summary>Registers JWT bearer authentication, the identity store and BookingHost's authorization policies, and authenticates requests.</summary>
+/// <summary>Registers JWT bearer authentication, the identity store and BookingHost's authorization policies.</summary>
 public static class AuthServiceCollectionExtensions
 {
     /// <summary>
@@ -60,16 +60,6 @@ public static class AuthServiceCollectionExtensions
             .AddPolicy(BookingPolicies.UserAdministrator, p => p.RequireClaim(BookingClaims.Role, BookingRoles.PlatformAdmin, BookingRoles.Owner));
         return services;
     }
-
-    /// <summary>
-    /// Authenticates the requests that carry an <c>Authorization</c> header (the only place BookingHost reads an access
-    /// token from). A request without one is anonymous without asking the bearer handler, which could only answer "no
-    /// result": an anonymous read (availability, the catalog) is spared the authentication pass's allocations (the
-    /// handler, its scheme look-ups and results: about 0.6 KiB a request). A protected endpoint still challenges it:
-    /// 401 with <c>WWW-Authenticate: Bearer</c>, as before.
-    /// </summary>
-    public static IApplicationBuilder UseBookingAuthentication(this IApplicationBuilder app)
-        => app.UseWhen(static context => context.Request.Headers.Authorization.Count > 0, static branch => branch.UseAuthentication());
 
     /// <summary>Defence in depth behind the resolution middleware's claim check: the user's tenant claim is the request's business.</summary>
     private static bool OfThisBusiness(Microsoft.AspNetCore.Authorization.AuthorizationHandlerContext context)
