@@ -5,8 +5,8 @@ namespace BookingHost.Domain;
 
 /// <summary>
 /// The tags of a cached catalog or availability entry, made when they are read. The cache reads an entry's tags when it
-/// makes the entry (a miss, or a refresh), never on a hit, so a hit builds none of their strings (about 0.6 KiB per
-/// availability read, whose four cache look-ups each carried the catalog's tag).
+/// makes the entry (a miss, or a refresh), never on a hit, so a hit builds none of their strings (with the closures
+/// gone too, about 0.7 KiB less per availability read, whose four cache look-ups each carried the catalog's tag).
 /// </summary>
 internal sealed class EntryTags : IEnumerable<string>
 {

@@ -11,7 +11,8 @@ namespace BookingHost.Observability;
 /// doubling to 32.768 s): <c>http_requests_received_total</c>, <c>http_request_duration_seconds</c> and
 /// <c>http_requests_in_progress</c>. One middleware records all three, and resolves the series of each route, method
 /// and status once; prometheus-net's three middlewares built the label values and looked the series up again on every
-/// request, three times (1.8 % of the bytes and 4.9 % of the CPU of a cached availability read).
+/// request, three times (0.7 KiB and 4.9 % of an instance's CPU samples for a cached availability read; 0.2 KiB and
+/// 2.2 % with this one).
 /// </summary>
 internal sealed class HttpRequestMetrics
 {
