@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Scaling.RateLimit;
@@ -101,10 +102,23 @@ public static class RateLimitHeaderFormatter
                     $"The remaining quota of policy {DisplayText.Quote(policy.Name)} must be between 0 and its permit limit {policy.PermitLimit}; it was {remaining}."));
         }
 
-        var builder = new StringBuilder(policy.Name.Length + 32);
-        StructuredFieldString.AppendQuoted(builder, policy.Name);
-        builder.Append(CultureInfo.InvariantCulture, $";r={remaining};t={SecondsRoundedUp(resetAfter)}");
-        return builder.ToString();
+        var value = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[128]);
+        AppendRateLimit(ref value, policy, remaining, resetAfter);
+        return value.ToStringAndClear();
+    }
+
+    /// <summary>
+    /// Appends the <c>RateLimit</c> field value of one policy, as <see cref="FormatRateLimit"/> returns it, with no
+    /// string of its own (the middleware writes every policy's member into one value). The caller has checked
+    /// <paramref name="remaining"/>.
+    /// </summary>
+    internal static void AppendRateLimit(ref DefaultInterpolatedStringHandler value, RateLimitTier policy, long remaining, TimeSpan resetAfter)
+    {
+        StructuredFieldString.AppendQuoted(ref value, policy.Name);
+        value.AppendLiteral(";r=");
+        value.AppendFormatted(remaining);
+        value.AppendLiteral(";t=");
+        value.AppendFormatted(SecondsRoundedUp(resetAfter));
     }
 
     private static long SecondsRoundedUp(TimeSpan duration)

@@ -8,16 +8,16 @@ namespace Scaling.RateLimit;
 /// </summary>
 internal sealed class RateLimitMiddleware(RequestDelegate next, RedisRateLimiter limiter, HttpRateLimitResolver resolver, bool enforce)
 {
-    private static readonly Func<object, Task> WriteHeadersCallback = static state =>
+    // Made once per middleware, so that a request registers it with its context as the state and nothing else.
+    private readonly Func<object, Task> _writeHeaders = state =>
     {
-        var (context, resolver) = ((HttpContext, HttpRateLimitResolver))state;
-        RateLimitPipeline.WriteHeaders(context, resolver);
+        RateLimitPipeline.WriteHeaders((HttpContext)state, resolver);
         return Task.CompletedTask;
     };
 
     public async Task InvokeAsync(HttpContext context)
     {
-        context.Response.OnStarting(WriteHeadersCallback, (context, resolver));
+        context.Response.OnStarting(_writeHeaders, context);
         if (enforce)
         {
             var decision = await RateLimitPipeline.CheckAsync(limiter, resolver, context, 1, context.RequestAborted).ConfigureAwait(false);

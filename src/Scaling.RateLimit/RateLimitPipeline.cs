@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 
@@ -10,6 +11,7 @@ internal static class RateLimitPipeline
     internal const string ProblemContentType = "application/problem+json";
 
     /// <summary>Checks the request's policies and keeps the decision on the request for the headers.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // one wait per request: its state machine is reused
     internal static async ValueTask<RateLimitDecision> CheckAsync(RedisRateLimiter limiter, HttpRateLimitResolver resolver, HttpContext context, int permits, CancellationToken cancellationToken)
     {
         var check = resolver.Resolve(context);
@@ -37,9 +39,20 @@ internal static class RateLimitPipeline
         if (policies.Count > 0)
         {
             // Degraded with every policy failing open, nothing is known: no RateLimit field is claimed.
-            headers[RateLimitHeaderFormatter.RateLimitHeaderName] = string.Join(
-                ", ",
-                policies.Select(p => RateLimitHeaderFormatter.FormatRateLimit(p.Policy, Math.Clamp(p.Remaining, 0, p.Policy.PermitLimit), p.ResetAfter)));
+            // One string for the field: every policy's member written into a buffer on the stack.
+            var value = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[256]);
+            for (var i = 0; i < policies.Count; i++)
+            {
+                if (i > 0)
+                {
+                    value.AppendLiteral(", ");
+                }
+
+                var p = policies[i];
+                RateLimitHeaderFormatter.AppendRateLimit(ref value, p.Policy, Math.Clamp(p.Remaining, 0, p.Policy.PermitLimit), p.ResetAfter);
+            }
+
+            headers[RateLimitHeaderFormatter.RateLimitHeaderName] = value.ToStringAndClear();
         }
 
         if (!decision.IsAllowed)

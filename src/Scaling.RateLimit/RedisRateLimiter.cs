@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -111,6 +112,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="check"/> holds no policy.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> is negative or more than a policy's limit (it could never be admitted).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // called for every request: its state machine is reused
     public async ValueTask<RateLimitDecision> CheckAsync(RateLimitCheck check, int permits = 1, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(check);
@@ -215,7 +217,8 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         return () => value;
     }
 
-    private async Task<RedisResult> EvaluateAsync(RateLimitCheck check, int permits, TimeSpan timeout, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<RedisResult> EvaluateAsync(RateLimitCheck check, int permits, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var rules = check.Rules;
         var keys = new RedisKey[rules.Count];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Scaling.RateLimit;
@@ -27,5 +28,29 @@ internal static class StructuredFieldString
         }
 
         builder.Append('"');
+    }
+
+    /// <summary>Appends <paramref name="value"/> as a structured-field string: in double quotes, with <c>"</c> and <c>\</c> escaped.</summary>
+    internal static void AppendQuoted(ref DefaultInterpolatedStringHandler handler, string value)
+    {
+        handler.AppendFormatted('"');
+        if (value.AsSpan().IndexOfAny('"', '\\') < 0)
+        {
+            handler.AppendFormatted(value);
+        }
+        else
+        {
+            foreach (var c in value)
+            {
+                if (c is '"' or '\\')
+                {
+                    handler.AppendFormatted('\\');
+                }
+
+                handler.AppendFormatted(c);
+            }
+        }
+
+        handler.AppendFormatted('"');
     }
 }
