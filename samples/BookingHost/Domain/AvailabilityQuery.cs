@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
@@ -72,7 +73,8 @@ public sealed class AvailabilityQuery(ShardRouter router, HybridCache cache, IOp
     private ValueTask<AvailabilityView> GetCachedAsync(
         TenantId tenant, BusinessView business, ServiceView service, ResourceView resource, DateOnly day, TimeZoneInfo zone, CancellationToken cancellationToken)
         => cache.GetOrCreateAsync(
-            TenantCacheKeys.Key(tenant.Value, $"availability:{service.Id:N}:{resource.Id:N}:{day:yyyy-MM-dd}"),
+            // TenantCacheKeys' documented form, tenant:{id}:{key}, written as one string (the id is a valid TenantId already).
+            string.Create(CultureInfo.InvariantCulture, $"{TenantCacheKeys.Prefix}{tenant.Value}:availability:{service.Id:N}:{resource.Id:N}:{day:yyyy-MM-dd}"),
             (Query: this, Tenant: tenant, Business: business, Service: service, Resource: resource, Day: day, Zone: zone),
             static (s, ct) => new ValueTask<AvailabilityView>(s.Query.ComputeAsync(s.Tenant, s.Business, s.Service, s.Resource, s.Day, s.Zone, null, ct)),
             Entry,
