@@ -36,12 +36,72 @@ internal sealed class TenantResolutionMiddleware
         _sourceNames = [.. _strategies.Select(s => s.Name)];
     }
 
+    // One async method for the whole request (resolution, the rest of the pipeline, and the answers to a tenant that
+    // turned out missing or unavailable downstream): one state machine per request, not two.
     public async Task InvokeAsync(HttpContext context)
     {
         var cancellationToken = context.RequestAborted;
         try
         {
-            await ResolveAndContinueAsync(context, cancellationToken).ConfigureAwait(false);
+            ITenantResolutionStrategy? source = null;
+            string? candidate = null;
+            var index = 0;
+            for (; index < _strategies.Length; index++)
+            {
+                candidate = await _strategies[index].GetIdentifierAsync(context, cancellationToken).ConfigureAwait(false);
+                if (candidate is not null)
+                {
+                    source = _strategies[index];
+                    break;
+                }
+            }
+
+            if (source is null || candidate is null)
+            {
+                if (context.GetEndpoint()?.Metadata.GetMetadata<RequireTenantAttribute>() is not null)
+                {
+                    await WriteRequiredAsync(context, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                await _next(context).ConfigureAwait(false);
+                return;
+            }
+
+            if (!TenantId.TryParse(candidate, out var tenantId))
+            {
+                await WriteMalformedAsync(context, source, candidate, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            if (_conflictPolicy != TenantConflictPolicy.FirstWins
+                && !await CheckConflictsAsync(context, tenantId, source, index, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            var lookup = context.RequestServices.GetRequiredService<ITenantLookup>();
+            var tenant = await lookup.FindAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            if (tenant is null)
+            {
+                TenantResolutionLog.NotFound(_logger, tenantId.Value, source.Name);
+                await TenantProblem.WriteAsync(
+                    context,
+                    StatusCodes.Status404NotFound,
+                    TenantProblem.NotFoundCode,
+                    $"The tenant '{tenantId}' (read from {source.Name}) does not exist.",
+                    tenantId,
+                    source.Name,
+                    cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            TenantResolutionLog.Resolved(_logger, tenant.Id.Value, source.Name);
+            context.Features.Set<ITenantFeature>(new TenantFeature(tenant, source.Name));
+            using (_accessor.BeginScope(tenant))
+            {
+                await _next(context).ConfigureAwait(false);
+            }
         }
         catch (TenantNotFoundException ex) when (CanAnswer(context, ex))
         {
@@ -75,69 +135,6 @@ internal sealed class TenantResolutionMiddleware
                     extensions["reason"] = ex.Reason.ToString();
                     extensions["retryAfter"] = seconds;
                 }).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ResolveAndContinueAsync(HttpContext context, CancellationToken cancellationToken)
-    {
-        ITenantResolutionStrategy? source = null;
-        string? candidate = null;
-        var index = 0;
-        for (; index < _strategies.Length; index++)
-        {
-            candidate = await _strategies[index].GetIdentifierAsync(context, cancellationToken).ConfigureAwait(false);
-            if (candidate is not null)
-            {
-                source = _strategies[index];
-                break;
-            }
-        }
-
-        if (source is null || candidate is null)
-        {
-            if (context.GetEndpoint()?.Metadata.GetMetadata<RequireTenantAttribute>() is not null)
-            {
-                await WriteRequiredAsync(context, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
-            await _next(context).ConfigureAwait(false);
-            return;
-        }
-
-        if (!TenantId.TryParse(candidate, out var tenantId))
-        {
-            await WriteMalformedAsync(context, source, candidate, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        if (_conflictPolicy != TenantConflictPolicy.FirstWins
-            && !await CheckConflictsAsync(context, tenantId, source, index, cancellationToken).ConfigureAwait(false))
-        {
-            return;
-        }
-
-        var lookup = context.RequestServices.GetRequiredService<ITenantLookup>();
-        var tenant = await lookup.FindAsync(tenantId, cancellationToken).ConfigureAwait(false);
-        if (tenant is null)
-        {
-            TenantResolutionLog.NotFound(_logger, tenantId.Value, source.Name);
-            await TenantProblem.WriteAsync(
-                context,
-                StatusCodes.Status404NotFound,
-                TenantProblem.NotFoundCode,
-                $"The tenant '{tenantId}' (read from {source.Name}) does not exist.",
-                tenantId,
-                source.Name,
-                cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        TenantResolutionLog.Resolved(_logger, tenant.Id.Value, source.Name);
-        context.Features.Set<ITenantFeature>(new TenantFeature(tenant, source.Name));
-        using (_accessor.BeginScope(tenant))
-        {
-            await _next(context).ConfigureAwait(false);
         }
     }
 
