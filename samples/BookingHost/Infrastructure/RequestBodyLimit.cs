@@ -8,16 +8,16 @@ public static class RequestBodyLimit
 {
     /// <summary>Adds the check.</summary>
     public static IApplicationBuilder UseRequestBodyLimit(this IApplicationBuilder app, long maxBytes)
-        => app.Use(async (context, next) =>
+        => app.Use((context, next) =>
         {
+            // Not an async lambda: a request within the limit goes on with no state machine of this check's own.
             if (context.Request.ContentLength is { } length && length > maxBytes)
             {
                 context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-                await Results.Problem($"The request body is {length} bytes; at most {maxBytes} are accepted.", statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large.")
+                return Results.Problem($"The request body is {length} bytes; at most {maxBytes} are accepted.", statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large.")
                     .ExecuteAsync(context);
-                return;
             }
 
-            await next(context);
+            return next(context);
         });
 }
