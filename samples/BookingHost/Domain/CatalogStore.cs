@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.EntityFrameworkCore;
 using Scaling.Cache;
@@ -16,6 +17,12 @@ namespace BookingHost.Domain;
 public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbContextFactory<CatalogContext> contexts)
 {
     private static readonly HybridCacheEntryOptions Entry = new() { Expiration = TimeSpan.FromMinutes(10), LocalCacheExpiration = TimeSpan.FromMinutes(10) };
+
+    // The cache key of each catalog part of a business, made once: every request reads two or three parts. Up to
+    // MaxKeys keys are kept (a few thousand businesses per instance); past that, a key is made for each read, as before.
+    private const int MaxKeys = 30_000;
+    private static readonly ConcurrentDictionary<(TenantId Tenant, string Part), string> Keys = new();
+    private static int _keyCount;
 
     /// <summary>The tag of everything cached from a business's catalog.</summary>
     public static string CatalogTag(TenantId tenant) => $"tenant:{tenant}:catalog";
@@ -114,13 +121,29 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
         return result.Token;
     }
 
+    private static string KeyOf(TenantId tenant, string part)
+    {
+        if (Keys.TryGetValue((tenant, part), out var key))
+        {
+            return key;
+        }
+
+        key = TenantCacheKeys.Key(tenant.Value, part);
+        if (Volatile.Read(ref _keyCount) < MaxKeys && Keys.TryAdd((tenant, part), key))
+        {
+            Interlocked.Increment(ref _keyCount);
+        }
+
+        return key;
+    }
+
     /// <summary>
     /// One catalog part, cached under the business's catalog tag; a miss reads the shard's primary as the tenant. The
     /// read is a static delegate given <paramref name="arg"/>, so a hit allocates no closure.
     /// </summary>
     private ValueTask<T> CachedAsync<TArg, T>(TenantId tenant, string part, TArg arg, Func<CatalogContext, TArg, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
         => cache.GetOrCreateAsync(
-            TenantCacheKeys.Key(tenant.Value, part),
+            KeyOf(tenant, part),
             (Router: router, Contexts: contexts, Tenant: tenant, Arg: arg, Read: read),
             static (state, ct) => new ValueTask<T>(state.Router.ReadFromPrimaryAsync(state.Contexts, state.Tenant, (db, c) => state.Read(db, state.Arg, c), ct)),
             Entry,
