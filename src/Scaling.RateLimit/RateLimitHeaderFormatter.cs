@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text;
 
 namespace Scaling.RateLimit;
 
@@ -49,7 +48,7 @@ public static class RateLimitHeaderFormatter
             throw new ArgumentException("At least one policy is required: the RateLimit-Policy field is a non-empty list.", nameof(policies));
         }
 
-        var builder = new StringBuilder(policies.Length * 32);
+        var value = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[256]);
         for (var i = 0; i < policies.Length; i++)
         {
             var policy = policies[i] ?? throw new ArgumentException(
@@ -57,14 +56,17 @@ public static class RateLimitHeaderFormatter
                 nameof(policies));
             if (i > 0)
             {
-                builder.Append(", ");
+                value.AppendLiteral(", ");
             }
 
-            StructuredFieldString.AppendQuoted(builder, policy.Name);
-            builder.Append(CultureInfo.InvariantCulture, $";q={policy.PermitLimit};w={policy.Window.Ticks / TimeSpan.TicksPerSecond}");
+            StructuredFieldString.AppendQuoted(ref value, policy.Name);
+            value.AppendLiteral(";q=");
+            value.AppendFormatted(policy.PermitLimit);
+            value.AppendLiteral(";w=");
+            value.AppendFormatted(policy.Window.Ticks / TimeSpan.TicksPerSecond);
         }
 
-        return builder.ToString();
+        return value.ToStringAndClear();
     }
 
     /// <summary>Formats the <c>RateLimit-Policy</c> field value for one or more policies.</summary>

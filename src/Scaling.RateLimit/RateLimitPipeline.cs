@@ -11,7 +11,7 @@ internal static class RateLimitPipeline
     internal const string ProblemContentType = "application/problem+json";
 
     /// <summary>Checks the request's policies and keeps the decision on the request for the headers.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // one wait per request: its state machine is reused
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // reuses a state machine when the builder's per-thread cache has one
     internal static async ValueTask<RateLimitDecision> CheckAsync(RedisRateLimiter limiter, HttpRateLimitResolver resolver, HttpContext context, int permits, CancellationToken cancellationToken)
     {
         var check = resolver.Resolve(context);

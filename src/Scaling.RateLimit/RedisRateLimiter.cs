@@ -112,7 +112,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="check"/> holds no policy.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> is negative or more than a policy's limit (it could never be admitted).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // called for every request: its state machine is reused
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // reuses a state machine when the builder's per-thread cache has one
     public async ValueTask<RateLimitDecision> CheckAsync(RateLimitCheck check, int permits = 1, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(check);

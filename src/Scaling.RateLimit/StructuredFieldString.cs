@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text;
 
 namespace Scaling.RateLimit;
 
@@ -12,25 +11,8 @@ internal static class StructuredFieldString
     /// <summary>Returns the index of the first character that a structured-field string cannot hold, or -1.</summary>
     internal static int IndexOfInvalidCharacter(ReadOnlySpan<char> value) => value.IndexOfAnyExceptInRange(' ', '~');
 
-    /// <summary>Appends <paramref name="value"/> as a quoted, escaped structured-field string.</summary>
-    /// <remarks>The caller has validated <paramref name="value"/> with <see cref="IndexOfInvalidCharacter"/>.</remarks>
-    internal static void AppendQuoted(StringBuilder builder, string value)
-    {
-        builder.Append('"');
-        foreach (var c in value)
-        {
-            if (c is '"' or '\\')
-            {
-                builder.Append('\\');
-            }
-
-            builder.Append(c);
-        }
-
-        builder.Append('"');
-    }
-
     /// <summary>Appends <paramref name="value"/> as a structured-field string: in double quotes, with <c>"</c> and <c>\</c> escaped.</summary>
+    /// <remarks>The caller has validated <paramref name="value"/> with <see cref="IndexOfInvalidCharacter"/>.</remarks>
     internal static void AppendQuoted(ref DefaultInterpolatedStringHandler handler, string value)
     {
         handler.AppendFormatted('"');

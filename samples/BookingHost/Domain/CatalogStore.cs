@@ -19,7 +19,7 @@ public sealed class CatalogStore(ShardRouter router, HybridCache cache, IDbConte
     private static readonly HybridCacheEntryOptions Entry = new() { Expiration = TimeSpan.FromMinutes(10), LocalCacheExpiration = TimeSpan.FromMinutes(10) };
 
     // The cache key of each catalog part of a business, made once: every request reads two or three parts. Up to
-    // MaxKeys keys are kept (a few thousand businesses per instance); past that, a key is made for each read, as before.
+    // MaxKeys keys are kept (the three parts of 10,000 businesses); past that, a key is made for each read, as before.
     private const int MaxKeys = 30_000;
     private static readonly ConcurrentDictionary<(TenantId Tenant, string Part), string> Keys = new();
     private static int _keyCount;
