@@ -82,6 +82,7 @@ builder.Services.AddOptions<ScalingLocksOptions>().Configure<RedisConnections>((
 builder.Services.AddScalingRateLimit(o =>
 {
     o.KeyPrefix = settings.RateLimitKeyPrefix;
+    o.MaxReservedPermits = settings.RateLimitReservedPermits;
     o.AnonymousTier = new RateLimitTier("anonymous", settings.AnonymousPerMinute, TimeSpan.FromMinutes(1));
     o.AuthenticatedTier = new RateLimitTier("authenticated", settings.AuthenticatedPerMinute, TimeSpan.FromMinutes(1));
     o.Plans["basic"] = new RateLimitPlan(o.AuthenticatedTier)

@@ -20,7 +20,7 @@ internal sealed class RateLimitInstruments : IDisposable
         Decisions = meter.CreateCounter<long>(
             "scaling.ratelimit.decisions", "{request}", "Rate-limit decisions, by outcome (allowed, rejected), tier, rejecting policy (policy, empty when allowed) and degraded (true while Redis is unavailable).");
         CheckDuration = meter.CreateHistogram<double>(
-            "scaling.ratelimit.check.duration", "s", "Time one check took, by store (redis: one script call; local: in-process fallback; none: failure mode only).");
+            "scaling.ratelimit.check.duration", "s", "Time one check took, by store (redis: one script call; reserved: from permits this instance reserved in Redis; local: in-process fallback; none: failure mode only).");
         meter.CreateObservableGauge(
             "scaling.ratelimit.degraded", () => isDegraded() ? 1 : 0, "{state}", "1 while Redis is treated as unavailable (circuit breaker open or probing) and policies apply their failure modes, else 0.");
         meter.CreateObservableCounter(

@@ -29,6 +29,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
     private readonly RedisCircuitBreaker _breaker = new();
     private readonly SlotBreakers _slotBreakers = new();
     private readonly LocalSlidingWindows _local = new();
+    private readonly PermitReservations _reservations = new();
     private readonly RateLimitInstruments _metrics;
     private int _disposed;
 
@@ -102,7 +103,8 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     /// <summary>
     /// Checks every policy of <paramref name="check"/> and, only if all of them allow it, counts
-    /// <paramref name="permits"/> in all of them: one Redis round trip.
+    /// <paramref name="permits"/> in all of them: one Redis round trip, or none when a check of one permit is admitted
+    /// from permits this instance reserved earlier (see <see cref="ScalingRateLimitOptions.MaxReservedPermits"/>).
     /// </summary>
     /// <param name="check">The policies that apply (at least one).</param>
     /// <param name="permits">How many requests to count; from 0 (look, count nothing) to the smallest limit of the check.</param>
@@ -138,54 +140,81 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         var options = _options();
         var started = Stopwatch.GetTimestamp();
         using var activity = RateLimitActivities.StartCheck(check, permits);
+        var keys = Keys(check);
+        var keySet = options.MaxReservedPermits > 0 && permits == 1 && !HasLog(rules) ? KeySet(keys) : null;
+        if (keySet is not null && _reservations.TryTake(keySet, check) is { } reserved)
+        {
+            Record(check, reserved, started, "reserved", activity);
+            return reserved;
+        }
+
         // On a cluster, a breaker per hash slot: the slot of the check's keys, whose hash tag is the partition.
         var connected = _connection.Multiplexer();
         var cluster = _connection.IsCluster && connected.IsCompletedSuccessfully;
         var breaker = cluster ? _slotBreakers.For(connected.Result.HashSlot("{" + check.Partition + "}")) : _breaker;
         if (breaker.TryEnter(options.BreakDuration))
         {
-            RedisResult result;
+            // At most one call per key set asks Redis to reserve permits for this instance; it installs what it got.
+            var extra = keySet is null ? 0 : _reservations.Want(keySet, options.MaxReservedPermits);
+            PermitReservations.Reservation? reservation = null;
             try
             {
-                result = await EvaluateAsync(check, permits, options.RedisTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
-            {
-                breaker.AbandonProbe();
-                ActivityErrors.Record(activity, e);
-                throw;
-            }
-            catch (Exception ex)
-            {
-                var reason = ex.GetType().Name + ": " + ex.Message;
-                RateLimitLog.CheckFailed(_logger, reason);
-                RateLimitActivities.RedisFailed(activity, ex);
-                if (breaker.OnFailure(options.BreakerFailureThreshold))
+                RedisResult result;
+                var sent = Stopwatch.GetTimestamp();
+                try
+                {
+                    result = await EvaluateAsync(check, keys, permits, extra, options.RedisTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+                {
+                    breaker.AbandonProbe();
+                    ActivityErrors.Record(activity, e);
+                    throw;
+                }
+                catch (Exception ex)
+                {
+                    var reason = ex.GetType().Name + ": " + ex.Message;
+                    RateLimitLog.CheckFailed(_logger, reason);
+                    RateLimitActivities.RedisFailed(activity, ex);
+                    if (breaker.OnFailure(options.BreakerFailureThreshold))
+                    {
+                        if (cluster)
+                        {
+                            _slotBreakers.Opened();
+                        }
+
+                        RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
+                    }
+
+                    return Degraded(check, permits, options, started, activity);
+                }
+
+                if (breaker.OnSuccess() is { } degraded)
                 {
                     if (cluster)
                     {
-                        _slotBreakers.Opened();
+                        _slotBreakers.Closed();
                     }
 
-                    RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
+                    RateLimitLog.Resumed(_logger, degraded.TotalSeconds);
                 }
 
-                return Degraded(check, permits, options, started, activity);
-            }
-
-            if (breaker.OnSuccess() is { } degraded)
-            {
-                if (cluster)
+                var decision = FromScript(check, (RedisResult[])result!, out var states, out var granted);
+                if (extra > 0 && granted > 0)
                 {
-                    _slotBreakers.Closed();
+                    reservation = new PermitReservations.Reservation(granted, states, decision.ServerTimeMicroseconds, sent, Stopwatch.GetTimestamp(), rules);
                 }
 
-                RateLimitLog.Resumed(_logger, degraded.TotalSeconds);
+                Record(check, decision, started, "redis", activity);
+                return decision;
             }
-
-            var decision = FromScript(check, (RedisResult[])result!);
-            Record(check, decision, started, "redis", activity);
-            return decision;
+            finally
+            {
+                if (extra > 0)
+                {
+                    _reservations.Complete(keySet!, reservation);
+                }
+            }
         }
 
         return Degraded(check, permits, options, started, activity);
@@ -217,22 +246,51 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         return () => value;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<RedisResult> EvaluateAsync(RateLimitCheck check, int permits, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>The set of a check's keys, one string: what a reservation is kept under.</summary>
+    private static string KeySet(RedisKey[] keys)
+    {
+        if (keys.Length == 1)
+        {
+            return (string)keys[0]!;
+        }
+
+        var parts = new string[keys.Length];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            parts[i] = (string)keys[i]!;
+        }
+
+        return string.Join('\n', parts);
+    }
+
+    private RedisKey[] Keys(RateLimitCheck check)
     {
         var rules = check.Rules;
         var keys = new RedisKey[rules.Count];
-        var values = new RedisValue[3 + (rules.Count * 3)];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            keys[i] = Key(check, rules[i]);
+        }
+
+        return keys;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<RedisResult> EvaluateAsync(RateLimitCheck check, RedisKey[] keys, int permits, int reserve, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var rules = check.Rules;
+        var values = new RedisValue[4 + (rules.Count * 3)];
         values[0] = permits;
         values[1] = HasLog(rules) ? Guid.NewGuid().ToString("N") : RedisValue.EmptyString; // sliding-log member ids only
         for (var i = 0; i < rules.Count; i++)
         {
             var policy = rules[i].Policy;
-            keys[i] = Key(check, rules[i]);
             values[2 + (i * 3)] = policy.PermitLimit;
             values[3 + (i * 3)] = (long)policy.Window.TotalMilliseconds;
             values[4 + (i * 3)] = policy.Algorithm == RateLimitAlgorithm.SlidingLog ? 1 : 0;
         }
+
+        values[^2] = reserve;
 
         // Taken before the wait for a connection: a check that reaches Redis after its caller gave up counts nothing.
         // The caller waits at most `timeout` in all: the connection, the call and a NOSCRIPT retry share that budget.
@@ -272,23 +330,31 @@ public sealed class RedisRateLimiter : IAsyncDisposable
         return false;
     }
 
-    private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result)
+    /// <summary>
+    /// The script's decision; <paramref name="states"/>, each policy's remaining quota after the <paramref name="reserved"/>
+    /// permits and its reset, for the reservation. The decision counts the reserved permits as still available (to this
+    /// instance).
+    /// </summary>
+    private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result, out (long Remaining, TimeSpan Reset)[] states, out int reserved)
     {
         var rules = check.Rules;
         var allowed = (long)result[0] == 1;
-        var states = new RateLimitPolicyState[rules.Count];
+        reserved = result.Length > 4 + (rules.Count * 2) ? (int)(long)result[4 + (rules.Count * 2)] : 0;
+        states = new (long, TimeSpan)[rules.Count];
+        var policies = new RateLimitPolicyState[rules.Count];
         for (var i = 0; i < rules.Count; i++)
         {
             var policy = rules[i].Policy;
             var remaining = Math.Clamp((long)result[4 + (i * 2)], 0, policy.PermitLimit);
             var reset = Microseconds((long)result[5 + (i * 2)]);
-            states[i] = new RateLimitPolicyState(policy, remaining, reset);
+            states[i] = (remaining, reset);
+            policies[i] = new RateLimitPolicyState(policy, Math.Min(remaining + reserved, policy.PermitLimit), reset);
         }
 
         var rejecting = (int)(long)result[3];
         var rejectedBy = allowed ? null : rules[Math.Clamp(rejecting - 1, 0, rules.Count - 1)].Policy.Name;
 
-        return new RateLimitDecision(allowed, allowed ? TimeSpan.Zero : Microseconds((long)result[1]), states, isDegraded: false, rejectedBy, (long)result[2]);
+        return new RateLimitDecision(allowed, allowed ? TimeSpan.Zero : Microseconds((long)result[1]), policies, isDegraded: false, rejectedBy, (long)result[2]);
     }
 
     private static TimeSpan Microseconds(long value) => TimeSpan.FromTicks(Math.Max(0, value) * 10);

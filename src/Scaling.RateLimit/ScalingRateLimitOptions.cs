@@ -117,6 +117,19 @@ public sealed class ScalingRateLimitOptions
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// The most permits one instance may count in Redis ahead of use, per set of keys, and then admit without a round
+    /// trip. Default 0: every check is one script call. Above 0, a check of counters (not of a sliding log) may reserve
+    /// that many more permits, as many as the key set's recent demand on this instance, at most a quarter of what each of
+    /// its policies has left; later checks of the same keys are admitted from the reservation until it runs out or the
+    /// current sub-window (a sixteenth of the shortest window) ends, at most one second. Nothing is ever admitted over a
+    /// limit: reserved permits are counted when reserved, in the sub-window where they are used. The cost is precision
+    /// the other way: a reserved permit left unused stays counted, so a client may be held a little below its limit, and
+    /// the <c>RateLimit</c> header's remaining quota counts this instance's unused reservation as available. For hot keys
+    /// (a tenant's quota, a busy client behind a gateway) it takes the limiter off the request's path.
+    /// </summary>
+    public int MaxReservedPermits { get; set; }
+
+    /// <summary>
     /// The most keys the in-process fallback keeps; beyond it, after dropping idle keys, a new key is refused
     /// (so a flood of new clients while Redis is down cannot exhaust memory). Default 100,000.
     /// </summary>

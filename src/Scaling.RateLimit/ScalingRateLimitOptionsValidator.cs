@@ -9,6 +9,7 @@ namespace Scaling.RateLimit;
 /// </summary>
 public sealed class ScalingRateLimitOptionsValidator : IValidateOptions<ScalingRateLimitOptions>
 {
+    private const int MaxReservedPermits = 1_000_000;
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxWindow = TimeSpan.FromDays(366);
 
@@ -158,6 +159,11 @@ public sealed class ScalingRateLimitOptionsValidator : IValidateOptions<ScalingR
         if (options.MaxLocalFallbackKeys < 1)
         {
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.MaxLocalFallbackKeys must be at least 1; it was {options.MaxLocalFallbackKeys}."));
+        }
+
+        if (options.MaxReservedPermits is < 0 or > MaxReservedPermits)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"ScalingRateLimitOptions.MaxReservedPermits must be from 0 to {MaxReservedPermits}; it was {options.MaxReservedPermits}."));
         }
 
         return failures;

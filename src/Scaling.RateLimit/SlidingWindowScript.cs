@@ -9,10 +9,13 @@ namespace Scaling.RateLimit;
 /// </summary>
 /// <remarks>
 /// <para>KEYS: one per policy (all with the same hash tag). ARGV[1]: permits; ARGV[2]: a unique id of the call
-/// (sliding-log members); then per policy: limit, window in milliseconds, algorithm (0 counter, 1 log); last, the
-/// caller's deadline on Redis's clock (milliseconds since the Unix epoch): a check that reaches Redis after it counts
+/// (sliding-log members); then per policy: limit, window in milliseconds, algorithm (0 counter, 1 log); then the permits to
+/// reserve beyond <c>permits</c> when the check is admitted (see <see cref="PermitReservations"/>): granted only when every
+/// policy is a counter, at most a quarter of what each policy has left after the check itself, and counted with it; last,
+/// the caller's deadline on Redis's clock (milliseconds since the Unix epoch): a check that reaches Redis after it counts
 /// nothing and answers an error starting with <c>LATE</c> (its caller has already applied the failure mode).</para>
-/// <para>Returns <c>{allowed, retryAfterMicros, nowMicros, rejectingPolicy (1-based, 0 when allowed), remaining1, resetMicros1, ...}</c>.</para>
+/// <para>Returns <c>{allowed, retryAfterMicros, nowMicros, rejectingPolicy (1-based, 0 when allowed), remaining1, resetMicros1, ...,
+/// reserved}</c>; each remaining is after the reserved permits.</para>
 /// <para>Counter: one small hash of plain integers per key (no serialization in Lua). Time is cut into <c>B</c> + 1 = 17
 /// sub-windows per window (sub-window k is <c>[k·s, (k+1)·s)</c>, <c>s</c> = window / 16, exact in microseconds since
 /// windows are whole seconds); the hash keeps the count of each of the last 17 (field <c>k mod 17</c>), <c>h</c> the newest
@@ -141,7 +144,18 @@ internal static class SlidingWindowScript
           result[3 + i * 2] = remaining
           result[4 + i * 2] = math.ceil(reset)
         end
+        local extra = 0
         if allowed == 1 and permits > 0 then
+          extra = tonumber(ARGV[#ARGV - 1])
+          for i = 1, n do
+            if pending[i][2] == 1 then extra = 0 end
+            local cap = math.floor(result[3 + i * 2] / 4)
+            if cap < extra then extra = cap end
+          end
+          if extra > 0 then
+            permits = permits + extra
+            for i = 1, n do result[3 + i * 2] = result[3 + i * 2] - extra end
+          end
           for i = 1, n do
             local p = pending[i]
             if p[2] == 1 then
@@ -169,6 +183,7 @@ internal static class SlidingWindowScript
         end
         result[1] = allowed
         result[2] = math.ceil(retry)
+        result[5 + n * 2] = extra
         return result
         """;
 

@@ -32,6 +32,7 @@ public sealed class OptionsTests
             BreakerFailureThreshold = 0,
             IPv6PrefixLength = 129,
             MaxLocalFallbackKeys = 0,
+            MaxReservedPermits = -1,
             ApiKeyHeaderName = "X-Api-Key",
             AnonymousTier = null!,
         };
@@ -52,6 +53,7 @@ public sealed class OptionsTests
             "ScalingRateLimitOptions.BreakerFailureThreshold must be at least 1; it was 0.",
             "ScalingRateLimitOptions.IPv6PrefixLength must be from 1 to 128; it was 129.",
             "ScalingRateLimitOptions.MaxLocalFallbackKeys must be at least 1",
+            "ScalingRateLimitOptions.MaxReservedPermits must be from 0 to 1000000; it was -1.",
             "ScalingRateLimitOptions.ApiKeyValidator is required when ScalingRateLimitOptions.ApiKeyHeaderName is set",
             "ScalingRateLimitOptions.AnonymousTier is null.",
             "ScalingRateLimitOptions.TrustedProxies holds '10.0.0.0/33'",

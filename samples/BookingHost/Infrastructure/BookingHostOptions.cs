@@ -71,6 +71,13 @@ public sealed class BookingHostOptions
     /// <summary>Gets or sets the prefix of the rate-limit keys in Redis (deployments sharing a Redis use different prefixes).</summary>
     public string RateLimitKeyPrefix { get; set; } = "rl:";
 
+    /// <summary>
+    /// Gets or sets how many permits an instance may reserve in Redis ahead of use per rate-limited key set, and then
+    /// admit without a Redis call (<c>ScalingRateLimitOptions.MaxReservedPermits</c>; 0: every request is checked in
+    /// Redis). Never admits over a limit; a client may be held slightly below it. Default 100.
+    /// </summary>
+    public int RateLimitReservedPermits { get; set; } = 100;
+
     /// <summary>Gets or sets the requests per minute of an anonymous client (per IP).</summary>
     public int AnonymousPerMinute { get; set; } = 100;
 

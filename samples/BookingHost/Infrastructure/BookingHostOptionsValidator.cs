@@ -56,6 +56,11 @@ public sealed partial class BookingHostOptionsValidator : IValidateOptions<Booki
             failures.Add("BookingHost:RateLimitKeyPrefix: is required (deployments sharing a Redis use different prefixes).");
         }
 
+        if (options.RateLimitReservedPermits is < 0 or > 1_000_000)
+        {
+            failures.Add($"BookingHost:RateLimitReservedPermits: must be between 0 (off) and 1000000; {options.RateLimitReservedPermits} was given.");
+        }
+
         foreach (var (setting, value) in new[]
         {
             (nameof(options.AnonymousPerMinute), options.AnonymousPerMinute),
