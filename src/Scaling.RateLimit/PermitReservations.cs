@@ -14,10 +14,13 @@ namespace Scaling.RateLimit;
 /// counter counts every request of a sub-window alike, whatever its moment inside it, so an admission from a reservation is
 /// counted where a request checked at that moment would be. Unused permits stay counted: a client may be held
 /// slightly under its limit, never over it.</para>
-/// <para>At most one call per set of keys asks for a reservation at a time; the others meanwhile check each request in
-/// Redis as without reservations. How many permits a call asks for follows the demand: the checks of the key set since
-/// the last reservation was asked for (twice that when the last one ran out before it expired), at most the option's
-/// maximum; the script grants at most a quarter of what is left of each policy after the request itself.</para>
+/// <para>At most one call per set of keys asks for a reservation at a time; the others meanwhile take what is left of the
+/// current one, or check each request in Redis as without reservations. A call asks when a quarter of the current
+/// reservation is left (so that the rest covers the round trip), or when there is none. How many permits it asks for
+/// follows the demand: the checks of the key set since the last ask (twice that when the last reservation ran low before
+/// it expired), at most the option's maximum; the script grants at most a quarter of what is left of each policy after
+/// the request itself. A reservation that is replaced while permits are left keeps them until it expires: the new one
+/// hands them out first.</para>
 /// </remarks>
 internal sealed class PermitReservations
 {
@@ -31,7 +34,10 @@ internal sealed class PermitReservations
 
     internal int Count => _slots.Count;
 
-    /// <summary>An admission from the key set's reservation, or <see langword="null"/> when it has none left (or none).</summary>
+    /// <summary>
+    /// An admission from the key set's reservation, or <see langword="null"/> when it has none left (or none), or when it
+    /// runs low and nobody is asking for more: then this check goes to Redis and asks (<see cref="Want"/>).
+    /// </summary>
     internal RateLimitDecision? TryTake(string keySet, RateLimitCheck check)
     {
         if (!_slots.TryGetValue(keySet, out var slot))
@@ -40,7 +46,13 @@ internal sealed class PermitReservations
         }
 
         Interlocked.Increment(ref slot.Seen);
-        return Volatile.Read(ref slot.Current)?.TryTake(check);
+        var current = Volatile.Read(ref slot.Current);
+        if (current is null || (current.IsLow && Volatile.Read(ref slot.Asking) == 0))
+        {
+            return null;
+        }
+
+        return current.TryTake(check);
     }
 
     /// <summary>
@@ -69,7 +81,7 @@ internal sealed class PermitReservations
         }
 
         long seen = Interlocked.Exchange(ref slot.Seen, 0);
-        var wanted = Volatile.Read(ref slot.Current) is { IsExhausted: true } ? seen * 2 : seen;
+        var wanted = Volatile.Read(ref slot.Current) is { IsLow: true } ? seen * 2 : seen;
         if (wanted <= 0)
         {
             Volatile.Write(ref slot.Asking, 0);
@@ -79,6 +91,10 @@ internal sealed class PermitReservations
         return (int)Math.Min(wanted, max);
     }
 
+    /// <summary>The permits left in the key set's current reservation, which the next one will keep (0 when it has expired).</summary>
+    internal int Left(string keySet) =>
+        _slots.TryGetValue(keySet, out var slot) && Volatile.Read(ref slot.Current) is { } current ? current.Left : 0;
+
     /// <summary>Ends the call that asked: installs the reservation it got, if any, and lets the next call ask.</summary>
     internal void Complete(string keySet, Reservation? reservation)
     {
@@ -86,6 +102,7 @@ internal sealed class PermitReservations
         {
             if (reservation is not null)
             {
+                reservation.Follow(Volatile.Read(ref slot.Current));
                 Volatile.Write(ref slot.Current, reservation);
             }
 
@@ -117,13 +134,16 @@ internal sealed class PermitReservations
 
     /// <summary>
     /// The permits one call reserved: each policy's remaining quota and reset after them, Redis's clock when the script
-    /// ran, and when they expire (the end of the earliest current sub-window of the check's policies).
+    /// ran, and when they expire (the end of the earliest current sub-window of the check's policies); and the
+    /// reservation it replaced, while that one has permits left and has not expired.
     /// </summary>
     internal sealed class Reservation
     {
         private readonly (long Remaining, TimeSpan Reset)[] _states;
         private readonly long _serverTime;
         private readonly long _receivedAt;
+        private readonly int _low;
+        private Reservation? _previous;
         private int _left;
 
         /// <param name="granted">The permits reserved (at least 1).</param>
@@ -135,6 +155,7 @@ internal sealed class PermitReservations
         internal Reservation(int granted, (long Remaining, TimeSpan Reset)[] states, long serverTime, long sentAt, long receivedAt, IReadOnlyList<RateLimitRule> windows)
         {
             _left = granted;
+            _low = granted / 4;
             _states = states;
             _serverTime = serverTime;
             _receivedAt = receivedAt;
@@ -152,7 +173,8 @@ internal sealed class PermitReservations
 
         internal long ExpiresAt { get; }
 
-        internal bool IsExhausted => Volatile.Read(ref _left) <= 0;
+        /// <summary>Gets a value indicating whether a quarter of the permits or fewer are left: time to ask for more.</summary>
+        internal bool IsLow => Volatile.Read(ref _left) <= _low;
 
         /// <summary>The end of the sub-window (window ÷ 16, as in the script) that <paramref name="serverTime"/> lies in, in microseconds.</summary>
         internal static long SubWindowEnd(long serverTime, TimeSpan window)
@@ -161,20 +183,32 @@ internal sealed class PermitReservations
             return (long)((Math.Floor(serverTime / s) + 1) * s);
         }
 
+        /// <summary>Gets the permits left, 0 once expired.</summary>
+        internal int Left => ExpiresAt > Stopwatch.GetTimestamp() ? Math.Max(Volatile.Read(ref _left), 0) : 0;
+
+        /// <summary>Keeps the permits left in the reservation this one replaces (only its own, until it expires).</summary>
+        internal void Follow(Reservation? replaced)
+        {
+            if (replaced is { Left: > 0 })
+            {
+                Volatile.Write(ref replaced._previous, null);
+                _previous = replaced;
+            }
+        }
+
         internal RateLimitDecision? TryTake(RateLimitCheck check)
         {
             var now = Stopwatch.GetTimestamp();
-            if (now >= ExpiresAt || Volatile.Read(ref _left) <= 0)
+            var previous = Volatile.Read(ref _previous);
+            var from = previous is not null && previous.TryTakeOwn(now) ? previous : TryTakeOwn(now) ? this : null;
+            if (from is null)
             {
                 return null;
             }
 
-            var left = Interlocked.Decrement(ref _left);
-            if (left < 0)
-            {
-                return null;
-            }
-
+            // The remaining quota as this instance sees it: Redis's after this reservation, plus what it and the one it
+            // replaced have left.
+            var left = Math.Max(Volatile.Read(ref _left), 0) + (previous is null ? 0 : Math.Max(Volatile.Read(ref previous._left), 0));
             var elapsed = Stopwatch.GetElapsedTime(_receivedAt, now);
             var rules = check.Rules;
             var states = new RateLimitPolicyState[rules.Count];
@@ -186,9 +220,14 @@ internal sealed class PermitReservations
                 states[i] = new RateLimitPolicyState(policy, Math.Min(remaining + left, policy.PermitLimit), until > TimeSpan.Zero ? until : TimeSpan.Zero);
             }
 
-            // Redis's clock now, at least: measured from the answer's arrival (the script ran before it). The reservation
-            // expires by the end of its sub-window measured from the sending, so this stays inside that sub-window.
-            return new RateLimitDecision(true, TimeSpan.Zero, states, isDegraded: false, rejectedBy: null, _serverTime + (long)elapsed.TotalMicroseconds);
+            // Redis's clock now, at least: measured from the arrival of the answer that reserved the permit (the script ran
+            // before it). That reservation expires by the end of its sub-window measured from the sending, so this stays
+            // inside that sub-window.
+            var serverTime = from._serverTime + (long)Stopwatch.GetElapsedTime(from._receivedAt, now).TotalMicroseconds;
+            return new RateLimitDecision(true, TimeSpan.Zero, states, isDegraded: false, rejectedBy: null, serverTime);
         }
+
+        private bool TryTakeOwn(long now) =>
+            now < ExpiresAt && Volatile.Read(ref _left) > 0 && Interlocked.Decrement(ref _left) >= 0;
     }
 }

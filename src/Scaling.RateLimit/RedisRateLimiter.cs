@@ -199,7 +199,15 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                     RateLimitLog.Resumed(_logger, degraded.TotalSeconds);
                 }
 
-                var decision = FromScript(check, (RedisResult[])result!, out var states, out var granted);
+                // The permits left in the reservation being replaced stay this instance's: the decision counts them as available.
+                var decision = FromScript(check, (RedisResult[])result!, extra > 0 ? _reservations.Left(keySet!) : 0, out var states, out var granted);
+                if (extra > 0 && !decision.IsAllowed && _reservations.TryTake(keySet!, check) is { } kept)
+                {
+                    // Redis refused, but the reservation that ran low still holds permits of this instance: they go first.
+                    Record(check, kept, started, "reserved", activity);
+                    return kept;
+                }
+
                 if (extra > 0 && granted > 0)
                 {
                     reservation = new PermitReservations.Reservation(granted, states, decision.ServerTimeMicroseconds, sent, Stopwatch.GetTimestamp(), rules);
@@ -332,10 +340,10 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     /// <summary>
     /// The script's decision; <paramref name="states"/>, each policy's remaining quota after the <paramref name="reserved"/>
-    /// permits and its reset, for the reservation. The decision counts the reserved permits as still available (to this
-    /// instance).
+    /// permits and its reset, for the reservation. The decision counts the reserved permits, and the
+    /// <paramref name="kept"/> ones of an earlier reservation, as still available (to this instance).
     /// </summary>
-    private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result, out (long Remaining, TimeSpan Reset)[] states, out int reserved)
+    private static RateLimitDecision FromScript(RateLimitCheck check, RedisResult[] result, int kept, out (long Remaining, TimeSpan Reset)[] states, out int reserved)
     {
         var rules = check.Rules;
         var allowed = (long)result[0] == 1;
@@ -348,7 +356,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             var remaining = Math.Clamp((long)result[4 + (i * 2)], 0, policy.PermitLimit);
             var reset = Microseconds((long)result[5 + (i * 2)]);
             states[i] = (remaining, reset);
-            policies[i] = new RateLimitPolicyState(policy, Math.Min(remaining + reserved, policy.PermitLimit), reset);
+            policies[i] = new RateLimitPolicyState(policy, Math.Min(remaining + reserved + kept, policy.PermitLimit), reset);
         }
 
         var rejecting = (int)(long)result[3];

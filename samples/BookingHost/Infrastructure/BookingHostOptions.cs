@@ -74,9 +74,9 @@ public sealed class BookingHostOptions
     /// <summary>
     /// Gets or sets how many permits an instance may reserve in Redis ahead of use per rate-limited key set, and then
     /// admit without a Redis call (<c>ScalingRateLimitOptions.MaxReservedPermits</c>; 0: every request is checked in
-    /// Redis). Never admits over a limit; a client may be held slightly below it. Default 100.
+    /// Redis). Never admits over a limit; a client may be held slightly below it. Default 1,000.
     /// </summary>
-    public int RateLimitReservedPermits { get; set; } = 100;
+    public int RateLimitReservedPermits { get; set; } = 1000;
 
     /// <summary>Gets or sets the requests per minute of an anonymous client (per IP).</summary>
     public int AnonymousPerMinute { get; set; } = 100;
