@@ -30,9 +30,10 @@ internal sealed class PermitReservations
     /// <summary>The longest a reservation lives, whatever its sub-windows: it bounds how stale its headers' figures get.</summary>
     internal static readonly TimeSpan MaxLifetime = TimeSpan.FromSeconds(1);
 
-    private readonly ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    /// <summary>Taken off every reservation's life, for the two clocks' rates (a clock slewed by NTP runs up to 0.05 % off).</summary>
+    internal static readonly TimeSpan ClockMargin = TimeSpan.FromMilliseconds(1);
 
-    internal int Count => _slots.Count;
+    private readonly ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
 
     /// <summary>
     /// An admission from the key set's reservation, or <see langword="null"/> when it has none left (or none), or when it
@@ -165,9 +166,9 @@ internal sealed class PermitReservations
                 end = Math.Min(end, SubWindowEnd(serverTime, rule.Policy.Window));
             }
 
-            // Measured from the sending, the script ran no later than `sentAt`'s counterpart: the reservation expires by
-            // the sub-window's end at the latest.
-            var life = TimeSpan.FromTicks(Math.Min((end - serverTime) * 10, MaxLifetime.Ticks));
+            // Measured from the sending, before which the script cannot have run: the reservation expires by the
+            // sub-window's end at the latest.
+            var life = TimeSpan.FromTicks(Math.Min((end - serverTime) * 10, MaxLifetime.Ticks)) - ClockMargin;
             ExpiresAt = sentAt + (long)(life.TotalSeconds * Stopwatch.Frequency);
         }
 
