@@ -81,9 +81,11 @@ public sealed class ReservationTests(ServersFixture fixture)
 
             if (i > 0)
             {
-                // Nothing leaves a 16 s window in 2.6 s: the remaining quota never rises; within a sub-window it falls by one a check.
+                // Nothing leaves a 16 s window in 2.6 s: the remaining quota never rises, and an admission from a reservation
+                // takes exactly one from it. (A check that goes to Redis after a reservation expired with permits left takes
+                // those too: they stay counted, unused.)
                 var (previous, current) = (decisions[i - 1].Policies[0].Remaining, decisions[i].Policies[0].Remaining);
-                if (time / SubWindow == decisions[i - 1].ServerTimeMicroseconds / SubWindow)
+                if (stores[i] == "reserved" && time / SubWindow == decisions[i - 1].ServerTimeMicroseconds / SubWindow)
                 {
                     Assert.Equal(previous - 1, current);
                 }
@@ -117,6 +119,67 @@ public sealed class ReservationTests(ServersFixture fixture)
         Assert.Equal(40, after.Redis - before.Redis);
         await using var redis = await RedisProbe.ConnectAsync(fixture.Servers);
         Assert.Equal(40, await redis.Database.SortedSetLengthAsync(limiter.Key(check, check.Rules[1])));
+    }
+
+    [Fact]
+    public async Task With_Redis_paused_a_reservation_serves_only_until_its_sub_window_ends_and_no_check_waits_past_the_timeout()
+    {
+        using var metrics = new MeasurementRecorder();
+        var timeout = TimeSpan.FromMilliseconds(250);
+        await using var limiter = await RateLimitTestKit.Limiter(RateLimitTestKit.Options(fixture.Servers, o =>
+        {
+            o.MaxReservedPermits = 1_000;
+            o.RedisTimeout = timeout;
+        })).WarmAsync();
+
+        // A 16 s window (sub-windows of 1 s), failing open while Redis is unavailable.
+        var check = new RateLimitCheck("u:reserved-pause", "reserved").Add(RateLimitTestKit.Policy("pause", 1_000_000, 16, mode: RateLimitFailureMode.FailOpen));
+        var before = metrics.Measurements.Count(m => m.Instrument == "scaling.ratelimit.check.duration");
+        for (var i = 0; i < 200; i++)
+        {
+            await limiter.CheckAsync(check);
+            await Task.Delay(1);
+        }
+
+        var decisions = new List<(TimeSpan At, TimeSpan Took, RateLimitDecision Decision)>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await fixture.Servers.Redis[0].PauseAsync();
+        try
+        {
+            while (clock.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                var at = clock.Elapsed;
+                var decision = await limiter.CheckAsync(check);
+                decisions.Add((at, clock.Elapsed - at, decision));
+                await Task.Delay(1);
+            }
+        }
+        finally
+        {
+            await fixture.Servers.Redis[0].ResumeAsync();
+        }
+
+        var stores = metrics.Measurements.Where(m => m.Instrument == "scaling.ratelimit.check.duration").Skip(before + 200).Select(m => (string)m.Tags["store"]!).ToArray();
+        Assert.Equal(decisions.Count, stores.Length);
+        for (var i = 0; i < decisions.Count; i++)
+        {
+            var (at, took, decision) = decisions[i];
+            Assert.True(took < timeout + TimeSpan.FromMilliseconds(500), $"check {i} waited {took.TotalMilliseconds:0} ms with Redis paused; the timeout is {timeout.TotalMilliseconds:0} ms");
+            Assert.True(decision.IsAllowed);
+            if (stores[i] == "reserved")
+            {
+                // A reservation lives until its 1 s sub-window ends, and never longer than 1 s.
+                Assert.True(at < PermitReservations.MaxLifetime, $"check {i} was admitted from a reservation {at.TotalMilliseconds:0} ms into the pause");
+                Assert.False(decision.IsDegraded);
+            }
+            else
+            {
+                Assert.True(decision.IsDegraded, $"check {i} ({stores[i]}) was not degraded with Redis paused");
+            }
+        }
+
+        Assert.Contains(stores, s => s != "reserved"); // the pause outlived every reservation: the failure mode took over
+        await Testing.Eventually.TrueAsync(async () => !(await limiter.CheckAsync(check)).IsDegraded, TimeSpan.FromSeconds(15), "checks back on Redis after the pause");
     }
 
     private static (int Redis, int Reserved) Stores(MeasurementRecorder metrics)
