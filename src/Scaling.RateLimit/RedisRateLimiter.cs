@@ -186,7 +186,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                         RateLimitLog.Degraded(_logger, options.BreakerFailureThreshold, reason, options.BreakDuration.TotalSeconds);
                     }
 
-                    return Degraded(check, permits, options, started, activity);
+                    return Degraded(check, keys, permits, options, started, activity);
                 }
 
                 if (breaker.OnSuccess() is { } degraded)
@@ -225,7 +225,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             }
         }
 
-        return Degraded(check, permits, options, started, activity);
+        return Degraded(check, keys, permits, options, started, activity);
     }
 
     /// <inheritdoc />
@@ -367,15 +367,16 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     private static TimeSpan Microseconds(long value) => TimeSpan.FromTicks(Math.Max(0, value) * 10);
 
-    private RateLimitDecision Degraded(RateLimitCheck check, int permits, ScalingRateLimitOptions options, long started, Activity? activity)
+    private RateLimitDecision Degraded(RateLimitCheck check, RedisKey[] keys, int permits, ScalingRateLimitOptions options, long started, Activity? activity)
     {
         var rules = check.Rules;
         var states = new List<RateLimitPolicyState>(rules.Count);
         string? rejectedBy = null;
         var local = new List<(string Key, long Limit, TimeSpan Window)>();
         var localRules = new List<RateLimitTier>();
-        foreach (var rule in rules)
+        for (var i = 0; i < rules.Count; i++)
         {
+            var rule = rules[i];
             switch (rule.Policy.WhenRedisUnavailable)
             {
                 case RateLimitFailureMode.FailClosed:
@@ -383,7 +384,7 @@ public sealed class RedisRateLimiter : IAsyncDisposable
                     states.Add(new RateLimitPolicyState(rule.Policy, 0, options.BreakDuration));
                     break;
                 case RateLimitFailureMode.LocalFallback:
-                    local.Add((Key(check, rule), Math.Max(1, rule.Policy.PermitLimit / options.ExpectedInstanceCount), rule.Policy.Window));
+                    local.Add(((string)keys[i]!, Math.Max(1, rule.Policy.PermitLimit / options.ExpectedInstanceCount), rule.Policy.Window));
                     localRules.Add(rule.Policy);
                     break;
             }
