@@ -2,6 +2,7 @@ using BookingHost.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using BookingHost.Tests.Auth;
 using Scaling.Testing;
 
 namespace BookingHost.Tests;
@@ -24,6 +25,36 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         {
             await app.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_bad_validated_token_cache_size_stops_the_host_and_the_bearer_scheme_uses_the_caching_handler_otherwise()
+    {
+        var bad = new BookingApp(fixture.Servers, BookingApp.NewCluster(), b => b.UseSetting("BookingHost:Jwt:ValidatedTokenCacheSize", "-1"));
+        try
+        {
+            var error = Assert.ThrowsAny<Exception>(() => bad.Server);
+            var validation = Assert.IsType<OptionsValidationException>(error is OptionsValidationException ? error : error.GetBaseException());
+            Assert.Contains(validation.Failures, f => f.Contains("BookingHost:Jwt:ValidatedTokenCacheSize", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await bad.DisposeAsync();
+        }
+
+        await using var app = await BookingApp.StartAsync(fixture.Servers);
+        var bearer = app.Services.GetRequiredService<IOptionsMonitor<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>>()
+            .Get(Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerDefaults.AuthenticationScheme);
+        var handler = Assert.IsType<BookingHost.Auth.CachingAccessTokenHandler>(Assert.Single(bearer.TokenHandlers));
+        using var client = app.CreateClient();
+        var token = app.Token("customer");
+        for (var i = 0; i < 3; i++)
+        {
+            using var me = await client.GetAsync("/api/v1/auth/me", token);
+            Assert.Equal(System.Net.HttpStatusCode.OK, me.StatusCode);
+        }
+
+        Assert.Equal(1, handler.Count);
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public static class AuthServiceCollectionExtensions
             .Validate(o => o.SigningKey.Length >= 32, "BookingHost:Jwt:SigningKey is required and must be at least 32 characters (every instance uses the same key).")
             .Validate(o => o.AccessTokenLifetime > TimeSpan.Zero && o.AccessTokenLifetime <= TimeSpan.FromHours(1), "BookingHost:Jwt:AccessTokenLifetime must be between 0 and 1 hour.")
             .Validate(o => o.RefreshTokenLifetime > o.AccessTokenLifetime && o.RefreshTokenLifetime <= TimeSpan.FromDays(365), "BookingHost:Jwt:RefreshTokenLifetime must be longer than the access token lifetime and at most 365 days.")
+            .Validate(o => o.ValidatedTokenCacheSize is >= 0 and <= 1_000_000, "BookingHost:Jwt:ValidatedTokenCacheSize must be between 0 (off) and 1,000,000.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AccessTokenIssuer>();
@@ -50,6 +51,11 @@ public static class AuthServiceCollectionExtensions
         {
             bearer.MapInboundClaims = false;
             bearer.TokenValidationParameters = AccessTokenIssuer.ValidationParameters(jwt.Value);
+
+            // JsonWebTokenHandler, keeping each valid token's claims until it expires (lifetime and revocation are still
+            // checked on every request).
+            bearer.TokenHandlers.Clear();
+            bearer.TokenHandlers.Add(new CachingAccessTokenHandler(jwt.Value.ValidatedTokenCacheSize));
             bearer.EventsType = typeof(RevocationCheckingJwtEvents);
         });
         services.AddAuthorizationBuilder()

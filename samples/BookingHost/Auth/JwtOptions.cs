@@ -29,5 +29,12 @@ public sealed class JwtOptions
     /// </summary>
     public bool FailClosedWhenRevocationUnavailable { get; set; }
 
+    /// <summary>
+    /// Gets or sets how many validated access tokens each instance keeps (default 10,000; 0 turns it off), so that a
+    /// client's next requests with the same token are not parsed, signature-checked and turned into claims again. The
+    /// lifetime and the revocation list are still checked on every request (see <c>CachingAccessTokenHandler</c>).
+    /// </summary>
+    public int ValidatedTokenCacheSize { get; set; } = 10_000;
+
     internal byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey);
 }
