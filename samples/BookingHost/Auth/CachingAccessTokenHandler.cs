@@ -20,6 +20,7 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
     private readonly ConcurrentDictionary<string, Validated> _validated = new(StringComparer.Ordinal);
     private readonly int _capacity;
     private int _count;
+    private long _nextSweep;
 
     /// <summary>Creates the handler.</summary>
     /// <param name="capacity">How many validated tokens to keep at most (0: none; every token is validated in full).</param>
@@ -105,9 +106,16 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
         }
     }
 
+    /// <summary>Drops the expired tokens; at most once a second, so that a cache full of live tokens is not walked for every new one.</summary>
     private void ForgetExpired()
     {
         var now = DateTime.UtcNow;
+        var next = Volatile.Read(ref _nextSweep);
+        if (now.Ticks < next || Interlocked.CompareExchange(ref _nextSweep, now.Ticks + TimeSpan.TicksPerSecond, next) != next)
+        {
+            return;
+        }
+
         foreach (var (token, kept) in _validated)
         {
             if (kept.Token.ValidTo + kept.ClockSkew < now)
