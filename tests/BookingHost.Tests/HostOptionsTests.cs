@@ -13,34 +13,13 @@ public sealed class HostOptionsTests(ServersFixture fixture)
     [Fact]
     public async Task A_bad_host_setting_stops_the_host_before_it_serves_and_names_the_setting()
     {
-        var app = new BookingApp(fixture.Servers, BookingApp.NewCluster(), b => b.UseSetting("BookingHost:BookingMonthsAhead", "0"));
-        try
-        {
-            var error = Assert.ThrowsAny<Exception>(() => app.Server);
-
-            var validation = Assert.IsType<OptionsValidationException>(error is OptionsValidationException ? error : error.GetBaseException());
-            Assert.Contains(validation.Failures, f => f.Contains("BookingHost:BookingMonthsAhead", StringComparison.Ordinal));
-        }
-        finally
-        {
-            await app.DisposeAsync();
-        }
+        await AssertRefusedAsync("BookingHost:BookingMonthsAhead", "0");
     }
 
     [Fact]
     public async Task A_bad_validated_token_cache_size_stops_the_host_and_the_bearer_scheme_uses_the_caching_handler_otherwise()
     {
-        var bad = new BookingApp(fixture.Servers, BookingApp.NewCluster(), b => b.UseSetting("BookingHost:Jwt:ValidatedTokenCacheSize", "-1"));
-        try
-        {
-            var error = Assert.ThrowsAny<Exception>(() => bad.Server);
-            var validation = Assert.IsType<OptionsValidationException>(error is OptionsValidationException ? error : error.GetBaseException());
-            Assert.Contains(validation.Failures, f => f.Contains("BookingHost:Jwt:ValidatedTokenCacheSize", StringComparison.Ordinal));
-        }
-        finally
-        {
-            await bad.DisposeAsync();
-        }
+        await AssertRefusedAsync("BookingHost:Jwt:ValidatedTokenCacheSize", "-1");
 
         await using var app = await BookingApp.StartAsync(fixture.Servers);
         var bearer = app.Services.GetRequiredService<IOptionsMonitor<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>>()
@@ -122,5 +101,22 @@ public sealed class HostOptionsTests(ServersFixture fixture)
         await using var app = await BookingApp.StartAsync(fixture.Servers, configure: b => b.UseSetting("BookingHost:MinWorkerThreads", "300"));
         ThreadPool.GetMinThreads(out var workers, out _);
         Assert.True(workers >= 300, $"minimum worker threads: {workers}");
+    }
+
+    /// <summary>The host refuses to start with <paramref name="setting"/> set to <paramref name="value"/>, naming the setting.</summary>
+    private async Task AssertRefusedAsync(string setting, string value)
+    {
+        var app = new BookingApp(fixture.Servers, BookingApp.NewCluster(), b => b.UseSetting(setting, value));
+        try
+        {
+            var error = Assert.ThrowsAny<Exception>(() => app.Server);
+
+            var validation = Assert.IsType<OptionsValidationException>(error is OptionsValidationException ? error : error.GetBaseException());
+            Assert.Contains(validation.Failures, f => f.Contains(setting, StringComparison.Ordinal));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
     }
 }

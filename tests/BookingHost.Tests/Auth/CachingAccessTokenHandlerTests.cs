@@ -41,11 +41,7 @@ public sealed class CachingAccessTokenHandlerTests
     [Fact]
     public async Task A_kept_token_is_refused_as_expired_once_its_lifetime_is_over()
     {
-        var key = Key("a");
-        var handler = new CachingAccessTokenHandler(100);
-        var token = Issue(key, TimeSpan.FromSeconds(2));
-        Assert.True((await handler.ValidateTokenAsync(token, Parameters(key, TimeSpan.Zero))).IsValid);
-        Assert.Equal(1, handler.Count);
+        var (handler, key, token) = await KeptAsync(TimeSpan.FromSeconds(2), TimeSpan.Zero);
 
         await Task.Delay(TimeSpan.FromSeconds(3));
 
@@ -58,11 +54,7 @@ public sealed class CachingAccessTokenHandlerTests
     [Fact]
     public async Task A_kept_token_is_validated_in_full_against_another_signing_key()
     {
-        var key = Key("a");
-        var handler = new CachingAccessTokenHandler(100);
-        var token = Issue(key, TimeSpan.FromMinutes(5));
-        Assert.True((await handler.ValidateTokenAsync(token, Parameters(key))).IsValid);
-        Assert.Equal(1, handler.Count);
+        var (handler, key, token) = await KeptAsync(TimeSpan.FromMinutes(5), null);
 
         // The signing key changed (another key object, as when the settings are read again): the kept result does not count.
         var otherKey = await handler.ValidateTokenAsync(token, Parameters(Key("b")));
@@ -111,6 +103,17 @@ public sealed class CachingAccessTokenHandlerTests
 
         Assert.Equal(2, handler.Count);
         Assert.True((await handler.ValidateTokenAsync(tokens[3], Parameters(key))).IsValid);
+    }
+
+    /// <summary>A handler that has kept one valid token, with its key and the token.</summary>
+    private static async Task<(CachingAccessTokenHandler Handler, SecurityKey Key, string Token)> KeptAsync(TimeSpan lifetime, TimeSpan? clockSkew)
+    {
+        var key = Key("a");
+        var handler = new CachingAccessTokenHandler(100);
+        var token = Issue(key, lifetime);
+        Assert.True((await handler.ValidateTokenAsync(token, Parameters(key, clockSkew))).IsValid);
+        Assert.Equal(1, handler.Count);
+        return (handler, key, token);
     }
 
     private static SymmetricSecurityKey Key(string seed) => new(Encoding.UTF8.GetBytes(new string(seed[0], 40)));
