@@ -126,7 +126,7 @@ public sealed partial class IdempotencyHandler(IdempotencyStore store, IOptions<
                 }
             }
 
-            var record = new StoredResponse(fingerprint, status, headers, buffer.ToArray()).Serialize();
+            var record = new StoredResponse(fingerprint, status, headers, buffer.GetBuffer().AsMemory(0, (int)buffer.Length)).Serialize();
             try
             {
                 // Not the request's token: a client that gave up is exactly the one that will retry. Sent while the

@@ -54,7 +54,7 @@ public sealed class IdempotencyStore(BookingRedisConnection redis)
     /// <param name="retention">How long to keep it.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>Whether it was stored (false: the marker had expired and another request claimed the key).</returns>
-    public async Task<bool> CompleteAsync(string key, string pending, byte[] completed, TimeSpan retention, CancellationToken cancellationToken)
+    public async Task<bool> CompleteAsync(string key, string pending, ReadOnlyMemory<byte> completed, TimeSpan retention, CancellationToken cancellationToken)
     {
         var result = await redis.WriteAsync(CompleteScript, [key], [pending, completed, (long)retention.TotalMilliseconds], cancellationToken);
         return (long)result == 1;
