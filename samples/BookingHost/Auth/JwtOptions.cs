@@ -32,7 +32,8 @@ public sealed class JwtOptions
     /// <summary>
     /// Gets or sets how many validated access tokens each instance keeps (default 10,000; 0 turns it off), so that a
     /// client's next requests with the same token are not parsed, signature-checked and turned into claims again. The
-    /// lifetime and the revocation list are still checked on every request (see <c>CachingAccessTokenHandler</c>).
+    /// lifetime and the revocation list are still checked on every request (see <c>CachingAccessTokenHandler</c>). Each
+    /// kept token holds its text, its parsed form and its claims (a few KB), until it expires.
     /// </summary>
     public int ValidatedTokenCacheSize { get; set; } = 10_000;
 
