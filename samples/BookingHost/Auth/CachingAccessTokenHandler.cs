@@ -39,7 +39,7 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
         ArgumentNullException.ThrowIfNull(validationParameters);
         if (token is not null && _validated.TryGetValue(token, out var kept))
         {
-            if (kept.IsFor(validationParameters) && StillInLifetime(kept.Token, validationParameters))
+            if (kept.IsFor(validationParameters) && kept.StillInLifetime(validationParameters))
             {
                 return new TokenValidationResult
                 {
@@ -61,24 +61,6 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
         }
 
         return result;
-    }
-
-    /// <summary>The lifetime check <see cref="JsonWebTokenHandler"/> makes, made again for a kept token (false when it fails).</summary>
-    private static bool StillInLifetime(JsonWebToken token, TokenValidationParameters validationParameters)
-    {
-        try
-        {
-            Validators.ValidateLifetime(
-                token.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Nbf, out _) ? token.ValidFrom : null,
-                token.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out _) ? token.ValidTo : null,
-                token,
-                validationParameters);
-            return true;
-        }
-        catch (SecurityTokenValidationException)
-        {
-            return false; // validated in full again, which produces the failure exactly as before
-        }
     }
 
     private void Keep(string token, Validated validated)
@@ -118,7 +100,7 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
 
         foreach (var (token, kept) in _validated)
         {
-            if (kept.Token.ValidTo + kept.ClockSkew < now)
+            if (kept.Expires < now - kept.ClockSkew)
             {
                 Forget(token, kept);
             }
@@ -132,6 +114,10 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
         private readonly string? _validIssuer = parameters.ValidIssuer;
         private readonly string? _validAudience = parameters.ValidAudience;
 
+        // The token's lifetime, read from its payload once (as JsonWebTokenHandler reads it: absent claims are null).
+        private readonly DateTime? _notBefore = token.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Nbf, out _) ? token.ValidFrom : null;
+        private readonly DateTime? _expires = token.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out _) ? token.ValidTo : null;
+
         public JsonWebToken Token { get; } = token;
 
         public System.Security.Claims.ClaimsIdentity Identity { get; } = identity;
@@ -141,6 +127,23 @@ internal sealed class CachingAccessTokenHandler : TokenHandler
         public string? TokenType { get; } = tokenType;
 
         public TimeSpan ClockSkew { get; } = parameters.ClockSkew;
+
+        /// <summary>When the token expires (<see cref="DateTime.MaxValue"/> when it has no <c>exp</c>).</summary>
+        public DateTime Expires => _expires ?? DateTime.MaxValue;
+
+        /// <summary>The lifetime check <see cref="JsonWebTokenHandler"/> makes, made again for the kept token (false when it fails).</summary>
+        public bool StillInLifetime(TokenValidationParameters parameters)
+        {
+            try
+            {
+                Validators.ValidateLifetime(_notBefore, _expires, Token, parameters);
+                return true;
+            }
+            catch (SecurityTokenValidationException)
+            {
+                return false; // validated in full again, which produces the failure exactly as before
+            }
+        }
 
         /// <summary>
         /// Whether a result validated with <paramref name="parameters"/> may be kept: parameters as

@@ -33,7 +33,8 @@ public sealed class JwtOptions
     /// Gets or sets how many validated access tokens each instance keeps (default 10,000; 0 turns it off), so that a
     /// client's next requests with the same token are not parsed, signature-checked and turned into claims again. The
     /// lifetime and the revocation list are still checked on every request (see <c>CachingAccessTokenHandler</c>). Each
-    /// kept token holds its text, its parsed form and its claims (a few KB), until it expires.
+    /// kept token holds its text, its parsed form and its claims until it expires: about 6 KB (5.3 KB measured without
+    /// the text), so about 60 MB for a full cache at the default size.
     /// </summary>
     public int ValidatedTokenCacheSize { get; set; } = 10_000;
 
