@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -38,8 +40,7 @@ internal sealed class HttpRateLimitResolver
         RateLimitTier tier;
         string? tenant = null;
         RateLimitPlan? plan = null;
-        var user = context.User;
-        if (user.Identity?.IsAuthenticated == true && UserId(user, options) is { } userId)
+        if (UserOf(context) is { Identity.IsAuthenticated: true } user && UserId(user, options) is { } userId)
         {
             subject = "u:" + userId;
             if (options.TenantResolver?.Invoke(context) is { Plan: { Length: > 0 } planName } resolved
@@ -85,7 +86,7 @@ internal sealed class HttpRateLimitResolver
         return check;
     }
 
-    private static string? UserId(System.Security.Claims.ClaimsPrincipal user, ScalingRateLimitOptions options)
+    private static string? UserId(ClaimsPrincipal user, ScalingRateLimitOptions options)
     {
         foreach (var type in options.UserIdClaimTypes)
         {
@@ -167,4 +168,11 @@ internal sealed class HttpRateLimitResolver
             return null;
         }
     }
+
+    /// <summary>
+    /// The user that authentication set, or <see langword="null"/> when none did: a <see cref="DefaultHttpContext"/>'s
+    /// <see cref="HttpContext.User"/> would make an empty principal on first read (an allocation per anonymous request).
+    /// </summary>
+    private static ClaimsPrincipal? UserOf(HttpContext context)
+        => context is DefaultHttpContext ? context.Features.Get<IHttpAuthenticationFeature>()?.User : context.User;
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -224,6 +225,9 @@ public sealed class HttpTests(ServersFixture fixture)
         using var other = await limiter.AcquireAsync(context);
         Assert.True(other.IsAcquired);
         Assert.False(other.TryGetMetadata(MetadataName.RetryAfter, out _));
+
+        // An anonymous request is not given an empty user to look at (HttpContext.User would make one: an allocation).
+        Assert.Null(context.Features.Get<IHttpAuthenticationFeature>());
     }
 
     [Fact]

@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 
 namespace Scaling.Tenancy.Resolution;
 
@@ -48,14 +50,20 @@ public sealed class ClaimTenantResolutionStrategy : ITenantResolutionStrategy
     public ValueTask<string?> GetIdentifierAsync(HttpContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new ValueTask<string?>(context.User?.FindFirst(ClaimType)?.Value);
+        return new ValueTask<string?>(UserOf(context)?.FindFirst(ClaimType)?.Value);
     }
 
     /// <summary>Whether the user carries this claim type at all, and if so whether one of its values is <paramref name="tenantId"/>.</summary>
     internal (bool HasClaim, bool Matches) Check(HttpContext context, TenantId tenantId)
     {
         var hasClaim = false;
-        foreach (var claim in context.User?.FindAll(ClaimType) ?? [])
+        var user = UserOf(context);
+        if (user is null)
+        {
+            return (false, false);
+        }
+
+        foreach (var claim in user.FindAll(ClaimType))
         {
             hasClaim = true;
             if (string.Equals(claim.Value, tenantId.Value, StringComparison.Ordinal))
@@ -66,4 +74,12 @@ public sealed class ClaimTenantResolutionStrategy : ITenantResolutionStrategy
 
         return (hasClaim, false);
     }
+
+    /// <summary>
+    /// The user that authentication set, or <see langword="null"/> when none did: a <see cref="DefaultHttpContext"/>'s
+    /// <see cref="HttpContext.User"/> would make an empty principal on first read (an allocation per anonymous request,
+    /// with no claim in it to find).
+    /// </summary>
+    private static ClaimsPrincipal? UserOf(HttpContext context)
+        => context is DefaultHttpContext ? context.Features.Get<IHttpAuthenticationFeature>()?.User : context.User;
 }
