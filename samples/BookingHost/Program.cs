@@ -115,7 +115,7 @@ app.UseBookingHttpMetrics(); // the metrics bridge listens from here on: nothing
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestBodyLimit(settings.MaxRequestBodyBytes);
-app.UseAuthentication();
+app.UseBookingAuthentication(); // only requests with credentials: the bearer scheme reads the Authorization header alone
 app.UseScalingTenantResolution();
 app.UseAuthorization();
 app.UseScalingRateLimit();
