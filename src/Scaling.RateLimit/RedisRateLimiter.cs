@@ -124,8 +124,9 @@ public sealed class RedisRateLimiter : IAsyncDisposable
             throw new ArgumentException("The check holds no policy.", nameof(check));
         }
 
-        foreach (var rule in rules)
+        for (var i = 0; i < rules.Count; i++) // not foreach: an interface's enumerator is an allocation per check
         {
+            var rule = rules[i];
             if (permits < 0 || permits > rule.Policy.PermitLimit)
             {
                 throw new ArgumentOutOfRangeException(
@@ -327,9 +328,9 @@ public sealed class RedisRateLimiter : IAsyncDisposable
 
     private static bool HasLog(IReadOnlyList<RateLimitRule> rules)
     {
-        foreach (var rule in rules)
+        for (var i = 0; i < rules.Count; i++) // not foreach: an interface's enumerator is an allocation per check
         {
-            if (rule.Policy.Algorithm == RateLimitAlgorithm.SlidingLog)
+            if (rules[i].Policy.Algorithm == RateLimitAlgorithm.SlidingLog)
             {
                 return true;
             }
