@@ -219,6 +219,31 @@ public sealed class PrometheusMeterBridge : IDisposable
         internal void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             var shape = ShapeOf(tags);
+            var series = shape.SeriesFor(tags) ?? shape.Keep(tags, SeriesOf(shape, tags));
+            value *= _scale;
+            switch (series)
+            {
+                case ICounter counter when _kind == MetricKind.Counter:
+                    counter.Inc(value);
+                    break;
+                case ICounter counter:
+                    counter.IncTo(value);
+                    break;
+                case IGauge gauge when _kind == MetricKind.DeltaGauge:
+                    gauge.Inc(value);
+                    break;
+                case IGauge gauge:
+                    gauge.Set(value);
+                    break;
+                case IHistogram histogram:
+                    histogram.Observe(value);
+                    break;
+            }
+        }
+
+        /// <summary>The collector's series (its child) for the tags' values, through prometheus-net's own look-up.</summary>
+        private static object SeriesOf(Shape shape, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
             var labels = t_labelValues is { } buffer && buffer.Length >= tags.Length ? buffer : (t_labelValues = new string[Math.Max(8, tags.Length)]);
             for (var i = 0; i < shape.TagIndexes.Length; i++)
             {
@@ -226,25 +251,13 @@ public sealed class PrometheusMeterBridge : IDisposable
             }
 
             var values = new ReadOnlySpan<string>(labels, 0, shape.TagIndexes.Length);
-            value *= _scale;
-            switch (shape.Collector)
+            return shape.Collector switch
             {
-                case Counter counter when _kind == MetricKind.Counter:
-                    counter.WithLabels(values).Inc(value);
-                    break;
-                case Counter counter:
-                    counter.WithLabels(values).IncTo(value);
-                    break;
-                case Gauge gauge when _kind == MetricKind.DeltaGauge:
-                    gauge.WithLabels(values).Inc(value);
-                    break;
-                case Gauge gauge:
-                    gauge.WithLabels(values).Set(value);
-                    break;
-                case Histogram histogram:
-                    histogram.WithLabels(values).Observe(value);
-                    break;
-            }
+                Counter counter => counter.WithLabels(values),
+                Gauge gauge => gauge.WithLabels(values),
+                Histogram histogram => histogram.WithLabels(values),
+                _ => throw new InvalidOperationException($"No series for a {shape.Collector.GetType().Name}."),
+            };
         }
 
         private static double[] BucketsFor(Instrument instrument)
@@ -314,25 +327,97 @@ public sealed class PrometheusMeterBridge : IDisposable
         }
     }
 
-    /// <summary>The tag names (in the order an instrument records them) that one collector serves.</summary>
-    private sealed record Shape(string[] Keys, int[] TagIndexes, Collector Collector)
+    /// <summary>
+    /// The tag names (in the order an instrument records them) that one collector serves, and the series it recorded to
+    /// last: up to <see cref="MaxKeptSeries"/> of them, found again by the tags' values themselves (the same string or
+    /// an equal boxed value), so a measurement of a known series makes no label strings and no prometheus-net look-up.
+    /// Beyond that many (a tag of many values), the rest are looked up by prometheus-net on each measurement.
+    /// </summary>
+    private sealed class Shape(string[] keys, int[] tagIndexes, Collector collector)
     {
+        internal const int MaxKeptSeries = 64;
+
+        private readonly Lock _gate = new();
+        private KeptSeries[] _kept = [];
+
+        internal int[] TagIndexes { get; } = tagIndexes;
+
+        internal Collector Collector { get; } = collector;
+
         internal bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            if (tags.Length != Keys.Length)
+            if (tags.Length != keys.Length)
             {
                 return false;
             }
 
             for (var i = 0; i < tags.Length; i++)
             {
-                if (!string.Equals(tags[i].Key, Keys[i], StringComparison.Ordinal))
+                if (!string.Equals(tags[i].Key, keys[i], StringComparison.Ordinal))
                 {
                     return false;
                 }
             }
 
             return true;
+        }
+
+        /// <summary>The kept series of these tags' values, or <see langword="null"/>.</summary>
+        internal object? SeriesFor(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var kept in Volatile.Read(ref _kept))
+            {
+                if (kept.Matches(tags))
+                {
+                    return kept.Series;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>Keeps <paramref name="series"/> for these tags' values while there is room, and returns it.</summary>
+        internal object Keep(ReadOnlySpan<KeyValuePair<string, object?>> tags, object series)
+        {
+            lock (_gate)
+            {
+                foreach (var kept in _kept)
+                {
+                    if (kept.Matches(tags))
+                    {
+                        return kept.Series; // kept by another thread meanwhile
+                    }
+                }
+
+                if (_kept.Length < MaxKeptSeries)
+                {
+                    var values = new object?[tags.Length];
+                    for (var i = 0; i < tags.Length; i++)
+                    {
+                        values[i] = tags[i].Value;
+                    }
+
+                    Volatile.Write(ref _kept, [.. _kept, new KeptSeries(values, series)]);
+                }
+            }
+
+            return series;
+        }
+
+        private sealed record KeptSeries(object?[] Values, object Series)
+        {
+            internal bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+            {
+                for (var i = 0; i < Values.Length; i++)
+                {
+                    if (!object.Equals(Values[i], tags[i].Value))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }
         }
     }
 }
