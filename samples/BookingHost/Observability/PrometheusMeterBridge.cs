@@ -379,6 +379,11 @@ public sealed class PrometheusMeterBridge : IDisposable
         /// <summary>Keeps <paramref name="series"/> for these tags' values while there is room, and returns it.</summary>
         internal object Keep(ReadOnlySpan<KeyValuePair<string, object?>> tags, object series)
         {
+            if (Volatile.Read(ref _kept).Length >= MaxKeptSeries)
+            {
+                return series; // full: the series past the kept ones take no lock
+            }
+
             lock (_gate)
             {
                 foreach (var kept in _kept)
