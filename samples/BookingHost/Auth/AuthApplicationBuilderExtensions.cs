@@ -11,7 +11,8 @@ public static class AuthApplicationBuilderExtensions
     /// anonymous whatever the handler does; it goes on without the handler, its request scope and its tasks being
     /// made for it (about a fifth of what an anonymous request allocated in the pipeline). Authorization is unchanged:
     /// an anonymous request to an endpoint that needs a user is challenged by the bearer scheme (401 with
-    /// <c>WWW-Authenticate: Bearer</c>) as before.
+    /// <c>WWW-Authenticate: Bearer</c>) as before. Should the bearer scheme ever read a token from elsewhere (a query
+    /// string for browsers' event streams, say), this condition must look there too.
     /// </summary>
     public static IApplicationBuilder UseBookingAuthentication(this IApplicationBuilder app)
     {
