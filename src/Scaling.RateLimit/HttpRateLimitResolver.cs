@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -40,7 +39,7 @@ internal sealed class HttpRateLimitResolver
         RateLimitTier tier;
         string? tenant = null;
         RateLimitPlan? plan = null;
-        if (UserOf(context) is { Identity.IsAuthenticated: true } user && UserId(user, options) is { } userId)
+        if (RequestUser.Of(context) is { Identity.IsAuthenticated: true } user && UserId(user, options) is { } userId)
         {
             subject = "u:" + userId;
             if (options.TenantResolver?.Invoke(context) is { Plan: { Length: > 0 } planName } resolved
@@ -168,11 +167,4 @@ internal sealed class HttpRateLimitResolver
             return null;
         }
     }
-
-    /// <summary>
-    /// The user that authentication set, or <see langword="null"/> when none did: a <see cref="DefaultHttpContext"/>'s
-    /// <see cref="HttpContext.User"/> would make an empty principal on first read (an allocation per anonymous request).
-    /// </summary>
-    private static ClaimsPrincipal? UserOf(HttpContext context)
-        => context is DefaultHttpContext ? context.Features.Get<IHttpAuthenticationFeature>()?.User : context.User;
 }

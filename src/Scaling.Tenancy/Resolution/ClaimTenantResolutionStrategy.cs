@@ -1,6 +1,4 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features.Authentication;
 
 namespace Scaling.Tenancy.Resolution;
 
@@ -50,14 +48,14 @@ public sealed class ClaimTenantResolutionStrategy : ITenantResolutionStrategy
     public ValueTask<string?> GetIdentifierAsync(HttpContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new ValueTask<string?>(UserOf(context)?.FindFirst(ClaimType)?.Value);
+        return new ValueTask<string?>(RequestUser.Of(context)?.FindFirst(ClaimType)?.Value);
     }
 
     /// <summary>Whether the user carries this claim type at all, and if so whether one of its values is <paramref name="tenantId"/>.</summary>
     internal (bool HasClaim, bool Matches) Check(HttpContext context, TenantId tenantId)
     {
         var hasClaim = false;
-        var user = UserOf(context);
+        var user = RequestUser.Of(context);
         if (user is null)
         {
             return (false, false);
@@ -74,12 +72,4 @@ public sealed class ClaimTenantResolutionStrategy : ITenantResolutionStrategy
 
         return (hasClaim, false);
     }
-
-    /// <summary>
-    /// The user that authentication set, or <see langword="null"/> when none did: a <see cref="DefaultHttpContext"/>'s
-    /// <see cref="HttpContext.User"/> would make an empty principal on first read (an allocation per anonymous request,
-    /// with no claim in it to find).
-    /// </summary>
-    private static ClaimsPrincipal? UserOf(HttpContext context)
-        => context is DefaultHttpContext ? context.Features.Get<IHttpAuthenticationFeature>()?.User : context.User;
 }
