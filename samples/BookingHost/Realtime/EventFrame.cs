@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -51,24 +50,186 @@ internal sealed class EventFrame
 
     /// <summary>Makes the frame of an event whose UTF-8 JSON is <paramref name="json"/> (compact JSON has no line breaks).</summary>
     public static EventFrame Create(BookingEvent bookingEvent, ReadOnlySpan<byte> json)
-    {
-        // One array: the id and event lines, the JSON copied as it is, the blank line.
-        var head = string.Create(CultureInfo.InvariantCulture, $"id: {bookingEvent.Id:D}\nevent: {bookingEvent.Type}\ndata: ");
-        var bytes = new byte[Encoding.UTF8.GetByteCount(head) + json.Length + 2];
-        var written = Encoding.UTF8.GetBytes(head, bytes);
-        json.CopyTo(bytes.AsSpan(written));
-        bytes[^2] = (byte)'\n';
-        bytes[^1] = (byte)'\n';
-        return new EventFrame(bookingEvent.Tenant, bookingEvent.Type, bookingEvent.Location, CustomerOf(bookingEvent.Data), bookingEvent.OccurredAt, bytes);
-    }
+        => new(bookingEvent.Tenant, bookingEvent.Type, bookingEvent.Location, CustomerOf(bookingEvent.Data), bookingEvent.OccurredAt, Frame(bookingEvent.Id, bookingEvent.Type, json));
 
-    /// <summary>Reads an event received from Redis (UTF-8 JSON); <see langword="null"/> when it is not one.</summary>
+    /// <summary>
+    /// Reads an event received from Redis (UTF-8 JSON, as <see cref="Serialize"/> writes it); <see langword="null"/>
+    /// when it is not one. Throws <see cref="JsonException"/> when the JSON is malformed or a member has the wrong
+    /// type, as deserializing a <see cref="BookingEvent"/> would.
+    /// </summary>
+    /// <remarks>
+    /// One pass of a <see cref="Utf8JsonReader"/> over the message: the members the streams filter on are read, the
+    /// payload is only looked into for its <c>customerId</c>, and the frame carries the JSON as it arrived. An event
+    /// was deserialized (its payload into a <see cref="JsonDocument"/>) and its frame built through a string before.
+    /// Member names are matched as the web defaults match them (case-insensitively); unknown members are skipped.
+    /// </remarks>
     public static EventFrame? Parse(ReadOnlySpan<byte> json)
     {
-        var bookingEvent = JsonSerializer.Deserialize<BookingEvent>(json, JsonSerializerOptions.Web);
-        return bookingEvent is null || string.IsNullOrEmpty(bookingEvent.Tenant) || !IsValidType(bookingEvent.Type)
+        if (json.IndexOfAny((byte)'\r', (byte)'\n') >= 0)
+        {
+            // Not compact (no instance writes that): read it in full and frame it written again on one line.
+            var bookingEvent = JsonSerializer.Deserialize<BookingEvent>(json, JsonSerializerOptions.Web);
+            return bookingEvent is null || string.IsNullOrEmpty(bookingEvent.Tenant) || !IsValidType(bookingEvent.Type)
+                ? null
+                : Create(bookingEvent, Serialize(bookingEvent));
+        }
+
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read())
+        {
+            return null;
+        }
+
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return reader.Read() ? throw new JsonException("A booking event is one JSON value.") : null; // "null" is no event
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException($"A booking event is a JSON object, not {reader.TokenType}.");
+        }
+
+        string? tenant = null, type = null, location = null;
+        Guid id = default, customer = default;
+        var hasCustomer = false;
+        DateTimeOffset occurredAt = default;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var member = Member(ref reader);
+            reader.Read();
+            switch (member)
+            {
+                case Members.Tenant:
+                    tenant = reader.TokenType == JsonTokenType.Null ? null : String(ref reader, "tenant");
+                    break;
+                case Members.Type:
+                    type = reader.TokenType == JsonTokenType.Null ? null : String(ref reader, "type");
+                    break;
+                case Members.Location:
+                    location = reader.TokenType == JsonTokenType.Null ? null : String(ref reader, "location");
+                    break;
+                case Members.Id:
+                    id = reader.TokenType == JsonTokenType.String && reader.TryGetGuid(out var value)
+                        ? value
+                        : throw new JsonException("A booking event's id is not a GUID.");
+                    break;
+                case Members.OccurredAt:
+                    occurredAt = reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var at)
+                        ? at
+                        : throw new JsonException("A booking event's occurredAt is not a date and time.");
+                    break;
+                case Members.Data:
+                    hasCustomer = CustomerOf(ref reader, out customer);
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+
+        if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+        {
+            throw new JsonException("A booking event is one JSON object.");
+        }
+
+        return string.IsNullOrEmpty(tenant) || !IsValidType(type)
             ? null
-            : Create(bookingEvent, json.IndexOfAny((byte)'\r', (byte)'\n') < 0 ? json : Serialize(bookingEvent));
+            : new EventFrame(tenant, type, location, hasCustomer ? customer : null, occurredAt, Frame(id, type!, json));
+    }
+
+    /// <summary>The frame's bytes: the id and event lines, the JSON as it is, the blank line.</summary>
+    private static byte[] Frame(Guid id, string type, ReadOnlySpan<byte> json)
+    {
+        ReadOnlySpan<byte> idLine = "id: "u8, eventLine = "\nevent: "u8, dataLine = "\ndata: "u8;
+        const int GuidLength = 36;
+        var bytes = new byte[idLine.Length + GuidLength + eventLine.Length + Encoding.UTF8.GetByteCount(type) + dataLine.Length + json.Length + 2];
+        var span = bytes.AsSpan();
+        idLine.CopyTo(span);
+        var at = idLine.Length;
+        id.TryFormat(span[at..], out var written, "D");
+        at += written;
+        eventLine.CopyTo(span[at..]);
+        at += eventLine.Length;
+        at += Encoding.UTF8.GetBytes(type, span[at..]);
+        dataLine.CopyTo(span[at..]);
+        at += dataLine.Length;
+        json.CopyTo(span[at..]);
+        bytes[^2] = (byte)'\n';
+        bytes[^1] = (byte)'\n';
+        return bytes;
+    }
+
+    private enum Members
+    {
+        Other,
+        Tenant,
+        Type,
+        Location,
+        Data,
+        Id,
+        OccurredAt,
+    }
+
+    private static readonly (string Text, Members Member)[] CaseInsensitiveMembers =
+    [
+        ("tenant", Members.Tenant), ("type", Members.Type), ("location", Members.Location),
+        ("data", Members.Data), ("id", Members.Id), ("occurredAt", Members.OccurredAt),
+    ];
+
+    private static Members Member(ref Utf8JsonReader reader)
+    {
+        // The names as the web defaults write them; anything else is compared without case, as they read them.
+        if (reader.ValueTextEquals("tenant"u8)) return Members.Tenant;
+        if (reader.ValueTextEquals("type"u8)) return Members.Type;
+        if (reader.ValueTextEquals("location"u8)) return Members.Location;
+        if (reader.ValueTextEquals("data"u8)) return Members.Data;
+        if (reader.ValueTextEquals("id"u8)) return Members.Id;
+        if (reader.ValueTextEquals("occurredAt"u8)) return Members.OccurredAt;
+        var name = reader.GetString();
+        foreach (var (text, member) in CaseInsensitiveMembers)
+        {
+            if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase))
+            {
+                return member;
+            }
+        }
+
+        return Members.Other;
+    }
+
+    private static string String(ref Utf8JsonReader reader, string member)
+        => reader.TokenType == JsonTokenType.String
+            ? reader.GetString()!
+            : throw new JsonException($"A booking event's {member} is not a string.");
+
+    /// <summary>Reads the payload (the reader on its first token), past its end; its top-level <c>customerId</c>, if a GUID.</summary>
+    private static bool CustomerOf(ref Utf8JsonReader reader, out Guid customer)
+    {
+        customer = default;
+        var found = false;
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return false;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isCustomer = reader.ValueTextEquals("customerId"u8);
+            reader.Read();
+            if (isCustomer)
+            {
+                // The last one counts, as in a parsed document.
+                found = reader.TokenType == JsonTokenType.String && reader.TryGetGuid(out customer);
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return found;
     }
 
     private static Guid? CustomerOf(JsonElement data)
