@@ -171,7 +171,8 @@ internal sealed class EventFrame
         OccurredAt,
     }
 
-    private static readonly (string Text, Members Member)[] CaseInsensitiveMembers =
+    /// <summary>The members read, named as the web defaults write them.</summary>
+    private static readonly (string Name, Members Member)[] KnownMembers =
     [
         ("tenant", Members.Tenant), ("type", Members.Type), ("location", Members.Location),
         ("data", Members.Data), ("id", Members.Id), ("occurredAt", Members.OccurredAt),
@@ -179,17 +180,19 @@ internal sealed class EventFrame
 
     private static Members Member(ref Utf8JsonReader reader)
     {
-        // The names as the web defaults write them; anything else is compared without case, as they read them.
-        if (reader.ValueTextEquals("tenant"u8)) return Members.Tenant;
-        if (reader.ValueTextEquals("type"u8)) return Members.Type;
-        if (reader.ValueTextEquals("location"u8)) return Members.Location;
-        if (reader.ValueTextEquals("data"u8)) return Members.Data;
-        if (reader.ValueTextEquals("id"u8)) return Members.Id;
-        if (reader.ValueTextEquals("occurredAt"u8)) return Members.OccurredAt;
-        var name = reader.GetString();
-        foreach (var (text, member) in CaseInsensitiveMembers)
+        foreach (var (name, member) in KnownMembers)
         {
-            if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase))
+            if (reader.ValueTextEquals(name))
+            {
+                return member;
+            }
+        }
+
+        // Another spelling is compared without case, as the web defaults read names.
+        var other = reader.GetString();
+        foreach (var (name, member) in KnownMembers)
+        {
+            if (string.Equals(other, name, StringComparison.OrdinalIgnoreCase))
             {
                 return member;
             }
