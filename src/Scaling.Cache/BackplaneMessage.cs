@@ -22,7 +22,10 @@ internal readonly record struct BackplaneMessage(string Publisher, long Sequence
 
     /// <summary>The start of a message, up to and including the separator before the kind.</summary>
     internal static string Header(string publisher, long sequence) =>
-        string.Create(CultureInfo.InvariantCulture, $"1|{publisher}|{sequence}|");
+        string.Create(CultureInfo.InvariantCulture, $"{PublisherPrefix(publisher)}{sequence}|");
+
+    /// <summary>How every message of <paramref name="publisher"/> starts: up to and including the separator after its name.</summary>
+    internal static string PublisherPrefix(string publisher) => "1|" + publisher + "|";
 
     internal static bool TryParse(string? text, out BackplaneMessage message)
     {

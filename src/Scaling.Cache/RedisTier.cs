@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -62,6 +63,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
     private readonly RedisChannel _channel;
     private readonly RedisValue _channelName;
     private readonly string _echoPrefix;
+    private readonly byte[] _ownHeader; // how every message of this instance starts, in UTF-8: "1|{instance}|"
+    private readonly byte[] _echoHeader; // _echoPrefix in UTF-8
     private OrderedSubscription? _subscription;
     private TaskCompletionSource<long>? _echo;
     private long _sequence;
@@ -101,6 +104,8 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
         _legacyTagVersionsKey = options.KeyPrefix + "tag-versions";
         _channelName = options.KeyPrefix + "backplane";
         _echoPrefix = BackplaneMessage.Header(instanceId, 0) + BackplaneMessage.Echo + "|";
+        _ownHeader = Encoding.UTF8.GetBytes(BackplaneMessage.PublisherPrefix(instanceId));
+        _echoHeader = Encoding.UTF8.GetBytes(_echoPrefix);
         _channel = new RedisChannel(options.KeyPrefix + "backplane", RedisChannel.PatternMode.Literal);
         _breakSeconds = options.CircuitBreakDuration.TotalSeconds;
         _connection = new RedisConnection(
@@ -487,11 +492,14 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
 
     private void OnSubscriptionMessage(RedisValue message)
     {
-        var text = (string?)message;
-        if (text is not null && text.StartsWith(_echoPrefix, StringComparison.Ordinal))
+        // Read as the bytes that arrived: this instance's own messages, which Redis sends back to it like every other
+        // subscriber's (one in two of what each of two instances receives), are recognised and dropped undecoded.
+        var bytes = ((ReadOnlyMemory<byte>)message).Span;
+        if (bytes.StartsWith(_ownHeader))
         {
-            // This instance's own echo (other instances ignore it): the subscription delivers again.
-            if (long.TryParse(text.AsSpan(_echoPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var nonce))
+            // Only its echo means something here: the subscription delivers again.
+            if (bytes.StartsWith(_echoHeader)
+                && long.TryParse(bytes[_echoHeader.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var nonce))
             {
                 Volatile.Read(ref _echo)?.TrySetResult(nonce);
             }
@@ -499,7 +507,7 @@ internal sealed class RedisTier : IAsyncDisposable, IDisposable
             return;
         }
 
-        _onMessage(text);
+        _onMessage((string?)message);
     }
 
     /// <summary>

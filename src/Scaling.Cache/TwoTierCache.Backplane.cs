@@ -49,7 +49,7 @@ public sealed partial class TwoTierCache
 
         if (message.Publisher == InstanceId || message.Kind == BackplaneMessage.Echo)
         {
-            return; // this instance's own messages, and other instances' echoes to themselves
+            return; // other instances' echoes to themselves (RedisTier drops this instance's own messages undecoded; kept as a guard)
         }
 
         _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "received"));

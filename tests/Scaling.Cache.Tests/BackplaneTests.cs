@@ -158,6 +158,29 @@ public sealed class BackplaneTests(ServersFixture fixture, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task An_instance_drops_its_own_messages_when_Redis_sends_them_back_and_reads_a_publisher_whose_name_starts_like_its_own()
+    {
+        var a = _kit.Create(out var metrics);
+        await CacheTestKit.ReadyAsync(a);
+        var never = new CountingFactory<string>(_ => "factory");
+        await a.SetAsync("mine", "kept");
+        await a.RemoveByTagAsync("some-tag");
+
+        // Redis delivers in order: once A has read this message, its own two came back before it.
+        await _kit.PublishRawAsync($"1|{a.InstanceId}x|1|K|unrelated");
+        await Eventually.TrueAsync(
+            () => Task.FromResult(metrics["scaling.cache.backplane.messages|direction=received"] == 1), PropagationBound, "A read the other publisher's message");
+        await Task.Delay(50);
+
+        Assert.Equal(2, metrics["scaling.cache.backplane.messages|direction=sent"]);
+        Assert.Equal(1, metrics["scaling.cache.backplane.messages|direction=received"]); // not its own
+        Assert.Equal("kept", await a.GetOrCreateAsync("mine", never.InvokeAsync)); // its own "changed" did not drop it from L1
+        Assert.Equal(1, metrics["scaling.cache.hits|tier=l1"]);
+        Assert.Equal(0, metrics["scaling.cache.backplane.flushes"]);
+        Assert.Equal(0, never.Calls);
+    }
+
+    [Fact]
     public async Task A_gap_in_a_publishers_sequence_flushes_L1()
     {
         var b = _kit.Create(out var metrics);
