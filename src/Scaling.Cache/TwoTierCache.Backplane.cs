@@ -47,9 +47,9 @@ public sealed partial class TwoTierCache
             return;
         }
 
-        if (message.Publisher == InstanceId || message.Kind == BackplaneMessage.Echo)
+        if (message.Kind == BackplaneMessage.Echo)
         {
-            return; // other instances' echoes to themselves (RedisTier drops this instance's own messages undecoded; kept as a guard)
+            return; // other instances' echoes to themselves (RedisTier drops this instance's own messages undecoded)
         }
 
         _instruments.BackplaneMessages.Add(1, new KeyValuePair<string, object?>("direction", "received"));

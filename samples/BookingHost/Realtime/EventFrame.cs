@@ -75,11 +75,7 @@ internal sealed class EventFrame
         }
 
         var reader = new Utf8JsonReader(json);
-        if (!reader.Read())
-        {
-            return null;
-        }
-
+        reader.Read(); // empty input throws here, as deserializing it does
         if (reader.TokenType == JsonTokenType.Null)
         {
             return reader.Read() ? throw new JsonException("A booking event is one JSON value.") : null; // "null" is no event
